@@ -1,0 +1,1 @@
+//! Command-line interface (DESIGN section 3 is a contract).

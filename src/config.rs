@@ -1,0 +1,1 @@
+//! Configuration: profiles in TOML under the platform config dir.

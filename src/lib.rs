@@ -1,0 +1,21 @@
+//! keyturn: find Entra ID client secrets and certificates that expire soon, and rotate them into Azure Key Vault
+//! with a human's approval.
+//!
+//! Domain below, faces above: `graph`, `keyvault`, `auth`, `inventory`, `rotation` and `store` never import `tui`
+//! or `report`; the TUI and the `check` report are two faces over the same domain code.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod emulator;
+pub mod graph;
+pub mod inventory;
+pub mod keyvault;
+pub mod logging;
+pub mod net;
+pub mod report;
+pub mod rotation;
+pub mod store;
+pub mod tui;

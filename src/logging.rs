@@ -1,0 +1,1 @@
+//! tracing to a log file under the state dir; never to the terminal while the TUI runs.

@@ -1,0 +1,2 @@
+//! One integration-test binary, a module per capability (links once on a 2-core machine).
+mod support;
