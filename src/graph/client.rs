@@ -1,0 +1,685 @@
+//! Typed Microsoft Graph v1.0 client over the shared `reqwest::Client`, with tokens from any azure_core
+//! `TokenCredential`, bounded retries that honour `Retry-After`, and a pager over `@odata.nextLink`.
+use super::error::{ErrorBody, GraphError, excerpt};
+use super::ids::{KeyId, ObjectId};
+use super::models::{
+    Application, DirectoryAudit, NewPasswordCredential, ObjectType, Owner, ServicePrincipal,
+};
+use azure_core::credentials::TokenCredential;
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// The public Graph endpoint, overridable with `--graph-url` / `KEYTURN_GRAPH_URL`.
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
+
+/// Properties the inventory needs; nothing more, since every property costs bytes on 50,000 apps.
+pub const APPLICATION_SELECT: &str =
+    "id,appId,displayName,createdDateTime,passwordCredentials,keyCredentials";
+pub const SERVICE_PRINCIPAL_SELECT: &str =
+    "id,appId,displayName,servicePrincipalType,passwordCredentials,keyCredentials";
+
+/// Graph's maximum page size for directory objects.
+pub const MAX_PAGE_SIZE: u32 = 999;
+
+/// What the operator should be told while a call waits (status line / stderr).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// 429: waiting `wait` before attempt `attempt`.
+    Throttled {
+        operation: &'static str,
+        wait: Duration,
+        attempt: u32,
+    },
+    /// 5xx or a network error on a safe request: retrying.
+    Retrying {
+        operation: &'static str,
+        wait: Duration,
+        attempt: u32,
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Throttled {
+                operation,
+                wait,
+                attempt,
+            } => write!(
+                f,
+                "throttled by Graph ({operation}): retrying in {:.1} s (attempt {attempt})",
+                wait.as_secs_f64()
+            ),
+            Notice::Retrying {
+                operation,
+                wait,
+                attempt,
+                reason,
+            } => write!(
+                f,
+                "{operation}: {reason}; retrying in {:.1} s (attempt {attempt})",
+                wait.as_secs_f64()
+            ),
+        }
+    }
+}
+
+pub type Notifier = Arc<dyn Fn(Notice) + Send + Sync>;
+
+/// Bounded retries. Throttling waits what the service asks, capped by `max_wait`.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub max_wait: Duration,
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            max_wait: Duration::from_secs(60),
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// One kind of call: its name for messages, the permission a 403 means is missing, and whether it may be repeated
+/// after an ambiguous failure (a POST that may have been applied is never repeated blindly).
+#[derive(Debug, Clone, Copy)]
+pub struct Op {
+    pub name: &'static str,
+    pub permission: &'static str,
+    pub idempotent: bool,
+}
+
+pub mod ops {
+    use super::Op;
+    pub const LIST_APPLICATIONS: Op = Op {
+        name: "list applications",
+        permission: "Application.Read.All",
+        idempotent: true,
+    };
+    pub const LIST_SERVICE_PRINCIPALS: Op = Op {
+        name: "list service principals",
+        permission: "Application.Read.All",
+        idempotent: true,
+    };
+    pub const GET_APPLICATION: Op = Op {
+        name: "read application",
+        permission: "Application.Read.All",
+        idempotent: true,
+    };
+    pub const LIST_OWNERS: Op = Op {
+        name: "list owners",
+        permission: "Application.Read.All",
+        idempotent: true,
+    };
+    pub const LIST_AUDITS: Op = Op {
+        name: "read audit events",
+        permission: "AuditLog.Read.All and Directory.Read.All",
+        idempotent: true,
+    };
+    pub const ADD_PASSWORD: Op = Op {
+        name: "addPassword",
+        permission: "Application.ReadWrite.OwnedBy or Application.ReadWrite.All",
+        idempotent: false,
+    };
+    pub const REMOVE_PASSWORD: Op = Op {
+        name: "removePassword",
+        permission: "Application.ReadWrite.OwnedBy or Application.ReadWrite.All",
+        idempotent: false,
+    };
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    credential: Arc<dyn TokenCredential>,
+    scope: String,
+    retry: RetryPolicy,
+    notifier: Option<Notifier>,
+}
+
+/// Cheap to clone: one shared connection pool and credential.
+#[derive(Clone)]
+pub struct GraphClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("base", &self.inner.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A page of a collection.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub value: Vec<T>,
+    pub next_link: Option<String>,
+    pub delta_link: Option<String>,
+    /// 1-based page number within this listing.
+    pub number: u32,
+}
+
+#[derive(Deserialize)]
+struct RawPage<T> {
+    #[serde(default = "Vec::new")]
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink", default)]
+    delta_link: Option<String>,
+}
+
+impl GraphClient {
+    /// `base_url` is the Graph origin (`https://graph.microsoft.com`); the token scope is `{origin}/.default`, which
+    /// is right for national clouds and for the emulator alike.
+    pub fn new(
+        base_url: &str,
+        http: reqwest::Client,
+        credential: Arc<dyn TokenCredential>,
+    ) -> Result<Self, GraphError> {
+        let base = Url::parse(base_url.trim_end_matches('/')).map_err(|e| GraphError::Network {
+            operation: "configure",
+            detail: format!("invalid Graph URL {base_url:?}: {e}"),
+        })?;
+        let scope = format!("{}/.default", base.origin().ascii_serialization());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                credential,
+                scope,
+                retry: RetryPolicy::default(),
+                notifier: None,
+            }),
+        })
+    }
+
+    /// Replace the retry policy (tests use short waits).
+    pub fn with_retry(self, retry: RetryPolicy) -> Self {
+        self.rebuild(|i| i.retry = retry)
+    }
+
+    /// Receive a notice whenever a call waits (throttling, retry).
+    pub fn with_notifier(self, notifier: Notifier) -> Self {
+        self.rebuild(|i| i.notifier = Some(notifier))
+    }
+
+    fn rebuild(self, f: impl FnOnce(&mut Inner)) -> Self {
+        let i = &self.inner;
+        let mut inner = Inner {
+            http: i.http.clone(),
+            base: i.base.clone(),
+            credential: i.credential.clone(),
+            scope: i.scope.clone(),
+            retry: i.retry.clone(),
+            notifier: i.notifier.clone(),
+        };
+        f(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        self.inner.base.as_str()
+    }
+
+    /// Absolute URL for a v1.0 path like `applications?$top=999`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!(
+            "{}/v1.0/{}",
+            self.inner.base.as_str().trim_end_matches('/'),
+            path_and_query.trim_start_matches('/')
+        )
+    }
+
+    /// Pages of applications with the inventory's `$select`, 999 a page.
+    pub fn applications(&self) -> Pager<Application> {
+        let url = self.url(&format!(
+            "applications?$top={MAX_PAGE_SIZE}&$select={APPLICATION_SELECT}"
+        ));
+        self.pager(url, ops::LIST_APPLICATIONS)
+    }
+
+    /// Pages of service principals with the inventory's `$select`, 999 a page.
+    pub fn service_principals(&self) -> Pager<ServicePrincipal> {
+        let url = self.url(&format!(
+            "servicePrincipals?$top={MAX_PAGE_SIZE}&$select={SERVICE_PRINCIPAL_SELECT}"
+        ));
+        self.pager(url, ops::LIST_SERVICE_PRINCIPALS)
+    }
+
+    /// A pager from any first URL (absolute), e.g. a delta link.
+    pub fn pager<T: DeserializeOwned>(&self, first_url: String, op: Op) -> Pager<T> {
+        Pager {
+            client: self.clone(),
+            next: Some(first_url),
+            op,
+            number: 0,
+            _item: PhantomData,
+        }
+    }
+
+    /// Every item of a collection, following nextLinks.
+    pub async fn collect_all<T: DeserializeOwned>(
+        &self,
+        first_url: String,
+        op: Op,
+    ) -> Result<Vec<T>, GraphError> {
+        let mut pager = self.pager::<T>(first_url, op);
+        let mut all = Vec::new();
+        while let Some(page) = pager.next_page().await {
+            all.extend(page?.value);
+        }
+        Ok(all)
+    }
+
+    /// An application by appId or object id: both are GUIDs, so try the appId form first.
+    pub async fn find_application(&self, id_or_app_id: &str) -> Result<Application, GraphError> {
+        let quoted = id_or_app_id.replace('\'', "''");
+        let by_app_id = self.url(&format!(
+            "applications(appId='{quoted}')?$select={APPLICATION_SELECT}"
+        ));
+        match self
+            .get_json::<Application>(&by_app_id, ops::GET_APPLICATION)
+            .await
+        {
+            Err(GraphError::NotFound { .. }) => {
+                let by_id = self.url(&format!(
+                    "applications/{}?$select={APPLICATION_SELECT}",
+                    urlencode(id_or_app_id)
+                ));
+                self.get_json(&by_id, ops::GET_APPLICATION)
+                    .await
+                    .map_err(|e| match e {
+                        GraphError::NotFound { message, .. } => GraphError::NotFound {
+                            what: format!("no application with appId or object id {id_or_app_id}"),
+                            message,
+                        },
+                        e => e,
+                    })
+            }
+            other => other,
+        }
+    }
+
+    /// Owners of an application or service principal (users and service principals).
+    pub async fn owners(&self, kind: ObjectType, id: &ObjectId) -> Result<Vec<Owner>, GraphError> {
+        let url = self.url(&format!(
+            "{}/{}/owners?$top=100",
+            kind.collection(),
+            urlencode(id.as_str())
+        ));
+        self.collect_all(url, ops::LIST_OWNERS).await
+    }
+
+    /// Audit events that targeted an object since `since`, newest first.
+    pub async fn audit_events(
+        &self,
+        target: &ObjectId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DirectoryAudit>, GraphError> {
+        let filter = format!(
+            "targetResources/any(t:t/id eq '{}') and activityDateTime ge {}",
+            target.as_str().replace('\'', "''"),
+            since.to_rfc3339_opts(SecondsFormat::Secs, true)
+        );
+        let url = self.url(&format!(
+            "auditLogs/directoryAudits?$filter={}&$top=100",
+            urlencode(&filter)
+        ));
+        let mut events: Vec<DirectoryAudit> = self.collect_all(url, ops::LIST_AUDITS).await?;
+        events.sort_by(|a, b| b.activity_date_time.cmp(&a.activity_date_time));
+        Ok(events)
+    }
+
+    /// `addPassword`: a new client secret. The value is only in the returned `SecretString`.
+    pub async fn add_password(
+        &self,
+        kind: ObjectType,
+        id: &ObjectId,
+        display_name: &str,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<NewPasswordCredential, GraphError> {
+        let mut cred = serde_json::json!({ "displayName": display_name });
+        if let Some(end) = end {
+            cred["endDateTime"] =
+                serde_json::Value::String(end.to_rfc3339_opts(SecondsFormat::Secs, true));
+        }
+        let body = serde_json::json!({ "passwordCredential": cred });
+        let url = self.url(&format!(
+            "{}/{}/addPassword",
+            kind.collection(),
+            urlencode(id.as_str())
+        ));
+        let text = self
+            .send(ops::ADD_PASSWORD, Method::POST, &url, Some(&body))
+            .await?;
+        parse(&text, ops::ADD_PASSWORD)
+    }
+
+    /// `removePassword` (204 on success).
+    pub async fn remove_password(
+        &self,
+        kind: ObjectType,
+        id: &ObjectId,
+        key_id: &KeyId,
+    ) -> Result<(), GraphError> {
+        let body = serde_json::json!({ "keyId": key_id.as_str() });
+        let url = self.url(&format!(
+            "{}/{}/removePassword",
+            kind.collection(),
+            urlencode(id.as_str())
+        ));
+        self.send(ops::REMOVE_PASSWORD, Method::POST, &url, Some(&body))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, url: &str, op: Op) -> Result<T, GraphError> {
+        let text = self.send(op, Method::GET, url, None).await?;
+        parse(&text, op)
+    }
+
+    async fn token(&self) -> Result<String, GraphError> {
+        let token = self
+            .inner
+            .credential
+            .get_token(&[self.inner.scope.as_str()], None)
+            .await
+            .map_err(|e| GraphError::Auth(first_line(&e.to_string())))?;
+        Ok(token.token.secret().to_string())
+    }
+
+    /// Send with bounded retries; returns the body of a 2xx answer.
+    pub async fn send(
+        &self,
+        op: Op,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<String, GraphError> {
+        let retry = &self.inner.retry;
+        let mut attempt = 1;
+        loop {
+            let token = self.token().await?;
+            let mut req = self
+                .inner
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(token)
+                .header("client-request-id", uuid::Uuid::new_v4().to_string());
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let outcome = match req.send().await {
+                Err(e) => Err(e),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = retry_after(resp.headers());
+                    resp.text().await.map(|text| (status, retry_after, text))
+                }
+            };
+            let (status, retry_after, text) = match outcome {
+                Ok(t) => t,
+                Err(e) => {
+                    let detail = describe_reqwest(&e);
+                    if op.idempotent && attempt < retry.max_attempts {
+                        let wait = backoff(retry, attempt);
+                        self.notify(Notice::Retrying {
+                            operation: op.name,
+                            wait,
+                            attempt: attempt + 1,
+                            reason: detail,
+                        });
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(GraphError::Network {
+                        operation: op.name,
+                        detail,
+                    });
+                }
+            };
+            if status.is_success() {
+                return Ok(text);
+            }
+            let retryable_server = status.is_server_error() && op.idempotent;
+            if status == StatusCode::TOO_MANY_REQUESTS || retryable_server {
+                if attempt >= retry.max_attempts {
+                    return Err(if status == StatusCode::TOO_MANY_REQUESTS {
+                        GraphError::Throttled {
+                            retry_after: retry_after.unwrap_or(retry.backoff),
+                            attempts: attempt,
+                        }
+                    } else {
+                        server_error(op, status, attempt, &text)
+                    });
+                }
+                let wait = match retry_after {
+                    Some(w) => w.min(retry.max_wait),
+                    None => backoff(retry, attempt),
+                };
+                self.notify(if status == StatusCode::TOO_MANY_REQUESTS {
+                    Notice::Throttled {
+                        operation: op.name,
+                        wait,
+                        attempt: attempt + 1,
+                    }
+                } else {
+                    Notice::Retrying {
+                        operation: op.name,
+                        wait,
+                        attempt: attempt + 1,
+                        reason: format!("HTTP {}", status.as_u16()),
+                    }
+                });
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(map_error(op, status, attempt, &text));
+        }
+    }
+
+    fn notify(&self, notice: Notice) {
+        tracing::info!(%notice, "graph retry");
+        if let Some(n) = &self.inner.notifier {
+            n(notice);
+        }
+    }
+}
+
+/// Pages of a collection, fetched one at a time so the UI can show each as it arrives.
+pub struct Pager<T> {
+    client: GraphClient,
+    next: Option<String>,
+    op: Op,
+    number: u32,
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> Pager<T> {
+    /// The next page, or `None` when the last one has been returned.
+    pub async fn next_page(&mut self) -> Option<Result<Page<T>, GraphError>> {
+        let url = self.next.take()?;
+        let result = async {
+            let text = self.client.send(self.op, Method::GET, &url, None).await?;
+            let raw: RawPage<T> = parse(&text, self.op)?;
+            Ok(raw)
+        }
+        .await;
+        Some(result.map(|raw| {
+            self.number += 1;
+            self.next = raw.next_link.clone();
+            Page {
+                value: raw.value,
+                next_link: raw.next_link,
+                delta_link: raw.delta_link,
+                number: self.number,
+            }
+        }))
+    }
+
+    pub fn pages_fetched(&self) -> u32 {
+        self.number
+    }
+}
+
+fn parse<T: DeserializeOwned>(text: &str, op: Op) -> Result<T, GraphError> {
+    serde_json::from_str(text).map_err(|e| GraphError::Malformed {
+        operation: op.name,
+        detail: e.to_string(),
+        body_excerpt: excerpt(text, 120),
+    })
+}
+
+fn map_error(op: Op, status: StatusCode, attempts: u32, text: &str) -> GraphError {
+    let (code, message) = match serde_json::from_str::<ErrorBody>(text) {
+        Ok(b) => (b.error.code, b.error.message),
+        Err(_) => (String::new(), excerpt(text, 200)),
+    };
+    match status {
+        StatusCode::UNAUTHORIZED => GraphError::Unauthorized { code, message },
+        StatusCode::FORBIDDEN => GraphError::Forbidden {
+            operation: op.name,
+            missing_permission: op.permission,
+            code,
+            message,
+        },
+        StatusCode::NOT_FOUND => GraphError::NotFound {
+            what: op.name.to_string(),
+            message,
+        },
+        s if s.is_server_error() => server_error(op, status, attempts, text),
+        s => GraphError::BadRequest {
+            operation: op.name,
+            status: s.as_u16(),
+            code,
+            message,
+        },
+    }
+}
+
+fn server_error(op: Op, status: StatusCode, attempts: u32, text: &str) -> GraphError {
+    let (code, message) = match serde_json::from_str::<ErrorBody>(text) {
+        Ok(b) => (b.error.code, b.error.message),
+        Err(_) => (String::new(), excerpt(text, 200)),
+    };
+    GraphError::Server {
+        operation: op.name,
+        status: status.as_u16(),
+        attempts,
+        code,
+        message,
+    }
+}
+
+/// `Retry-After` in seconds, possibly decimal (`2.128`), or an HTTP date.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs));
+        }
+        return None;
+    }
+    let when = DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = when.with_timezone(&Utc) - Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+fn backoff(retry: &RetryPolicy, attempt: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1)).min(64);
+    (retry.backoff * factor).min(retry.max_wait)
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "the request timed out".to_string()
+    } else if e.is_connect() {
+        format!("cannot connect ({})", root_cause(e))
+    } else if e.is_body() || e.is_decode() {
+        format!("the response body was cut off ({})", root_cause(e))
+    } else {
+        root_cause(e)
+    }
+}
+
+/// The innermost error text: reqwest's own Display hides the TLS or IO reason an admin needs.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).trim().to_string()
+}
+
+/// Percent-encode a path segment or query value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    #[test]
+    fn retry_after_decimal_and_integer() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("2.128"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(2128)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("10"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(10)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("-1"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn forbidden_names_the_permission() {
+        let body = r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}}"#;
+        let e = map_error(ops::LIST_AUDITS, StatusCode::FORBIDDEN, 1, body);
+        let text = e.to_string();
+        assert!(text.contains("AuditLog.Read.All"), "{text}");
+        assert!(text.contains("Authorization_RequestDenied"), "{text}");
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        let r = RetryPolicy {
+            max_attempts: 10,
+            max_wait: Duration::from_secs(3),
+            backoff: Duration::from_millis(500),
+        };
+        assert_eq!(backoff(&r, 1), Duration::from_millis(500));
+        assert_eq!(backoff(&r, 2), Duration::from_secs(1));
+        assert_eq!(backoff(&r, 9), Duration::from_secs(3));
+    }
+}

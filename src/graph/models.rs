@@ -1,0 +1,319 @@
+//! Graph v1.0 resources as keyturn reads them. Field names follow Microsoft's wire format (camelCase); every model
+//! is checked against Microsoft's published examples in `../shared/reference/` by the conformance tests.
+use super::ids::{AppId, KeyId, ObjectId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Graph sends `null` for some collections in some shapes; Microsoft documents credentials as "Not nullable", but a
+/// client that crashes on a `null` loses the whole inventory, so read `null` as empty.
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A client secret (`passwordCredential`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordCredential {
+    pub key_id: KeyId,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub hint: Option<String>,
+    #[serde(default)]
+    pub start_date_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub end_date_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub custom_key_identifier: Option<String>,
+}
+
+/// A certificate or other key (`keyCredential`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyCredential {
+    pub key_id: KeyId,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default, rename = "type")]
+    pub key_type: Option<String>,
+    #[serde(default)]
+    pub usage: Option<String>,
+    #[serde(default)]
+    pub start_date_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub end_date_time: Option<DateTime<Utc>>,
+    /// Thumbprint (base64) by default; the Sign and Verify entries of one certificate share it.
+    #[serde(default)]
+    pub custom_key_identifier: Option<String>,
+}
+
+/// The answer of `addPassword`: the new credential with its value. The value is moved into a `SecretString` at once
+/// and never serialised again; `Debug` does not print it.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewPasswordCredential {
+    pub key_id: KeyId,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub hint: Option<String>,
+    #[serde(default)]
+    pub start_date_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub end_date_time: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "secret_string")]
+    pub secret_text: secrecy::SecretString,
+}
+
+fn secret_string<'de, D: Deserializer<'de>>(d: D) -> Result<secrecy::SecretString, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(secrecy::SecretString::from(s))
+}
+
+impl std::fmt::Debug for NewPasswordCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPasswordCredential")
+            .field("key_id", &self.key_id)
+            .field("display_name", &self.display_name)
+            .field("end_date_time", &self.end_date_time)
+            .field("secret_text", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// Whether a credential holder is an app registration or a service principal (enterprise app).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ObjectType {
+    Application,
+    ServicePrincipal,
+}
+
+impl ObjectType {
+    /// The Graph collection segment, e.g. `applications`.
+    pub fn collection(self) -> &'static str {
+        match self {
+            ObjectType::Application => "applications",
+            ObjectType::ServicePrincipal => "servicePrincipals",
+        }
+    }
+}
+
+/// An application registration or a service principal: what keyturn needs of either.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    pub id: ObjectId,
+    pub app_id: AppId,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub created_date_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub sign_in_audience: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub password_credentials: Vec<PasswordCredential>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub key_credentials: Vec<KeyCredential>,
+}
+
+/// A service principal has the same credential shape; `servicePrincipalType` tells a managed identity from an app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePrincipal {
+    pub id: ObjectId,
+    pub app_id: AppId,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub service_principal_type: Option<String>,
+    #[serde(default)]
+    pub app_owner_organization_id: Option<String>,
+    #[serde(default)]
+    pub preferred_token_signing_key_end_date_time: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub password_credentials: Vec<PasswordCredential>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub key_credentials: Vec<KeyCredential>,
+}
+
+/// An owner of an application: a user or a service principal (`@odata.type` tells which).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "@odata.type")]
+pub enum Owner {
+    #[serde(rename = "#microsoft.graph.user", rename_all = "camelCase")]
+    User {
+        id: ObjectId,
+        #[serde(default)]
+        display_name: Option<String>,
+        #[serde(default)]
+        user_principal_name: Option<String>,
+        #[serde(default)]
+        mail: Option<String>,
+    },
+    #[serde(rename = "#microsoft.graph.servicePrincipal", rename_all = "camelCase")]
+    ServicePrincipal {
+        id: ObjectId,
+        #[serde(default)]
+        app_id: Option<AppId>,
+        #[serde(default)]
+        display_name: Option<String>,
+    },
+    /// Groups and other directory objects can own apps in some tenants; keep them visible rather than fail.
+    #[serde(other)]
+    Other,
+}
+
+impl Owner {
+    pub fn display_name(&self) -> &str {
+        match self {
+            Owner::User { display_name, .. } | Owner::ServicePrincipal { display_name, .. } => {
+                display_name.as_deref().unwrap_or("(no name)")
+            }
+            Owner::Other => "(other directory object)",
+        }
+    }
+
+    /// UPN for a user, "service principal" for an app owner.
+    pub fn detail(&self) -> String {
+        match self {
+            Owner::User {
+                user_principal_name,
+                mail,
+                ..
+            } => user_principal_name
+                .clone()
+                .or_else(|| mail.clone())
+                .unwrap_or_default(),
+            Owner::ServicePrincipal { app_id, .. } => match app_id {
+                Some(a) => format!("service principal {}", a.short()),
+                None => "service principal".to_string(),
+            },
+            Owner::Other => String::new(),
+        }
+    }
+}
+
+/// One entry of `auditLogs/directoryAudits`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryAudit {
+    pub id: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    #[serde(default)]
+    pub result: Option<String>,
+    #[serde(default)]
+    pub result_reason: Option<String>,
+    pub activity_display_name: String,
+    pub activity_date_time: DateTime<Utc>,
+    #[serde(default)]
+    pub logged_by_service: Option<String>,
+    #[serde(default)]
+    pub operation_type: Option<String>,
+    #[serde(default)]
+    pub initiated_by: Option<AuditInitiator>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub target_resources: Vec<TargetResource>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub additional_details: Vec<KeyValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditInitiator {
+    #[serde(default)]
+    pub user: Option<UserIdentity>,
+    #[serde(default)]
+    pub app: Option<AppIdentity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub ip_address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AppIdentity {
+    #[serde(default)]
+    pub app_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub service_principal_id: Option<String>,
+    #[serde(default)]
+    pub service_principal_name: Option<String>,
+}
+
+/// Microsoft's own samples spell the target's type both `type` and `Type`: accept either.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetResource {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default, rename = "type", alias = "Type")]
+    pub resource_type: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub modified_properties: Vec<ModifiedProperty>,
+}
+
+/// `oldValue`/`newValue` are JSON text inside JSON (see `audit::decode_key_description`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ModifiedProperty {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub old_value: Option<String>,
+    #[serde(default)]
+    pub new_value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct KeyValue {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+impl DirectoryAudit {
+    /// "user@contoso.com" or "app Backup Daemon", for the detail view.
+    pub fn initiator(&self) -> String {
+        match &self.initiated_by {
+            Some(AuditInitiator { user: Some(u), .. }) => u
+                .user_principal_name
+                .clone()
+                .or_else(|| u.display_name.clone())
+                .or_else(|| u.id.clone())
+                .unwrap_or_else(|| "unknown user".into()),
+            Some(AuditInitiator { app: Some(a), .. }) => format!(
+                "app {}",
+                a.display_name
+                    .clone()
+                    .or_else(|| a.app_id.clone())
+                    .unwrap_or_else(|| "unknown".into())
+            ),
+            _ => "unknown".into(),
+        }
+    }
+}
