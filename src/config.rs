@@ -1,1 +1,322 @@
-//! Configuration: profiles in TOML under the platform config dir.
+//! Configuration: TOML in the platform config dir, merged over the defaults shipped in `assets/`.
+//!
+//! ```toml
+//! [profiles.default]
+//! tenant_id = "..."
+//! client_id = "..."
+//! vaults = ["https://contoso-automation.vault.azure.net"]
+//! [[profiles.default.mappings]]
+//! app = "<appId or object id>"
+//! vault = "https://contoso-automation.vault.azure.net"
+//! secret = "payroll-sync-client-secret"
+//! ```
+//! Unknown keys and bad values are errors that name the key, the file and the line.
+use directories::ProjectDirs;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const DEFAULTS_TOML: &str = include_str!("../assets/config.default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("profile {name:?} is not in {path} (profiles there: {available})")]
+    UnknownProfile {
+        name: String,
+        path: PathBuf,
+        available: String,
+    },
+    #[error(
+        "cannot find a home directory for keyturn's config and data; set HOME or XDG_CONFIG_HOME"
+    )]
+    NoHome,
+}
+
+/// How a profile signs in. `auto` tries the sources in the documented order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignIn {
+    #[default]
+    Auto,
+    Secret,
+    Certificate,
+    AzureCli,
+    ManagedIdentity,
+    WorkloadIdentity,
+    DeviceCode,
+}
+
+/// An explicit "this app's secret lives in this vault secret" entry (DESIGN section 6, first source).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    /// appId or application object id.
+    pub app: String,
+    pub vault: String,
+    pub secret: String,
+}
+
+/// Settings of one profile; every field optional so a file can set only what differs from the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub sign_in: Option<SignIn>,
+    pub certificate_path: Option<PathBuf>,
+    pub authority_host: Option<String>,
+    pub graph_url: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub warn_days: Option<i64>,
+    pub critical_days: Option<i64>,
+    pub lifetime_days: Option<i64>,
+    pub read_only: Option<bool>,
+    pub service_principals: Option<bool>,
+    pub operator: Option<String>,
+    pub vaults: Option<Vec<String>>,
+    pub mappings: Option<Vec<Mapping>>,
+}
+
+impl Profile {
+    /// `self` where set, else `base`.
+    fn over(self, base: &Profile) -> Profile {
+        let b = base.clone();
+        Profile {
+            tenant_id: self.tenant_id.or(b.tenant_id),
+            client_id: self.client_id.or(b.client_id),
+            sign_in: self.sign_in.or(b.sign_in),
+            certificate_path: self.certificate_path.or(b.certificate_path),
+            authority_host: self.authority_host.or(b.authority_host),
+            graph_url: self.graph_url.or(b.graph_url),
+            ca_cert: self.ca_cert.or(b.ca_cert),
+            warn_days: self.warn_days.or(b.warn_days),
+            critical_days: self.critical_days.or(b.critical_days),
+            lifetime_days: self.lifetime_days.or(b.lifetime_days),
+            read_only: self.read_only.or(b.read_only),
+            service_principals: self.service_principals.or(b.service_principals),
+            operator: self.operator.or(b.operator),
+            vaults: self.vaults.or(b.vaults),
+            mappings: self.mappings.or(b.mappings),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    defaults: Option<Profile>,
+    #[serde(default)]
+    profiles: BTreeMap<String, Profile>,
+}
+
+/// The resolved configuration: built-in defaults, the file's `[defaults]`, then the chosen profile.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub file_exists: bool,
+    defaults: Profile,
+    profiles: BTreeMap<String, Profile>,
+}
+
+impl Config {
+    /// Load `path`, or the default location; a missing file is fine (built-in defaults), a broken one is an error.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None => default_config_path()?,
+        };
+        let builtin = parse(DEFAULTS_TOML, Path::new("<built-in defaults>"))?;
+        let builtin_defaults = builtin.defaults.unwrap_or_default();
+        let (file, file_exists) = match std::fs::read_to_string(&path) {
+            Ok(text) => (parse(&text, &path)?, true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (FileConfig::default(), false),
+            Err(source) => return Err(ConfigError::Unreadable { path, source }),
+        };
+        let defaults = file.defaults.unwrap_or_default().over(&builtin_defaults);
+        Ok(Config {
+            path,
+            file_exists,
+            defaults,
+            profiles: file.profiles,
+        })
+    }
+
+    /// The named profile merged over the defaults. `default` always exists (possibly empty).
+    pub fn profile(&self, name: &str) -> Result<Profile, ConfigError> {
+        match self.profiles.get(name) {
+            Some(p) => Ok(p.clone().over(&self.defaults)),
+            None if name == "default" => Ok(self.defaults.clone()),
+            None => Err(ConfigError::UnknownProfile {
+                name: name.to_string(),
+                path: self.path.clone(),
+                available: if self.profiles.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                },
+            }),
+        }
+    }
+
+    pub fn profile_names(&self) -> Vec<String> {
+        self.profiles.keys().cloned().collect()
+    }
+}
+
+fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    let cfg: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: toml_message(text, &e),
+    })?;
+    for (name, p) in cfg
+        .defaults
+        .iter()
+        .map(|p| ("defaults", p))
+        .chain(cfg.profiles.iter().map(|(n, p)| (n.as_str(), p)))
+    {
+        validate(name, p).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+    }
+    Ok(cfg)
+}
+
+/// "line 4, column 1: unknown field `tenant`, expected one of ...": the line first, where an admin looks.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let detail = e.message().to_string();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before
+                .rsplit('\n')
+                .next()
+                .map(|l| l.chars().count() + 1)
+                .unwrap_or(1);
+            format!("line {line}, column {col}: {detail}")
+        }
+        None => detail,
+    }
+}
+
+fn validate(name: &str, p: &Profile) -> Result<(), String> {
+    let positive = |key: &str, v: Option<i64>| match v {
+        Some(d) if d < 0 => Err(format!("[{name}] {key} = {d}: must be 0 or more days")),
+        _ => Ok(()),
+    };
+    positive("warn_days", p.warn_days)?;
+    positive("critical_days", p.critical_days)?;
+    if let Some(d) = p.lifetime_days
+        && !(1..=730).contains(&d)
+    {
+        return Err(format!(
+            "[{name}] lifetime_days = {d}: must be 1 to 730 days (Entra's maximum is 2 years)"
+        ));
+    }
+    for (key, v) in [
+        ("authority_host", &p.authority_host),
+        ("graph_url", &p.graph_url),
+    ] {
+        if let Some(u) = v
+            && !u.starts_with("https://")
+        {
+            return Err(format!("[{name}] {key} = {u:?}: must be an https:// URL"));
+        }
+    }
+    Ok(())
+}
+
+fn project_dirs() -> Result<ProjectDirs, ConfigError> {
+    ProjectDirs::from("", "", "keyturn").ok_or(ConfigError::NoHome)
+}
+
+/// `<config dir>/config.toml` (`~/.config/keyturn/config.toml` on Linux, honouring `XDG_CONFIG_HOME`).
+pub fn default_config_path() -> Result<PathBuf, ConfigError> {
+    Ok(project_dirs()?.config_dir().join("config.toml"))
+}
+
+/// Where the journal and cache live (`XDG_DATA_HOME`).
+pub fn data_dir() -> Result<PathBuf, ConfigError> {
+    Ok(project_dirs()?.data_dir().to_path_buf())
+}
+
+/// Where logs go (`XDG_STATE_HOME` on Linux; the local data dir elsewhere).
+pub fn state_dir() -> Result<PathBuf, ConfigError> {
+    let d = project_dirs()?;
+    Ok(d.state_dir()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| d.data_local_dir().to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("config.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn missing_file_gives_builtin_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(Some(&dir.path().join("none.toml"))).unwrap();
+        assert!(!c.file_exists);
+        let p = c.profile("default").unwrap();
+        assert_eq!(p.warn_days, Some(30));
+        assert_eq!(p.graph_url.as_deref(), Some("https://graph.microsoft.com"));
+    }
+
+    #[test]
+    fn profile_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "[defaults]\nwarn_days = 45\n[profiles.prod]\ntenant_id = \"t\"\ncritical_days = 3\n",
+        );
+        let c = Config::load(Some(&path)).unwrap();
+        let p = c.profile("prod").unwrap();
+        assert_eq!(
+            (p.warn_days, p.critical_days, p.tenant_id.as_deref()),
+            (Some(45), Some(3), Some("t"))
+        );
+        assert!(matches!(
+            c.profile("nope"),
+            Err(ConfigError::UnknownProfile { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_key_names_key_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "[profiles.prod]\ntenant_id = \"t\"\ntennant = \"x\"\n",
+        );
+        let e = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("tennant"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("config.toml"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "[profiles.p]\nlifetime_days = 9000\n");
+        let e = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("lifetime_days"), "{e}");
+        let path = write(dir.path(), "[profiles.p]\nwarn_days = \"soon\"\n");
+        let e = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+    }
+}

@@ -17,5 +17,6 @@ pub mod logging;
 pub mod net;
 pub mod report;
 pub mod rotation;
+pub mod session;
 pub mod store;
 pub mod tui;

@@ -84,9 +84,9 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 6,
+            max_attempts: 5,
             max_wait: Duration::from_secs(60),
-            backoff: Duration::from_millis(500),
+            backoff: Duration::from_millis(300),
         }
     }
 }
@@ -342,7 +342,7 @@ impl GraphClient {
             urlencode(&filter)
         ));
         let mut events: Vec<DirectoryAudit> = self.collect_all(url, ops::LIST_AUDITS).await?;
-        events.sort_by(|a, b| b.activity_date_time.cmp(&a.activity_date_time));
+        events.sort_by_key(|e| std::cmp::Reverse(e.activity_date_time));
         Ok(events)
     }
 

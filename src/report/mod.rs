@@ -1,1 +1,256 @@
+//! `keyturn check` output: table, JSON and CSV over the same rows, and the monitoring-plugins exit code.
+use crate::inventory::{CredentialRow, Status, Thresholds, rfc3339};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Exit codes (monitoring-plugins convention), DESIGN section 3.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const WARNING: u8 = 1;
+    pub const CRITICAL: u8 = 2;
+    pub const UNKNOWN: u8 = 3;
+}
+
+/// 0 when nothing is at warning or worse, 1 for warning, 2 for critical or expired.
+pub fn exit_code(rows: &[CredentialRow]) -> u8 {
+    match rows.iter().map(|r| r.status).min() {
+        Some(Status::Expired | Status::Critical) => exit::CRITICAL,
+        Some(Status::Warning) => exit::WARNING,
+        _ => exit::OK,
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonReport<'a> {
+    generated_at: String,
+    tenant_id: &'a str,
+    warn_days: i64,
+    critical_days: i64,
+    credentials: &'a [CredentialRow],
+}
+
+/// Render the rows (already filtered by `--all`).
+pub fn render(
+    rows: &[CredentialRow],
+    format: Format,
+    tenant_id: &str,
+    generated_at: DateTime<Utc>,
+    t: Thresholds,
+) -> String {
+    match format {
+        Format::Json => {
+            let report = JsonReport {
+                generated_at: rfc3339(generated_at),
+                tenant_id,
+                warn_days: t.warn_days,
+                critical_days: t.critical_days,
+                credentials: rows,
+            };
+            // Serialising plain strings and numbers cannot fail.
+            let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Format::Csv => csv(rows),
+        Format::Table => table(rows),
+    }
+}
+
+const FIELDS: [&str; 11] = [
+    "objectType",
+    "objectId",
+    "appId",
+    "displayName",
+    "credentialType",
+    "keyId",
+    "credentialName",
+    "startDateTime",
+    "endDateTime",
+    "daysLeft",
+    "status",
+];
+
+fn fields(r: &CredentialRow) -> [String; 11] {
+    [
+        match r.object_type {
+            crate::graph::ObjectType::Application => "application".into(),
+            crate::graph::ObjectType::ServicePrincipal => "servicePrincipal".into(),
+        },
+        r.object_id.to_string(),
+        r.app_id.to_string(),
+        r.display_name.clone(),
+        r.credential_type.as_str().into(),
+        r.key_id.to_string(),
+        r.credential_name.clone().unwrap_or_default(),
+        r.start_date_time.map(rfc3339).unwrap_or_default(),
+        r.end_date_time.map(rfc3339).unwrap_or_default(),
+        r.days_left.map(|d| d.to_string()).unwrap_or_default(),
+        r.status.as_str().into(),
+    ]
+}
+
+fn csv(rows: &[CredentialRow]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(FIELDS);
+    for r in rows {
+        let _ = w.write_record(fields(r));
+    }
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn table(rows: &[CredentialRow]) -> String {
+    if rows.is_empty() {
+        return "No credential is expired or expiring within the warning window. (--all lists every credential)\n"
+            .to_string();
+    }
+    let header = [
+        "STATUS",
+        "DAYS",
+        "END (UTC)",
+        "TYPE",
+        "APP",
+        "APP ID",
+        "KEY ID",
+        "NAME",
+    ];
+    let body: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            [
+                format!("{} {}", r.status.symbol(), r.status),
+                r.days_left
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r.end_date_time
+                    .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_else(|| "never".into()),
+                match (r.object_type, r.credential_type) {
+                    (crate::graph::ObjectType::ServicePrincipal, t) => format!("sp {}", t.as_str()),
+                    (_, t) => t.as_str().to_string(),
+                },
+                truncate(&r.display_name, 40),
+                r.app_id.to_string(),
+                r.key_id.to_string(),
+                truncate(r.credential_name.as_deref().unwrap_or(""), 30),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &body {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths.iter()).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                s.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&header.map(String::from));
+    for row in &body {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{AppId, KeyId, ObjectId, ObjectType};
+    use crate::inventory::CredentialType;
+    use chrono::TimeZone;
+
+    fn row(name: &str, status: Status, days: i64) -> CredentialRow {
+        let end = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        CredentialRow {
+            object_type: ObjectType::Application,
+            object_id: ObjectId::new("o1"),
+            app_id: AppId::new("a1"),
+            display_name: name.into(),
+            credential_type: CredentialType::Secret,
+            key_id: KeyId::new("k1"),
+            credential_name: Some("has, comma \"quoted\"".into()),
+            start_date_time: None,
+            end_date_time: Some(end),
+            days_left: Some(days),
+            status,
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(exit_code(&[]), 0);
+        assert_eq!(exit_code(&[row("a", Status::Ok, 90)]), 0);
+        assert_eq!(
+            exit_code(&[row("a", Status::Ok, 90), row("b", Status::Warning, 20)]),
+            1
+        );
+        assert_eq!(
+            exit_code(&[row("a", Status::Warning, 20), row("b", Status::Critical, 2)]),
+            2
+        );
+        assert_eq!(exit_code(&[row("a", Status::Expired, -2)]), 2);
+    }
+
+    #[test]
+    fn csv_quotes_per_rfc4180() {
+        let out = csv(&[row("app", Status::Critical, 3)]);
+        let mut lines = out.lines();
+        assert_eq!(lines.next().unwrap(), FIELDS.join(","));
+        let l = lines.next().unwrap();
+        assert!(l.contains("\"has, comma \"\"quoted\"\"\""), "{l}");
+        assert!(l.ends_with(",3,critical"), "{l}");
+    }
+
+    #[test]
+    fn json_has_contract_fields() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap();
+        let out = render(
+            &[row("app", Status::Critical, 3)],
+            Format::Json,
+            "tid",
+            now,
+            Thresholds::default(),
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["generatedAt"], "2026-11-27T00:00:00Z");
+        assert_eq!(v["warnDays"], 30);
+        let c = &v["credentials"][0];
+        let mut keys: Vec<_> = c.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        let mut want: Vec<String> = FIELDS.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(keys, want);
+        assert_eq!(c["objectType"], "application");
+        assert_eq!(c["credentialType"], "secret");
+        assert_eq!(c["daysLeft"], 3);
+        assert_eq!(c["endDateTime"], "2026-12-01T00:00:00Z");
+    }
+}
