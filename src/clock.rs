@@ -30,3 +30,15 @@ pub type SharedClock = Arc<dyn Clock>;
 pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }
+
+/// The system clock, or a fixed instant from `KEYTURN_NOW` (RFC 3339): reports that must be reproducible (and the
+/// tests that compare two runs) pin "now" so that days-left cannot tick between runs. An unreadable value is ignored.
+pub fn from_env() -> SharedClock {
+    match std::env::var("KEYTURN_NOW")
+        .ok()
+        .and_then(|v| DateTime::parse_from_rfc3339(v.trim()).ok())
+    {
+        Some(t) => Arc::new(FixedClock(t.with_timezone(&Utc))),
+        None => system(),
+    }
+}

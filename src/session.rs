@@ -150,7 +150,7 @@ impl Session {
             tenant_id,
             client_id,
             thresholds: settings.thresholds,
-            clock: clock::system(),
+            clock: clock::from_env(),
             read_only: settings.read_only,
             log_file: None,
             include_service_principals: settings.include_service_principals,
