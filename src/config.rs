@@ -244,6 +244,11 @@ pub fn default_config_path() -> Result<PathBuf, ConfigError> {
     Ok(project_dirs()?.config_dir().join("config.toml"))
 }
 
+/// `<config dir>/secrets`: the fallback for client secrets when no OS secret store works (files mode 0600).
+pub fn secrets_dir() -> Result<PathBuf, ConfigError> {
+    Ok(project_dirs()?.config_dir().join("secrets"))
+}
+
 /// Where the journal and cache live (`XDG_DATA_HOME`).
 pub fn data_dir() -> Result<PathBuf, ConfigError> {
     Ok(project_dirs()?.data_dir().to_path_buf())
