@@ -1,0 +1,1035 @@
+//! The Entra token endpoint: client credentials with a client secret, device code (with polling), refresh tokens,
+//! the OIDC metadata and instance-discovery documents MSAL-based SDKs fetch first, and the AADSTS error bodies of
+//! reference/entra/13_token_endpoint.md.
+//!
+//! Tokens are JWT-shaped (header.payload.signature, base64url) with the claims real Entra v1 access tokens carry,
+//! but the signature part is random: the emulator remembers every token it issued and validates by lookup, which
+//! is all a resource server needs here and avoids a signing-key dependency.
+use super::Shared;
+use super::audit::Caller;
+use super::faults::{DeviceCodeOutcome, ErrorShape, Op, with_fault};
+use super::http::{ALNUM, PLAIN_JSON, Reply, lock, random_string};
+use axum::http::{HeaderMap, Method};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Instant;
+use uuid::Uuid;
+
+pub(crate) const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+pub(crate) const VAULT_RESOURCE: &str = "https://vault.azure.net";
+const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+const VAULT_APP_ID: &str = "cfa8b339-82a2-471a-a3c9-0fc0be7a4093";
+const TOKEN_LIFETIME_SECS: i64 = 3599;
+
+/// The roles of the default client (printed in the ready line).
+pub(crate) const DEFAULT_ROLES: [&str; 4] = [
+    "Application.ReadWrite.All",
+    "Application.Read.All",
+    "AuditLog.Read.All",
+    "Directory.Read.All",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Audience {
+    Graph,
+    Vault,
+}
+
+/// Key Vault data-plane roles (Azure RBAC). Real vaults keep these in role assignments, not in the token; the
+/// emulator keeps them per client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VaultRole {
+    /// Key Vault Secrets Officer: get, list, set, update.
+    Officer,
+    /// Key Vault Secrets User: get only.
+    User,
+    /// Key Vault Reader: list metadata only.
+    Reader,
+}
+
+impl VaultRole {
+    pub fn parse(s: &str) -> Option<VaultRole> {
+        match s.to_ascii_lowercase().as_str() {
+            "key vault secrets officer" | "key vault administrator" => Some(VaultRole::Officer),
+            "key vault secrets user" => Some(VaultRole::User),
+            "key vault reader" => Some(VaultRole::Reader),
+            _ => None,
+        }
+    }
+    pub fn can_get(self) -> bool {
+        matches!(self, VaultRole::Officer | VaultRole::User)
+    }
+    pub fn can_set(self) -> bool {
+        self == VaultRole::Officer
+    }
+    pub fn can_list(self) -> bool {
+        matches!(self, VaultRole::Officer | VaultRole::Reader)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ClientIdentity {
+    pub client_id: String,
+    pub secret: String,
+    pub display_name: String,
+    pub service_principal_id: Uuid,
+    pub graph_roles: Vec<String>,
+    pub vault_role: Option<VaultRole>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IssuedToken {
+    pub client_id: String,
+    pub audience: Audience,
+    pub expires: DateTime<Utc>,
+    /// Set for delegated (device-code) tokens: the signed-in user.
+    pub user: Option<Uuid>,
+}
+
+#[derive(Debug)]
+struct DeviceCode {
+    client_id: String,
+    scope: String,
+    audience: Audience,
+    polls: u32,
+    outcome: DeviceCodeOutcome,
+    issued: Instant,
+    refresh: bool,
+    id_token: bool,
+}
+
+#[derive(Debug)]
+struct RefreshGrant {
+    client_id: String,
+    user: Uuid,
+}
+
+/// Clients, issued tokens, pending device codes and refresh tokens.
+#[derive(Debug, Default)]
+pub(crate) struct Identity {
+    pub clients: HashMap<String, ClientIdentity>,
+    tokens: HashMap<String, IssuedToken>,
+    device_codes: HashMap<String, DeviceCode>,
+    refresh_tokens: HashMap<String, RefreshGrant>,
+}
+
+impl Identity {
+    pub fn add_client(&mut self, c: ClientIdentity) {
+        self.clients.insert(c.client_id.to_ascii_lowercase(), c);
+    }
+    pub fn client(&self, client_id: &str) -> Option<&ClientIdentity> {
+        self.clients.get(&client_id.to_ascii_lowercase())
+    }
+}
+
+/// Who a valid token speaks for.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthContext {
+    pub client: ClientIdentity,
+    pub caller: Caller,
+    pub roles: Vec<String>,
+}
+
+impl AuthContext {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AuthError {
+    Missing,
+    /// Not JWT-shaped at all.
+    Malformed,
+    /// JWT-shaped but not issued by this emulator.
+    Unknown,
+    Expired,
+    WrongAudience {
+        found: Audience,
+    },
+}
+
+/// Validate `Authorization: Bearer ...` for a resource.
+pub(crate) fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    expected: Audience,
+) -> Result<AuthContext, AuthError> {
+    let raw = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    let token = match raw.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
+        _ => "",
+    };
+    if token.is_empty() {
+        return Err(AuthError::Missing);
+    }
+    if token.split('.').count() != 3 {
+        return Err(AuthError::Malformed);
+    }
+    let identity = lock(&shared.identity);
+    let issued = identity.tokens.get(token).ok_or(AuthError::Unknown)?;
+    if issued.expires <= Utc::now() {
+        return Err(AuthError::Expired);
+    }
+    if issued.audience != expected {
+        return Err(AuthError::WrongAudience {
+            found: issued.audience,
+        });
+    }
+    let client = identity
+        .client(&issued.client_id)
+        .cloned()
+        .ok_or(AuthError::Unknown)?;
+    let caller = match issued.user {
+        Some(uid) => {
+            let tenant = lock(&shared.tenant);
+            match tenant.user(&uid) {
+                Some(u) => Caller::User {
+                    id: u.id,
+                    display_name: u.display_name.clone(),
+                    user_principal_name: u.user_principal_name.clone(),
+                },
+                None => return Err(AuthError::Unknown),
+            }
+        }
+        None => Caller::App {
+            app_id: client.client_id.clone(),
+            display_name: client.display_name.clone(),
+            service_principal_id: client.service_principal_id,
+        },
+    };
+    Ok(AuthContext {
+        roles: client.graph_roles.clone(),
+        caller,
+        client,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// error bodies
+
+#[derive(Serialize)]
+struct AadError {
+    error: &'static str,
+    error_description: String,
+    error_codes: [u32; 1],
+    timestamp: String,
+    trace_id: String,
+    correlation_id: String,
+    error_uri: String,
+}
+
+/// An AADSTS error exactly as reference/entra/13_token_endpoint.md shows it: the description carries the Trace
+/// ID, Correlation ID and Timestamp lines joined by `\r\n`, and the same values appear as fields.
+pub(crate) fn aad_error(
+    status: u16,
+    error: &'static str,
+    code: u32,
+    message: &str,
+    correlation: Option<&str>,
+) -> Reply {
+    let trace = Uuid::new_v4().to_string();
+    let corr = correlation
+        .map(str::to_string)
+        .unwrap_or_else(|| Uuid::new_v4().to_string());
+    let ts = Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+    let body = AadError {
+        error,
+        error_description: format!(
+            "AADSTS{code}: {message}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}\r\nTimestamp: {ts}"
+        ),
+        error_codes: [code],
+        timestamp: ts.clone(),
+        trace_id: trace.clone(),
+        correlation_id: corr,
+        // The documentation link of the real service; the emulator has no error pages of its own.
+        error_uri: format!("https://login.microsoftonline.com/error?code={code}"),
+    };
+    token_headers(Reply::json(status, PLAIN_JSON, &body), &trace)
+}
+
+fn token_headers(r: Reply, request_id: &str) -> Reply {
+    r.with_header("Cache-Control", "no-store, no-cache")
+        .with_header("Pragma", "no-cache")
+        .with_header("x-ms-request-id", request_id)
+        .with_header("x-ms-ests-server", "2.1.emulator")
+}
+
+struct TokenErrors;
+
+impl ErrorShape for TokenErrors {
+    fn status(&self, code: u16) -> Reply {
+        match code {
+            400 => aad_error(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'grant_type'.",
+                None,
+            ),
+            401 => aad_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+                None,
+            ),
+            403 => aad_error(
+                403,
+                "access_denied",
+                53003,
+                "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+                None,
+            ),
+            429 => aad_error(
+                429,
+                "temporarily_unavailable",
+                90055,
+                "TenantThrottlingError - There are too many incoming requests. This exception is thrown for blocked tenants.",
+                None,
+            ),
+            503 | 504 => aad_error(
+                code,
+                "temporarily_unavailable",
+                90033,
+                "A transient error has occurred. Please try again.",
+                None,
+            ),
+            c => aad_error(
+                c,
+                "server_error",
+                50000,
+                "There was an error issuing a token or an issue with our sign-in service.",
+                None,
+            ),
+        }
+    }
+    fn throttled(&self, retry_after: &str) -> Reply {
+        self.status(429).with_header("Retry-After", retry_after)
+    }
+    fn content_type(&self) -> &'static str {
+        PLAIN_JSON
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// endpoint
+
+/// Handle a token-endpoint path, or `None` when the path is not one (then it is Graph's).
+pub(crate) async fn handle(
+    shared: &Shared,
+    method: &Method,
+    segs: &[String],
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Reply> {
+    let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let auth = &shared.info.authority_host;
+    let reply = match l.as_slice() {
+        ["common", "discovery", "instance"] => {
+            let tenant = query
+                .iter()
+                .find(|(k, _)| k == "authorization_endpoint")
+                .and_then(|(_, v)| v.split('/').nth(3).map(str::to_string))
+                .unwrap_or_else(|| "common".to_string());
+            let host = auth.trim_start_matches("https://");
+            Reply::json(
+                200,
+                PLAIN_JSON,
+                &json!({
+                    "tenant_discovery_endpoint": format!("{auth}/{tenant}/v2.0/.well-known/openid-configuration"),
+                    "api-version": "1.1",
+                    "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+                }),
+            )
+        }
+        [_, "v2.0", ".well-known", "openid-configuration"]
+        | [_, ".well-known", "openid-configuration"] => {
+            if method != Method::GET {
+                return Some(method_not_allowed());
+            }
+            let tenant = &segs[0];
+            let Some(tid) = resolve_tenant(shared, tenant, true) else {
+                return Some(unknown_tenant(tenant));
+            };
+            let issuer_tid = if tid.is_some() {
+                shared.info.tenant_id.clone()
+            } else {
+                "{tenantid}".to_string()
+            };
+            Reply::json(
+                200,
+                PLAIN_JSON,
+                &openid_configuration(auth, tenant, &issuer_tid, &shared.info.graph_url),
+            )
+        }
+        [_, "discovery", "v2.0", "keys"] | [_, "discovery", "keys"] => {
+            Reply::json(200, PLAIN_JSON, &json!({"keys": []}))
+        }
+        ["devicelogin"] => Reply::text(
+            200,
+            "text/html; charset=utf-8",
+            "<!doctype html><title>keyturn emulator sign-in</title><p>keyturn emulator: device codes are approved \
+             automatically after two polls; there is nothing to enter here.</p>",
+        ),
+        [_, "oauth2", "v2.0", "token"]
+        | [_, "oauth2", "token"]
+        | [_, "oauth2", "v2.0", "devicecode"] => {
+            if method != Method::POST {
+                return Some(method_not_allowed());
+            }
+            let v1 = l[2] == "token";
+            let device = l[3 - usize::from(v1)] == "devicecode";
+            let form: HashMap<String, String> = url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let corr = headers
+                .get("client-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let tenant = segs[0].clone();
+            with_fault(&shared.faults, Op::Token, &TokenErrors, async |_| {
+                if device {
+                    device_authorization(shared, &tenant, &form, corr.as_deref())
+                } else {
+                    token(shared, &tenant, &form, v1, corr.as_deref())
+                }
+            })
+            .await
+        }
+        _ => return None,
+    };
+    Some(reply)
+}
+
+fn method_not_allowed() -> Reply {
+    aad_error(
+        405,
+        "invalid_request",
+        900561,
+        "The endpoint only accepts POST requests.",
+        None,
+    )
+}
+
+fn unknown_tenant(tenant: &str) -> Reply {
+    aad_error(
+        400,
+        "invalid_request",
+        90002,
+        &format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the \
+             correct cloud. Check with your subscription administrator, this may happen if there are no active \
+             subscriptions for the tenant."
+        ),
+        None,
+    )
+}
+
+/// `Some(Some(id))` for this tenant (by id or domain), `Some(None)` for a multi-tenant alias when allowed.
+fn resolve_tenant(shared: &Shared, tenant: &str, allow_common: bool) -> Option<Option<String>> {
+    if tenant.eq_ignore_ascii_case(&shared.info.tenant_id)
+        || tenant.eq_ignore_ascii_case(&shared.domain)
+    {
+        return Some(Some(shared.info.tenant_id.clone()));
+    }
+    if allow_common
+        && ["common", "organizations"]
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(tenant))
+    {
+        return Some(None);
+    }
+    None
+}
+
+fn openid_configuration(
+    auth: &str,
+    tenant: &str,
+    issuer_tid: &str,
+    graph: &str,
+) -> serde_json::Value {
+    json!({
+        "token_endpoint": format!("{auth}/{tenant}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{auth}/{tenant}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{auth}/{issuer_tid}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": format!("{graph}/oidc/userinfo"),
+        "authorization_endpoint": format!("{auth}/{tenant}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{auth}/{tenant}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{auth}/{tenant}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    })
+}
+
+/// Which resource a scope names: `https://graph.microsoft.com/.default`, this emulator's `{graphUrl}/.default`,
+/// Graph's app id, or Key Vault's. Returns the audience and the `aud` claim.
+fn resource_of(scope: &str, graph_url: &str) -> Option<(Audience, String)> {
+    let res = scope.strip_suffix("/.default")?.trim_end_matches('/');
+    if res.eq_ignore_ascii_case(GRAPH_RESOURCE) || res.eq_ignore_ascii_case(GRAPH_APP_ID) {
+        Some((Audience::Graph, GRAPH_RESOURCE.to_string()))
+    } else if res.eq_ignore_ascii_case(graph_url.trim_end_matches('/')) {
+        Some((Audience::Graph, graph_url.trim_end_matches('/').to_string()))
+    } else if res.eq_ignore_ascii_case(VAULT_RESOURCE) || res.eq_ignore_ascii_case(VAULT_APP_ID) {
+        Some((Audience::Vault, VAULT_RESOURCE.to_string()))
+    } else {
+        None
+    }
+}
+
+const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "email"];
+
+fn invalid_scope(scope: &str, corr: Option<&str>) -> Reply {
+    aad_error(
+        400,
+        "invalid_scope",
+        70011,
+        &format!(
+            "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+        ),
+        corr,
+    )
+}
+
+fn missing(param: &str, corr: Option<&str>) -> Reply {
+    aad_error(
+        400,
+        "invalid_request",
+        900144,
+        &format!("The request body must contain the following parameter: '{param}'."),
+        corr,
+    )
+}
+
+fn unknown_client(client_id: &str, domain: &str, corr: Option<&str>) -> Reply {
+    aad_error(
+        400,
+        "unauthorized_client",
+        700016,
+        &format!(
+            "Application with identifier '{client_id}' was not found in the directory '{domain}'. This can happen if \
+             the application has not been installed by the administrator of the tenant or consented to by any user \
+             in the tenant. You may have sent your authentication request to the wrong tenant."
+        ),
+        corr,
+    )
+}
+
+fn token(
+    shared: &Shared,
+    tenant: &str,
+    form: &HashMap<String, String>,
+    v1: bool,
+    corr: Option<&str>,
+) -> Reply {
+    if resolve_tenant(shared, tenant, false).is_none() {
+        // Device-code polling and refresh may use the multi-tenant aliases; client credentials may not.
+        let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
+        if grant == "client_credentials" || resolve_tenant(shared, tenant, true).is_none() {
+            return unknown_tenant(tenant);
+        }
+    }
+    let Some(grant) = form.get("grant_type") else {
+        return missing("grant_type", corr);
+    };
+    let Some(client_id) = form.get("client_id") else {
+        return missing("client_id", corr);
+    };
+    let client = match lock(&shared.identity).client(client_id) {
+        Some(c) => c.clone(),
+        None => return unknown_client(client_id, &shared.domain, corr),
+    };
+    match grant.as_str() {
+        "client_credentials" => {
+            let Some(secret) = form.get("client_secret") else {
+                return aad_error(
+                    401,
+                    "invalid_client",
+                    7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                    corr,
+                );
+            };
+            if !constant_time_eq(secret.as_bytes(), client.secret.as_bytes()) {
+                return aad_error(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    &format!(
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client \
+                         secret value, not the client secret ID, for a secret added to app '{}'.",
+                        client.client_id
+                    ),
+                    corr,
+                );
+            }
+            let scope = if v1 {
+                match form.get("resource") {
+                    Some(r) => format!("{}/.default", r.trim_end_matches('/')),
+                    None => return missing("resource", corr),
+                }
+            } else {
+                match form.get("scope") {
+                    Some(s) => s.clone(),
+                    None => return missing("scope", corr),
+                }
+            };
+            let scopes: Vec<&str> = scope
+                .split_whitespace()
+                .filter(|s| !OIDC_SCOPES.contains(s))
+                .collect();
+            let [one] = scopes.as_slice() else {
+                return invalid_scope(&scope, corr);
+            };
+            let Some((audience, aud)) = resource_of(one, &shared.info.graph_url) else {
+                return invalid_scope(one, corr);
+            };
+            let (access, expires) = issue(shared, &client, audience, &aud, None);
+            if v1 {
+                let now = Utc::now().timestamp();
+                return token_headers(
+                    Reply::json(
+                        200,
+                        PLAIN_JSON,
+                        &json!({
+                            "token_type": "Bearer",
+                            "expires_in": TOKEN_LIFETIME_SECS.to_string(),
+                            "ext_expires_in": TOKEN_LIFETIME_SECS.to_string(),
+                            "expires_on": expires.timestamp().to_string(),
+                            "not_before": now.to_string(),
+                            "resource": aud,
+                            "access_token": access,
+                        }),
+                    ),
+                    &Uuid::new_v4().to_string(),
+                );
+            }
+            success(&access, None, None, None)
+        }
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            poll_device_code(shared, &client, form, corr)
+        }
+        "refresh_token" => {
+            let Some(rt) = form.get("refresh_token") else {
+                return missing("refresh_token", corr);
+            };
+            let grant = lock(&shared.identity)
+                .refresh_tokens
+                .get(rt)
+                .map(|g| (g.client_id.clone(), g.user));
+            let Some((owner, user)) =
+                grant.filter(|(c, _)| c.eq_ignore_ascii_case(&client.client_id))
+            else {
+                return aad_error(
+                    400,
+                    "invalid_grant",
+                    9002313,
+                    "Invalid request. Request is malformed or invalid.",
+                    corr,
+                );
+            };
+            let _ = owner;
+            let scope = form.get("scope").cloned().unwrap_or_default();
+            let audience = delegated_audience(&scope, &shared.info.graph_url);
+            let aud = if audience == Audience::Vault {
+                VAULT_RESOURCE
+            } else {
+                GRAPH_RESOURCE
+            };
+            let (access, _) = issue(shared, &client, audience, aud, Some(user));
+            success(&access, Some(&scope), Some(rt), None)
+        }
+        other => aad_error(
+            400,
+            "unsupported_grant_type",
+            70003,
+            &format!("The app requested an unsupported grant type '{other}'."),
+            corr,
+        ),
+    }
+}
+
+fn success(
+    access: &str,
+    scope: Option<&str>,
+    refresh: Option<&str>,
+    id_token: Option<&str>,
+) -> Reply {
+    #[derive(Serialize)]
+    struct Ok<'a> {
+        token_type: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scope: Option<&'a str>,
+        expires_in: i64,
+        ext_expires_in: i64,
+        access_token: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id_token: Option<&'a str>,
+    }
+    let body = Ok {
+        token_type: "Bearer",
+        scope,
+        expires_in: TOKEN_LIFETIME_SECS,
+        ext_expires_in: TOKEN_LIFETIME_SECS,
+        access_token: access,
+        refresh_token: refresh,
+        id_token,
+    };
+    token_headers(
+        Reply::json(200, PLAIN_JSON, &body),
+        &Uuid::new_v4().to_string(),
+    )
+}
+
+fn b64(v: &serde_json::Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// Issue and remember an access token.
+fn issue(
+    shared: &Shared,
+    client: &ClientIdentity,
+    audience: Audience,
+    aud: &str,
+    user: Option<Uuid>,
+) -> (String, DateTime<Utc>) {
+    let now = Utc::now();
+    let exp = now + ChronoDuration::seconds(TOKEN_LIFETIME_SECS);
+    let tid = &shared.info.tenant_id;
+    let mut claims = json!({
+        "aud": aud,
+        "iss": format!("https://sts.windows.net/{tid}/"),
+        "iat": now.timestamp(),
+        "nbf": now.timestamp(),
+        "exp": exp.timestamp(),
+        "appid": client.client_id,
+        "app_displayname": client.display_name,
+        "appidacr": "1",
+        "idp": format!("https://sts.windows.net/{tid}/"),
+        "tid": tid,
+        "uti": random_string(22, ALNUM),
+        "ver": "1.0",
+    });
+    let roles: Vec<&String> = client.graph_roles.iter().collect();
+    match user.and_then(|u| lock(&shared.tenant).user(&u).cloned()) {
+        Some(u) => {
+            claims["idtyp"] = json!("user");
+            claims["oid"] = json!(u.id.to_string());
+            claims["sub"] = json!(u.id.to_string());
+            claims["upn"] = json!(u.user_principal_name);
+            claims["name"] = json!(u.display_name);
+            if audience == Audience::Graph {
+                claims["scp"] = json!(
+                    roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
+        }
+        None => {
+            claims["idtyp"] = json!("app");
+            claims["oid"] = json!(client.service_principal_id.to_string());
+            claims["sub"] = json!(client.service_principal_id.to_string());
+            // Key Vault authorizes with Azure RBAC, not token roles: only Graph tokens carry app roles.
+            if audience == Audience::Graph {
+                claims["roles"] = json!(roles);
+            }
+        }
+    }
+    let header =
+        json!({"typ": "JWT", "alg": "RS256", "x5t": "keyturn-emulator", "kid": "keyturn-emulator"});
+    let signature = URL_SAFE_NO_PAD.encode(super::http::random_bytes(64));
+    let token = format!("{}.{}.{}", b64(&header), b64(&claims), signature);
+    lock(&shared.identity).tokens.insert(
+        token.clone(),
+        IssuedToken {
+            client_id: client.client_id.clone(),
+            audience,
+            expires: exp,
+            user,
+        },
+    );
+    (token, exp)
+}
+
+/// Delegated scopes name a resource either with `/.default` or as `https://vault.azure.net/user_impersonation`;
+/// bare permission names (`Application.Read.All`) are Graph's.
+fn delegated_audience(scope: &str, graph_url: &str) -> Audience {
+    let vault = scope.split_whitespace().any(|s| {
+        resource_of(s, graph_url).map(|r| r.0) == Some(Audience::Vault)
+            || s.to_ascii_lowercase().starts_with(VAULT_RESOURCE)
+    });
+    if vault {
+        Audience::Vault
+    } else {
+        Audience::Graph
+    }
+}
+
+fn device_authorization(
+    shared: &Shared,
+    tenant: &str,
+    form: &HashMap<String, String>,
+    corr: Option<&str>,
+) -> Reply {
+    if resolve_tenant(shared, tenant, true).is_none() {
+        return unknown_tenant(tenant);
+    }
+    let Some(client_id) = form.get("client_id") else {
+        return missing("client_id", corr);
+    };
+    if lock(&shared.identity).client(client_id).is_none() {
+        return unknown_client(client_id, &shared.domain, corr);
+    }
+    let Some(scope) = form.get("scope").filter(|s| !s.trim().is_empty()) else {
+        return missing("scope", corr);
+    };
+    let audience = delegated_audience(scope, &shared.info.graph_url);
+    let user_code = random_string(9, b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789");
+    let device_code = format!("DAQABIQEAAAD{}", random_string(120, ALNUM));
+    let interval = shared.faults.device_code_interval();
+    let verification_uri = format!("{}/devicelogin", shared.info.authority_host);
+    let scopes: Vec<&str> = scope.split_whitespace().collect();
+    lock(&shared.identity).device_codes.insert(
+        device_code.clone(),
+        DeviceCode {
+            client_id: client_id.clone(),
+            scope: scopes
+                .iter()
+                .filter(|s| !OIDC_SCOPES.contains(s))
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+            audience,
+            polls: 0,
+            outcome: shared.faults.device_code_outcome(),
+            issued: Instant::now(),
+            refresh: scopes.contains(&"offline_access"),
+            id_token: scopes.contains(&"openid"),
+        },
+    );
+    Reply::json(
+        200,
+        PLAIN_JSON,
+        &json!({
+            "user_code": user_code,
+            "device_code": device_code,
+            "verification_uri": verification_uri,
+            "expires_in": 900,
+            "interval": interval,
+            "message": format!(
+                "To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate."
+            ),
+        }),
+    )
+}
+
+fn poll_device_code(
+    shared: &Shared,
+    client: &ClientIdentity,
+    form: &HashMap<String, String>,
+    corr: Option<&str>,
+) -> Reply {
+    let Some(code) = form.get("device_code") else {
+        return missing("device_code", corr);
+    };
+    let mut identity = lock(&shared.identity);
+    let Some(dc) = identity
+        .device_codes
+        .get_mut(code)
+        .filter(|d| d.client_id.eq_ignore_ascii_case(&client.client_id))
+    else {
+        return aad_error(
+            400,
+            "bad_verification_code",
+            70000,
+            "The provided value for the 'device_code' is not valid.",
+            corr,
+        );
+    };
+    let expired = dc.issued.elapsed().as_secs() >= 900 || dc.outcome == DeviceCodeOutcome::Expire;
+    if expired {
+        identity.device_codes.remove(code);
+        return aad_error(
+            400,
+            "expired_token",
+            70019,
+            "Verification code expired.",
+            corr,
+        );
+    }
+    if dc.outcome == DeviceCodeOutcome::Decline {
+        identity.device_codes.remove(code);
+        return aad_error(
+            400,
+            "authorization_declined",
+            70000,
+            "The user denied the authorization request.",
+            corr,
+        );
+    }
+    if dc.polls < 2 {
+        dc.polls += 1;
+        return aad_error(
+            400,
+            "authorization_pending",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+            corr,
+        );
+    }
+    let Some(dc) = identity.device_codes.remove(code) else {
+        return aad_error(
+            400,
+            "bad_verification_code",
+            70000,
+            "The provided value for the 'device_code' is not valid.",
+            corr,
+        );
+    };
+    drop(identity);
+    let aud = if dc.audience == Audience::Vault {
+        VAULT_RESOURCE
+    } else {
+        GRAPH_RESOURCE
+    };
+    let (access, exp) = issue(shared, client, dc.audience, aud, Some(shared.operator));
+    let refresh = dc.refresh.then(|| {
+        let rt = format!("0.AAAA{}", random_string(200, ALNUM));
+        lock(&shared.identity).refresh_tokens.insert(
+            rt.clone(),
+            RefreshGrant {
+                client_id: client.client_id.clone(),
+                user: shared.operator,
+            },
+        );
+        rt
+    });
+    let id_token = dc.id_token.then(|| {
+        let tenant = lock(&shared.tenant);
+        let user = tenant.user(&shared.operator);
+        let claims = json!({
+            "aud": client.client_id,
+            "iss": format!("{}/{}/v2.0", shared.info.authority_host, shared.info.tenant_id),
+            "iat": Utc::now().timestamp(),
+            "nbf": Utc::now().timestamp(),
+            "exp": exp.timestamp(),
+            "name": user.map(|u| u.display_name.clone()),
+            "oid": shared.operator.to_string(),
+            "preferred_username": user.map(|u| u.user_principal_name.clone()),
+            "sub": shared.operator.to_string(),
+            "tid": shared.info.tenant_id,
+            "ver": "2.0",
+        });
+        format!(
+            "{}.{}.{}",
+            b64(&json!({"typ": "JWT", "alg": "RS256"})),
+            b64(&claims),
+            URL_SAFE_NO_PAD.encode(super::http::random_bytes(32))
+        )
+    });
+    success(
+        &access,
+        Some(&dc.scope),
+        refresh.as_deref(),
+        id_token.as_deref(),
+    )
+}
+
+/// Compare secrets without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_map_to_resources() {
+        let g = "https://127.0.0.1:4443";
+        assert_eq!(
+            resource_of("https://graph.microsoft.com/.default", g)
+                .unwrap()
+                .0,
+            Audience::Graph
+        );
+        assert_eq!(
+            resource_of("https://127.0.0.1:4443/.default", g).unwrap(),
+            (Audience::Graph, g.to_string())
+        );
+        assert_eq!(
+            resource_of("https://vault.azure.net/.default", g)
+                .unwrap()
+                .0,
+            Audience::Vault
+        );
+        assert_eq!(
+            resource_of("https://management.azure.com/.default", g),
+            None
+        );
+        assert_eq!(resource_of("User.Read", g), None);
+        assert_eq!(
+            delegated_audience(
+                "https://vault.azure.net/user_impersonation offline_access",
+                g
+            ),
+            Audience::Vault
+        );
+        assert_eq!(
+            delegated_audience("Application.Read.All openid", g),
+            Audience::Graph
+        );
+    }
+
+    #[test]
+    fn aad_error_shape() {
+        let r = aad_error(
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided.",
+            Some("c0rr"),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&r.body.unwrap().0).unwrap();
+        let d = v["error_description"].as_str().unwrap();
+        assert!(d.starts_with("AADSTS7000215: Invalid client secret provided.\r\nTrace ID: "));
+        assert!(d.contains("\r\nCorrelation ID: c0rr\r\nTimestamp: "));
+        assert_eq!(v["error_codes"][0], 7000215);
+        assert_eq!(
+            v["error_uri"],
+            "https://login.microsoftonline.com/error?code=7000215"
+        );
+        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+}
