@@ -58,8 +58,11 @@ pub enum SignIn {
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
     /// appId or application object id.
+    #[serde(deserialize_with = "de::guid")]
     pub app: String,
+    #[serde(deserialize_with = "de::https_url")]
     pub vault: String,
+    #[serde(deserialize_with = "de::secret_name")]
     pub secret: String,
 }
 
@@ -67,19 +70,27 @@ pub struct Mapping {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    #[serde(default, deserialize_with = "de::tenant")]
     pub tenant_id: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_guid")]
     pub client_id: Option<String>,
     pub sign_in: Option<SignIn>,
     pub certificate_path: Option<PathBuf>,
+    #[serde(default, deserialize_with = "de::opt_https_url")]
     pub authority_host: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_https_url")]
     pub graph_url: Option<String>,
     pub ca_cert: Option<PathBuf>,
+    #[serde(default, deserialize_with = "de::days")]
     pub warn_days: Option<i64>,
+    #[serde(default, deserialize_with = "de::days")]
     pub critical_days: Option<i64>,
+    #[serde(default, deserialize_with = "de::lifetime_days")]
     pub lifetime_days: Option<i64>,
     pub read_only: Option<bool>,
     pub service_principals: Option<bool>,
     pub operator: Option<String>,
+    #[serde(default, deserialize_with = "de::vaults")]
     pub vaults: Option<Vec<String>>,
     pub mappings: Option<Vec<Mapping>>,
 }
@@ -176,13 +187,17 @@ fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_path_buf(),
         message: toml_message(text, &e),
     })?;
-    for (name, p) in cfg
+    for (table, p) in cfg
         .defaults
         .iter()
-        .map(|p| ("defaults", p))
-        .chain(cfg.profiles.iter().map(|(n, p)| (n.as_str(), p)))
+        .map(|p| (vec!["defaults".to_string()], p))
+        .chain(
+            cfg.profiles
+                .iter()
+                .map(|(n, p)| (vec!["profiles".to_string(), n.clone()], p)),
+        )
     {
-        validate(name, p).map_err(|message| ConfigError::Invalid {
+        validate(text, &table, p).map_err(|message| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
         })?;
@@ -190,49 +205,154 @@ fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
     Ok(cfg)
 }
 
-/// "line 4, column 1: unknown field `tenant`, expected one of ...": the line first, where an admin looks.
+/// "line 4, column 1: `tennant = "x"`: unknown field `tennant`, expected one of ...": where to look first, then the
+/// line itself (so the key is named even when the parser's message does not name it), then what is wrong.
 fn toml_message(text: &str, e: &toml::de::Error) -> String {
-    let detail = e.message().to_string();
+    let detail = e.message().trim().to_string();
     match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let col = before
-                .rsplit('\n')
-                .next()
-                .map(|l| l.chars().count() + 1)
-                .unwrap_or(1);
-            format!("line {line}, column {col}: {detail}")
-        }
+        Some(span) => located(text, span.start, &detail),
         None => detail,
     }
 }
 
-fn validate(name: &str, p: &Profile) -> Result<(), String> {
-    let positive = |key: &str, v: Option<i64>| match v {
-        Some(d) if d < 0 => Err(format!("[{name}] {key} = {d}: must be 0 or more days")),
-        _ => Ok(()),
-    };
-    positive("warn_days", p.warn_days)?;
-    positive("critical_days", p.critical_days)?;
-    if let Some(d) = p.lifetime_days
-        && !(1..=730).contains(&d)
-    {
-        return Err(format!(
-            "[{name}] lifetime_days = {d}: must be 1 to 730 days (Entra's maximum is 2 years)"
-        ));
+fn located(text: &str, offset: usize, detail: &str) -> String {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count() + 1)
+        .unwrap_or(1);
+    let source = text.lines().nth(line - 1).unwrap_or("").trim();
+    if source.is_empty() {
+        format!("line {line}, column {col}: {detail}")
+    } else {
+        format!("line {line}, column {col}: `{source}`: {detail}")
     }
-    for (key, v) in [
-        ("authority_host", &p.authority_host),
-        ("graph_url", &p.graph_url),
-    ] {
-        if let Some(u) = v
-            && !u.starts_with("https://")
-        {
-            return Err(format!("[{name}] {key} = {u:?}: must be an https:// URL"));
-        }
+}
+
+/// Rules that involve two keys; each error points at the line of the key to change.
+fn validate(text: &str, table: &[String], p: &Profile) -> Result<(), String> {
+    let name = table.join(".");
+    if let (Some(warn), Some(critical)) = (p.warn_days, p.critical_days)
+        && critical > warn
+    {
+        let detail = format!(
+            "[{name}] critical_days = {critical} is more than warn_days = {warn}: critical must be the shorter window"
+        );
+        return Err(match key_offset(text, table, "critical_days") {
+            Some(offset) => located(text, offset, &detail),
+            None => detail,
+        });
     }
     Ok(())
+}
+
+/// Byte offset of `key` inside the table at `path` (e.g. `["profiles", "prod"]`), from the parser's spans.
+fn key_offset(text: &str, path: &[String], key: &str) -> Option<usize> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    for part in path {
+        let (_, v) = table.get_key_value(part.as_str())?;
+        table = v.get_ref().as_table()?;
+    }
+    let (k, _) = table.get_key_value(key)?;
+    Some(k.span().start)
+}
+
+/// Field validators: an error raised while deserialising a value carries that value's span, so the message gets
+/// its line number from the parser.
+mod de {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    pub fn days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let v = i64::deserialize(d)?;
+        if v < 0 {
+            return Err(D::Error::custom(format!("{v} days: must be 0 or more")));
+        }
+        Ok(Some(v))
+    }
+
+    pub fn lifetime_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let v = i64::deserialize(d)?;
+        if !(1..=730).contains(&v) {
+            return Err(D::Error::custom(format!(
+                "lifetime_days = {v}: must be 1 to 730 days (Entra's maximum is 2 years; many tenants cap lower)"
+            )));
+        }
+        Ok(Some(v))
+    }
+
+    fn check_https(u: &str) -> Result<(), String> {
+        match url::Url::parse(u) {
+            Ok(parsed) if parsed.scheme() == "https" && parsed.host_str().is_some() => Ok(()),
+            Ok(_) => Err(format!("{u:?}: must be an https:// URL")),
+            Err(e) => Err(format!("{u:?} is not a URL ({e})")),
+        }
+    }
+
+    pub fn https_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let v = String::deserialize(d)?;
+        check_https(&v).map_err(D::Error::custom)?;
+        Ok(v)
+    }
+
+    pub fn opt_https_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        https_url(d).map(Some)
+    }
+
+    pub fn vaults<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+        let v = Vec::<String>::deserialize(d)?;
+        for u in &v {
+            check_https(u).map_err(|e| D::Error::custom(format!("vault {e}")))?;
+        }
+        Ok(Some(v))
+    }
+
+    pub fn guid<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let v = String::deserialize(d)?;
+        uuid::Uuid::parse_str(v.trim()).map_err(|_| {
+            D::Error::custom(format!(
+                "{v:?} is not a GUID (like 00000000-0000-0000-0000-000000000000)"
+            ))
+        })?;
+        Ok(v.trim().to_string())
+    }
+
+    pub fn opt_guid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        guid(d).map(Some)
+    }
+
+    /// A tenant is a GUID or a domain name (`contoso.onmicrosoft.com`).
+    pub fn tenant<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let v = String::deserialize(d)?;
+        let t = v.trim();
+        if t.is_empty()
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            return Err(D::Error::custom(format!(
+                "{v:?} is not a tenant id: use its GUID or a domain like contoso.onmicrosoft.com"
+            )));
+        }
+        Ok(Some(t.to_string()))
+    }
+
+    /// Key Vault secret names: 1 to 127 letters, digits and dashes.
+    pub fn secret_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let v = String::deserialize(d)?;
+        if v.is_empty()
+            || v.len() > 127
+            || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(D::Error::custom(format!(
+                "{v:?} is not a Key Vault secret name (1 to 127 letters, digits and dashes)"
+            )));
+        }
+        Ok(v)
+    }
 }
 
 fn project_dirs() -> Result<ProjectDirs, ConfigError> {
@@ -323,5 +443,56 @@ mod tests {
         let path = write(dir.path(), "[profiles.p]\nwarn_days = \"soon\"\n");
         let e = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn value_errors_name_key_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "[profiles.p]\n\ngraph_url = \"http://graph\"\n",
+                "graph_url",
+                "line 3",
+            ),
+            (
+                "[profiles.p]\nclient_id = \"payroll\"\n",
+                "client_id",
+                "line 2",
+            ),
+            (
+                "[profiles.p]\nvaults = [\"https://a.vault.azure.net\", \"ftp://b\"]\n",
+                "vaults",
+                "line 2",
+            ),
+            (
+                "[profiles.p]\nsign_in = \"password\"\n",
+                "sign_in",
+                "line 2",
+            ),
+            (
+                "[profiles.p]\nwarn_days = 10\ncritical_days = 20\n",
+                "critical_days",
+                "line 3",
+            ),
+            (
+                "[[profiles.p.mappings]]\napp = \"00000000-0000-0000-0000-000000000001\"\nvault = \"https://v\"\nsecret = \"a_b\"\n",
+                "secret",
+                "line 4",
+            ),
+        ];
+        for (text, key, line) in cases {
+            let path = write(dir.path(), text);
+            let e = Config::load(Some(&path)).unwrap_err().to_string();
+            assert!(e.contains(key), "{key}: {e}");
+            assert!(e.contains(line), "{key}: {e}");
+            assert!(e.contains("config.toml"), "{key}: {e}");
+        }
+    }
+
+    #[test]
+    fn shipped_example_is_valid() {
+        let example = include_str!("../assets/config.example.toml");
+        let cfg = parse(example, Path::new("config.example.toml")).unwrap();
+        assert!(!cfg.profiles.is_empty());
     }
 }

@@ -1,5 +1,8 @@
 //! A signed-in session: everything the faces (TUI, `check`, `rotate`) need to talk to one tenant.
-use crate::auth::{self, AuthError, SignInTarget};
+use crate::auth::{
+    self, AuthError, CredentialBuilder, Env, PromptHook, SecretStores, SignInConfig, SignedIn,
+    TokenClaims,
+};
 use crate::clock::{self, SharedClock};
 use crate::config::{Config, ConfigError, Mapping, Profile};
 use crate::graph::{GraphClient, GraphError};
@@ -58,6 +61,12 @@ pub struct Settings {
 
 impl Settings {
     pub fn resolve(o: &Overrides) -> Result<Settings, SessionError> {
+        Self::resolve_with_env(o, &Env::from_process())
+    }
+
+    /// `resolve` reading `env` instead of the process environment (tests). Only `KEYTURN_READ_ONLY` is read here:
+    /// the other global options arrive in `o`, already merged with their variables by the command line.
+    pub fn resolve_with_env(o: &Overrides, env: &Env) -> Result<Settings, SessionError> {
         let config = Config::load(o.config.as_deref())?;
         let profile_name = o.profile.clone().unwrap_or_else(|| "default".to_string());
         let profile = config.profile(&profile_name)?;
@@ -79,7 +88,8 @@ impl Settings {
                 .or(p.graph_url)
                 .unwrap_or_else(|| crate::graph::client::DEFAULT_GRAPH_URL.into()),
             ca_cert: o.ca_cert.clone().or(p.ca_cert),
-            read_only: o.read_only || p.read_only.unwrap_or(false),
+            // A safety latch: any one of flag, environment and profile turns it on, none can turn off another.
+            read_only: o.read_only || env.flag("KEYTURN_READ_ONLY") || p.read_only.unwrap_or(false),
             thresholds: Thresholds {
                 warn_days: p.warn_days.unwrap_or(30),
                 critical_days: p.critical_days.unwrap_or(7),
@@ -99,7 +109,10 @@ pub struct Session {
     pub graph: GraphClient,
     pub http: reqwest::Client,
     pub credential: Arc<dyn TokenCredential>,
+    /// The tenant from the settings; empty when signing in through the Azure CLI or a managed identity without
+    /// one (then the token says which: see [`Session::whoami`]).
     pub tenant_id: String,
+    /// Empty in the same cases as `tenant_id`.
     pub client_id: String,
     /// Who is signed in, for the header.
     pub identity: String,
@@ -109,6 +122,8 @@ pub struct Session {
     pub log_file: Option<PathBuf>,
     pub include_service_principals: bool,
     pub settings: Settings,
+    /// How sign-in was set up: its plan, the source that worked, and warnings to show once.
+    pub sign_in: SignedIn,
 }
 
 impl std::fmt::Debug for Session {
@@ -120,33 +135,71 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// How the face that connects wants sign-in to behave. The defaults suit the CLI faces: device codes on stderr,
+/// offered only when stderr is a terminal.
+#[derive(Clone, Default)]
+pub struct SignInOptions {
+    /// Who shows a device code; the TUI passes the hook from [`auth::watch_prompt`] and opens a popup.
+    pub prompt: Option<PromptHook>,
+    /// Whether someone is there to enter a device code; `None`: stderr is a terminal.
+    pub interactive: Option<bool>,
+    /// Environment to read instead of the process's (tests).
+    pub env: Option<Env>,
+    /// Secret stores to use instead of the OS store and config dir (tests).
+    pub stores: Option<Arc<SecretStores>>,
+}
+
 impl Session {
     /// Build the HTTP client and credential. Nothing is sent yet: the first Graph call signs in.
     pub fn connect(settings: Settings) -> Result<Session, SessionError> {
+        Self::connect_with(settings, SignInOptions::default())
+    }
+
+    /// `connect` with control over the device-code prompt and the secret stores.
+    pub fn connect_with(
+        settings: Settings,
+        options: SignInOptions,
+    ) -> Result<Session, SessionError> {
         let http = net::http_client(&HttpOptions {
             ca_cert: settings.ca_cert.clone(),
             timeout: None,
         })?;
-        let tenant_id = settings.tenant_id.clone().ok_or(AuthError::NoTenant)?;
-        let client_id = settings.client_id.clone().ok_or(AuthError::NoClientId)?;
-        let target = SignInTarget {
-            tenant_id: tenant_id.clone(),
-            client_id: client_id.clone(),
+        let config = SignInConfig {
+            method: settings.profile.sign_in.unwrap_or_default(),
+            tenant_id: settings.tenant_id.clone(),
+            client_id: settings.client_id.clone(),
             authority_host: settings.authority_host.clone(),
+            client_secret: settings.client_secret.clone(),
+            certificate_path: settings.profile.certificate_path.clone(),
         };
-        let secret = settings
-            .client_secret
-            .clone()
-            .ok_or_else(|| AuthError::NoSecret {
-                client_id: client_id.clone(),
-            })?;
-        let credential = auth::client_secret_credential(&target, &secret, &http)?;
+        let mut builder = CredentialBuilder::new(config, http.clone());
+        if let Some(p) = options.prompt {
+            builder = builder.prompt(p);
+        }
+        if let Some(i) = options.interactive {
+            builder = builder.interactive(i);
+        }
+        if let Some(e) = options.env {
+            builder = builder.env(e);
+        }
+        if let Some(s) = options.stores {
+            builder = builder.stores(s);
+        }
+        let sign_in = builder.build()?;
+        let credential = sign_in.credential.clone();
         let graph = GraphClient::new(&settings.graph_url, http.clone(), credential.clone())?;
+        let tenant_id = settings.tenant_id.clone().unwrap_or_default();
+        let client_id = settings.client_id.clone().unwrap_or_default();
+        let identity = if client_id.is_empty() {
+            sign_in.describe()
+        } else {
+            format!("app {client_id}")
+        };
         Ok(Session {
             graph,
             http,
             credential,
-            identity: format!("app {client_id}"),
+            identity,
             tenant_id,
             client_id,
             thresholds: settings.thresholds,
@@ -155,6 +208,91 @@ impl Session {
             log_file: None,
             include_service_principals: settings.include_service_principals,
             settings,
+            sign_in,
         })
+    }
+
+    /// Sign in (if not yet) and read the Graph token's claims: who this is, in which tenant, with which
+    /// permissions. Fills `tenant_id` when the settings had none.
+    pub async fn whoami(&mut self) -> Result<TokenClaims, AuthError> {
+        let scope = graph_scope(&self.settings.graph_url);
+        let claims = auth::token_claims(self.credential.as_ref(), &scope).await?;
+        if self.tenant_id.is_empty()
+            && let Some(tid) = &claims.tid
+        {
+            self.tenant_id = tid.clone();
+        }
+        self.identity = claims.describe();
+        Ok(claims)
+    }
+}
+
+/// `{graph origin}/.default`, the scope the Graph client asks for.
+pub fn graph_scope(graph_url: &str) -> String {
+    match url::Url::parse(graph_url) {
+        Ok(u) => format!("{}/.default", u.origin().ascii_serialization()),
+        Err(_) => format!("{}/.default", graph_url.trim_end_matches('/')),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides(dir: &std::path::Path, text: &str, read_only_flag: bool) -> Overrides {
+        let path = dir.join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Overrides {
+            config: Some(path),
+            profile: Some("p".into()),
+            read_only: read_only_flag,
+            ..Overrides::default()
+        }
+    }
+
+    #[test]
+    fn read_only_from_flag_env_or_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let off = "[profiles.p]\n";
+        let on = "[profiles.p]\nread_only = true\n";
+        let quiet = Env::from_pairs(Vec::<(String, String)>::new());
+        let env_on = Env::from_pairs([("KEYTURN_READ_ONLY", "1")]);
+        let env_off = Env::from_pairs([("KEYTURN_READ_ONLY", "0")]);
+        let ro = |text: &str, flag: bool, env: &Env| {
+            Settings::resolve_with_env(&overrides(dir.path(), text, flag), env)
+                .unwrap()
+                .read_only
+        };
+        assert!(!ro(off, false, &quiet));
+        assert!(ro(off, true, &quiet), "--read-only");
+        assert!(ro(off, false, &env_on), "KEYTURN_READ_ONLY=1");
+        assert!(!ro(off, false, &env_off), "KEYTURN_READ_ONLY=0");
+        assert!(ro(on, false, &quiet), "read_only = true");
+        // Nothing turns the latch off once one source turned it on.
+        assert!(ro(on, false, &env_off));
+    }
+
+    #[test]
+    fn defaults_read_only_applies_to_profiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[defaults]\nread_only = true\n[profiles.p]\ntenant_id = \"t\"\n";
+        let s = Settings::resolve_with_env(
+            &overrides(dir.path(), text, false),
+            &Env::from_pairs(Vec::<(String, String)>::new()),
+        )
+        .unwrap();
+        assert!(s.read_only);
+    }
+
+    #[test]
+    fn graph_scope_is_the_origin() {
+        assert_eq!(
+            graph_scope("https://graph.microsoft.com/"),
+            "https://graph.microsoft.com/.default"
+        );
+        assert_eq!(
+            graph_scope("https://127.0.0.1:8443"),
+            "https://127.0.0.1:8443/.default"
+        );
     }
 }

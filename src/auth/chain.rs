@@ -294,16 +294,15 @@ impl CredentialBuilder {
                     return single(SignInSource::Certificate { path }, cred, warnings);
                 }
                 // 2, 3. A stored secret, when we know whose.
-                if let Ok(target) = self.target() {
-                    if let Some((secret, origin)) =
+                if let Ok(target) = self.target()
+                    && let Some((secret, origin)) =
                         stored_secret(stores.as_deref(), &target, &mut warnings)?
-                    {
-                        let cred = client_secret_credential(&target, &secret, &self.http)?;
-                        return single(SignInSource::ClientSecret(origin), cred, warnings);
-                    }
+                {
+                    let cred = client_secret_credential(&target, &secret, &self.http)?;
+                    return single(SignInSource::ClientSecret(origin), cred, warnings);
                 }
                 // 4 to 7: tried in order at the first token request.
-                let mut candidates: Vec<(SignInSource, Arc<dyn TokenCredential>)> = Vec::new();
+                let mut candidates: Vec<Candidate> = Vec::new();
                 let mut skipped: Vec<String> = Vec::new();
                 if env.find_on_path("az").is_some() {
                     candidates.push(self.azure_cli(&env)?);
@@ -369,7 +368,7 @@ impl CredentialBuilder {
         }
     }
 
-    fn azure_cli(&self, env: &Env) -> Result<(SignInSource, Arc<dyn TokenCredential>), AuthError> {
+    fn azure_cli(&self, env: &Env) -> Result<Candidate, AuthError> {
         let cred = AzureCliCredential::new(Some(AzureCliCredentialOptions {
             tenant_id: self.config.tenant_id.clone(),
             executor: Some(Arc::new(PathExecutor {
@@ -381,14 +380,10 @@ impl CredentialBuilder {
         Ok((SignInSource::AzureCli, cred))
     }
 
-    fn managed_identity(
-        &self,
-        user_assigned: Option<String>,
-    ) -> Result<(SignInSource, Arc<dyn TokenCredential>), AuthError> {
+    fn managed_identity(&self, user_assigned: Option<String>) -> Result<Candidate, AuthError> {
         let cred = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
             user_assigned_id: user_assigned.clone().map(UserAssignedId::ClientId),
             client_options: client_options(&self.http, &self.config.authority_host),
-            ..Default::default()
         }))
         .map_err(|e| AuthError::Setup(e.to_string()))?;
         Ok((
@@ -400,10 +395,7 @@ impl CredentialBuilder {
     }
 
     /// `None` when the environment has no federated token file.
-    fn workload_identity(
-        &self,
-        env: &Env,
-    ) -> Result<Option<(SignInSource, Arc<dyn TokenCredential>)>, AuthError> {
+    fn workload_identity(&self, env: &Env) -> Result<Option<Candidate>, AuthError> {
         let Some(token_file) = env.var(AZURE_FEDERATED_TOKEN_FILE).map(PathBuf::from) else {
             return Ok(None);
         };
@@ -422,7 +414,7 @@ impl CredentialBuilder {
         Ok(Some((SignInSource::WorkloadIdentity { token_file }, cred)))
     }
 
-    fn device_code(&self) -> Result<(SignInSource, Arc<dyn TokenCredential>), AuthError> {
+    fn device_code(&self) -> Result<Candidate, AuthError> {
         let client_id = self.config.client_id.clone().ok_or(AuthError::NoClientId)?;
         // Without a tenant the user's home tenant is used ("organizations": work or school accounts).
         let tenant = self
@@ -478,9 +470,12 @@ impl Executor for PathExecutor {
     }
 }
 
+/// One way to sign in, ready to ask for tokens.
+type Candidate = (SignInSource, Arc<dyn TokenCredential>);
+
 /// Tries each candidate until one gives a token, then sticks to it.
 struct ChainCredential {
-    candidates: Vec<(SignInSource, Arc<dyn TokenCredential>)>,
+    candidates: Vec<Candidate>,
     chosen: ChosenSource,
     // Held while choosing, so that two first requests (Graph and Key Vault) do not run two device-code prompts.
     pinned: tokio::sync::Mutex<Option<usize>>,
