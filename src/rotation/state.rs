@@ -160,7 +160,8 @@ impl StateKind {
     }
 
     /// The edges of DESIGN section 5. `NeedsAttention` can be left forward or backward once a human resumes or
-    /// rolls back; `OldRemovalPending` loops while removal keeps failing.
+    /// rolls back (or to `Failed` when it turns out addPassword created nothing); `OldRemovalPending` loops while
+    /// removal keeps failing.
     pub fn can_go_to(self, next: StateKind) -> bool {
         use StateKind::*;
         matches!(
@@ -180,7 +181,7 @@ impl StateKind {
                 )
                 | (
                     NeedsAttention,
-                    StoredInVault | Verified | RolledBack | NeedsAttention
+                    StoredInVault | Verified | RolledBack | Failed | NeedsAttention
                 )
         )
     }

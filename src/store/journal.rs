@@ -700,6 +700,40 @@ impl Journal {
     }
 }
 
+#[cfg(test)]
+impl Journal {
+    /// Unit tests: pretend another (possibly dead) process owns a rotation.
+    pub(crate) fn set_owner_for_test(
+        &self,
+        id: i64,
+        owner: Option<ProcessOwner>,
+    ) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE rotations SET owner_pid = ?2, owner_start = ?3 WHERE id = ?1",
+                params![
+                    id,
+                    owner.as_ref().map(|o| o.pid),
+                    owner.and_then(|o| o.start)
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Unit tests: what a crash inside addPassword leaves: Approved, addPassword in flight, no new keyId.
+    pub(crate) fn rewind_for_test(&self, id: i64) -> Result<(), JournalError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE rotations SET state = 'Approved', in_flight = 'addPassword', new_key_id = NULL, \
+                 new_hint = NULL, new_end = NULL WHERE id = ?1",
+                params![id],
+            )?;
+            Ok(())
+        })
+    }
+}
+
 fn current_state(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<StateKind, JournalError> {
     let s: Option<String> = tx
         .query_row(

@@ -1,0 +1,360 @@
+//! The plan: everything the confirmation screen shows (DESIGN section 5), built from Graph and the vault before
+//! anything is changed, and approved only by typing the app's display name.
+use super::ports::{GraphApi, VaultApi};
+use super::state::OldDisposition;
+use crate::graph::{AppId, GraphError, KeyId, ObjectId};
+use crate::keyvault::mapping::{self, MappingEntry, MappingSource};
+use crate::keyvault::{KeyVaultError, SecretTarget, TAG_CREDENTIAL_ID, VersionInfo};
+use chrono::{DateTime, Duration, Utc};
+
+/// Lifetimes keyturn accepts. Beyond the portal's 24 months the plan warns; the tenant's app management policy
+/// may still refuse a shorter one (addPassword then fails and nothing changes).
+pub const MAX_LIFETIME_DAYS: i64 = 3650;
+pub const PORTAL_MAX_LIFETIME_DAYS: i64 = 730;
+
+/// What the operator asked for.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    /// appId or application object id.
+    pub app: String,
+    /// keyId of the client secret to replace.
+    pub key_id: KeyId,
+    /// Vault and secret given explicitly (flags, or typed on the plan screen); otherwise the mapping decides.
+    pub target: Option<(SecretTarget, MappingSource)>,
+    pub lifetime_days: i64,
+    pub old_disposition: OldDisposition,
+    /// Who runs keyturn; part of the new credential's name.
+    pub operator: String,
+    /// Explicit mappings from the config file.
+    pub mappings: Vec<MappingEntry>,
+    /// The profile's vaults whose tags are searched.
+    pub vaults: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSummary {
+    pub object_id: ObjectId,
+    pub app_id: AppId,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldCredential {
+    pub key_id: KeyId,
+    pub display_name: Option<String>,
+    pub hint: Option<String>,
+    pub end: Option<DateTime<Utc>>,
+    /// Whole days until `end` (floor; negative when expired).
+    pub days_left: Option<i64>,
+}
+
+/// The vault secret the new value goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedTarget {
+    pub target: SecretTarget,
+    pub source: MappingSource,
+    /// The latest version now; `None` when the secret does not exist yet (it will be created).
+    pub current: Option<VersionInfo>,
+}
+
+/// Everything the confirmation screen shows. Nothing has been changed when one exists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationPlan {
+    pub app: AppSummary,
+    pub old: OldCredential,
+    /// `keyturn <date> <operator>`.
+    pub new_display_name: String,
+    pub new_end: DateTime<Utc>,
+    pub lifetime_days: i64,
+    /// `None`: no mapping found; the screen asks for vault and secret (`set_target`).
+    pub target: Option<PlannedTarget>,
+    pub old_disposition: OldDisposition,
+    pub operator: String,
+    /// Who approves: the operator at the keyboard, by typing the app's display name.
+    pub approver: String,
+    /// The app's client secrets now: anything that appears later with our name is ours.
+    pub known_key_ids: Vec<KeyId>,
+    /// Things the operator should read before approving.
+    pub warnings: Vec<String>,
+    pub planned_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read the app: {0}")]
+    Graph(#[from] GraphError),
+    #[error("the app {app} has no client secret with keyId {key_id}; its secrets are: {available}")]
+    CredentialNotFound {
+        app: String,
+        key_id: KeyId,
+        available: String,
+    },
+    #[error(
+        "keyId {key_id} is a certificate of {app}; keyturn rotates client secrets only (renew certificates where they are issued)"
+    )]
+    IsCertificate { app: String, key_id: KeyId },
+    #[error("a lifetime of {days} days is out of range: use 1 to {MAX_LIFETIME_DAYS} days")]
+    LifetimeOutOfRange { days: i64 },
+    #[error("the vault secret cannot be used: {0}")]
+    Vault(#[from] KeyVaultError),
+    #[error(
+        "no vault secret is known for this credential: give --vault and --secret-name, add a mapping to the config file, or tag the secret with ProviderAddress={object_id} and CredentialId={key_id}"
+    )]
+    NoTarget { object_id: ObjectId, key_id: KeyId },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("type the app's display name exactly ({expected:?}) to approve")]
+    NameMismatch { expected: String },
+    #[error("no vault secret chosen: enter the vault URL and secret name before approving")]
+    NoTarget,
+}
+
+/// A plan a human approved. Only the executor consumes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovedPlan {
+    pub plan: RotationPlan,
+    pub target: PlannedTarget,
+    pub approver: String,
+}
+
+impl RotationPlan {
+    /// What must be typed to approve.
+    pub fn confirmation_text(&self) -> &str {
+        &self.app.display_name
+    }
+
+    /// For the screen: does what is typed so far approve? (Exact, after trimming surrounding spaces.)
+    pub fn confirms(&self, typed: &str) -> bool {
+        typed.trim() == self.app.display_name
+    }
+
+    /// Approve by typing the app's display name (the confirmation screen).
+    pub fn approve(self, typed: &str) -> Result<ApprovedPlan, ApprovalError> {
+        if !self.confirms(typed) {
+            return Err(ApprovalError::NameMismatch {
+                expected: self.app.display_name.clone(),
+            });
+        }
+        self.approve_by_flag()
+    }
+
+    /// Approve without typing: `keyturn rotate --yes` (the operator approved on the command line).
+    pub fn approve_by_flag(self) -> Result<ApprovedPlan, ApprovalError> {
+        let target = self.target.clone().ok_or(ApprovalError::NoTarget)?;
+        let approver = self.approver.clone();
+        Ok(ApprovedPlan {
+            plan: self,
+            target,
+            approver,
+        })
+    }
+
+    pub fn set_old_disposition(&mut self, d: OldDisposition) {
+        self.old_disposition = d;
+    }
+
+    /// Use this vault secret (typed in on the screen): validated, and its current version read so the plan shows
+    /// it. A secret that does not exist yet is fine (it will be created); a vault that refuses is not.
+    pub async fn set_target<V: VaultApi>(
+        &mut self,
+        vault: &V,
+        target: SecretTarget,
+        source: MappingSource,
+    ) -> Result<(), PlanError> {
+        let current = vault.latest(&target).await?;
+        self.target = Some(PlannedTarget {
+            target,
+            source,
+            current,
+        });
+        self.refresh_warnings();
+        Ok(())
+    }
+
+    fn refresh_warnings(&mut self) {
+        let mut w = Vec::new();
+        if self.old.days_left.is_some_and(|d| d < 0) {
+            w.push(
+                "the old secret has already expired: whatever still uses it is failing now"
+                    .to_string(),
+            );
+        }
+        if self.lifetime_days > PORTAL_MAX_LIFETIME_DAYS {
+            w.push(format!(
+                "a lifetime of {} days is beyond the portal's 24 months; the tenant's policy may refuse it",
+                self.lifetime_days
+            ));
+        }
+        if let Some(t) = &self.target {
+            match &t.current {
+                None => w.push(format!(
+                    "the secret {} does not exist yet: it will be created, and nothing reads it today",
+                    t.target
+                )),
+                Some(v) => match v.tag(TAG_CREDENTIAL_ID) {
+                    Some(k) if !k.eq_ignore_ascii_case(self.old.key_id.as_str()) => w.push(format!(
+                        "the vault secret's current version is tagged for credential {k}, not for the one being rotated ({}): check that this is the right secret",
+                        self.old.key_id
+                    )),
+                    _ => {}
+                },
+            }
+            if t.source == MappingSource::ProviderTag {
+                w.push(
+                    "the vault secret was matched by its ProviderAddress tag only (it has no CredentialId tag)"
+                        .to_string(),
+                );
+            }
+        }
+        if let OldDisposition::KeepUntil(d) = self.old_disposition
+            && let Some(end) = self.old.end
+            && d > end
+        {
+            w.push(format!(
+                "the old secret expires on {} anyway, before the chosen keep-until date",
+                end.format("%Y-%m-%d")
+            ));
+        }
+        self.warnings = w;
+    }
+}
+
+/// `keyturn 2025-06-01 alice`: the date and the operator, so the portal shows who made it and when.
+pub fn new_credential_name(now: DateTime<Utc>, operator: &str) -> String {
+    let op = operator.trim();
+    let op = if op.is_empty() { "unknown" } else { op };
+    format!("keyturn {} {}", now.format("%Y-%m-%d"), op)
+}
+
+/// Build the plan: read the app, find the old credential, resolve the vault secret (flags, config, tags) and read
+/// its current version. Changes nothing.
+pub async fn build_plan<G: GraphApi, V: VaultApi>(
+    graph: &G,
+    vault: &V,
+    req: &PlanRequest,
+    now: DateTime<Utc>,
+) -> Result<RotationPlan, PlanError> {
+    if !(1..=MAX_LIFETIME_DAYS).contains(&req.lifetime_days) {
+        return Err(PlanError::LifetimeOutOfRange {
+            days: req.lifetime_days,
+        });
+    }
+    let app = graph.find_application(req.app.trim()).await?;
+    let display_name = app
+        .display_name
+        .clone()
+        .unwrap_or_else(|| app.app_id.to_string());
+    let Some(old) = app
+        .password_credentials
+        .iter()
+        .find(|c| c.key_id.as_str().eq_ignore_ascii_case(req.key_id.as_str()))
+    else {
+        if app
+            .key_credentials
+            .iter()
+            .any(|c| c.key_id.as_str().eq_ignore_ascii_case(req.key_id.as_str()))
+        {
+            return Err(PlanError::IsCertificate {
+                app: display_name,
+                key_id: req.key_id.clone(),
+            });
+        }
+        let available = app
+            .password_credentials
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} ({})",
+                    c.key_id,
+                    c.display_name.as_deref().unwrap_or("no name")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(PlanError::CredentialNotFound {
+            app: display_name,
+            key_id: req.key_id.clone(),
+            available: if available.is_empty() {
+                "none".into()
+            } else {
+                available
+            },
+        });
+    };
+
+    let target = match &req.target {
+        Some((t, source)) => Some((t.clone(), *source)),
+        None => resolve_target(vault, req, &app.id, &app.app_id, &old.key_id).await?,
+    };
+    let target = match target {
+        Some((t, source)) => {
+            let current = vault.latest(&t).await?;
+            Some(PlannedTarget {
+                target: t,
+                source,
+                current,
+            })
+        }
+        None => None,
+    };
+
+    let mut plan = RotationPlan {
+        app: AppSummary {
+            object_id: app.id.clone(),
+            app_id: app.app_id.clone(),
+            display_name,
+        },
+        old: OldCredential {
+            key_id: old.key_id.clone(),
+            display_name: old.display_name.clone(),
+            hint: old.hint.clone(),
+            end: old.end_date_time,
+            days_left: old
+                .end_date_time
+                .map(|end| (end - now).num_seconds().div_euclid(86_400)),
+        },
+        new_display_name: new_credential_name(now, &req.operator),
+        new_end: now + Duration::days(req.lifetime_days),
+        lifetime_days: req.lifetime_days,
+        target,
+        old_disposition: req.old_disposition,
+        operator: req.operator.clone(),
+        approver: req.operator.clone(),
+        known_key_ids: app
+            .password_credentials
+            .iter()
+            .map(|c| c.key_id.clone())
+            .collect(),
+        warnings: Vec::new(),
+        planned_at: now,
+    };
+    plan.refresh_warnings();
+    Ok(plan)
+}
+
+/// Config entries first, then tags in the listed vaults. A vault that cannot be listed is skipped (the operator
+/// may lack list rights there) rather than failing the plan.
+async fn resolve_target<V: VaultApi>(
+    vault: &V,
+    req: &PlanRequest,
+    object_id: &ObjectId,
+    app_id: &AppId,
+    key_id: &KeyId,
+) -> Result<Option<(SecretTarget, MappingSource)>, PlanError> {
+    if let Some(m) = mapping::from_config(&req.mappings, object_id, app_id) {
+        let m = m?;
+        return Ok(Some((m.target, m.source)));
+    }
+    let mut all = Vec::new();
+    for v in &req.vaults {
+        match vault.list_secrets(v).await {
+            Ok(list) => all.extend(list),
+            Err(e) => {
+                tracing::warn!(vault = %v, error = %e, "cannot list secrets for the tag mapping")
+            }
+        }
+    }
+    Ok(mapping::from_tags(&all, object_id, key_id).map(|m| (m.target, m.source)))
+}

@@ -1,0 +1,163 @@
+//! The two services a rotation talks to, as traits: the executor is tested against in-memory fakes and runs
+//! against `GraphClient` and the Key Vault SDK.
+use crate::graph::client::{APPLICATION_SELECT, ops, urlencode};
+use crate::graph::{
+    Application, GraphClient, GraphError, KeyId, NewPasswordCredential, ObjectId, ObjectType,
+    PasswordCredential,
+};
+use crate::keyvault::{
+    KeyVaultError, KeyVaultSecrets, NewVersion, SecretSummary, SecretTarget, VaultSecret,
+    VersionInfo,
+};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use std::future::Future;
+
+/// What a rotation needs from Microsoft Graph. Rotation is for app registrations (`/applications`).
+pub trait GraphApi: Send + Sync {
+    /// An application by appId or object id (planning).
+    fn find_application(
+        &self,
+        id_or_app_id: &str,
+    ) -> impl Future<Output = Result<Application, GraphError>> + Send;
+
+    /// The app's current client secrets (to learn what an interrupted or ambiguous call did).
+    fn password_credentials(
+        &self,
+        app: &ObjectId,
+    ) -> impl Future<Output = Result<Vec<PasswordCredential>, GraphError>> + Send;
+
+    fn add_password(
+        &self,
+        app: &ObjectId,
+        display_name: &str,
+        end: DateTime<Utc>,
+    ) -> impl Future<Output = Result<NewPasswordCredential, GraphError>> + Send;
+
+    fn remove_password(
+        &self,
+        app: &ObjectId,
+        key_id: &KeyId,
+    ) -> impl Future<Output = Result<(), GraphError>> + Send;
+}
+
+/// What a rotation needs from Key Vault. Targets carry their vault, so one implementation serves every vault.
+pub trait VaultApi: Send + Sync {
+    /// Write a new version; its properties come back.
+    fn set_secret(
+        &self,
+        target: &SecretTarget,
+        value: &SecretString,
+        new: &NewVersion,
+    ) -> impl Future<Output = Result<VersionInfo, KeyVaultError>> + Send;
+
+    /// One version with its value (`None`: the latest). Also how a rollback fetches the previous value.
+    fn get_secret(
+        &self,
+        target: &SecretTarget,
+        version: Option<&str>,
+    ) -> impl Future<Output = Result<VaultSecret, KeyVaultError>> + Send;
+
+    /// The latest version's properties and tags, `None` when the secret does not exist.
+    fn latest(
+        &self,
+        target: &SecretTarget,
+    ) -> impl Future<Output = Result<Option<VersionInfo>, KeyVaultError>> + Send;
+
+    /// Secrets of a vault with their tags (tag-based mapping).
+    fn list_secrets(
+        &self,
+        vault_url: &str,
+    ) -> impl Future<Output = Result<Vec<SecretSummary>, KeyVaultError>> + Send;
+}
+
+impl GraphApi for GraphClient {
+    async fn find_application(&self, id_or_app_id: &str) -> Result<Application, GraphError> {
+        GraphClient::find_application(self, id_or_app_id).await
+    }
+
+    async fn password_credentials(
+        &self,
+        app: &ObjectId,
+    ) -> Result<Vec<PasswordCredential>, GraphError> {
+        let url = self.url(&format!(
+            "applications/{}?$select={APPLICATION_SELECT}",
+            urlencode(app.as_str())
+        ));
+        let app: Application = self.get_json(&url, ops::GET_APPLICATION).await?;
+        Ok(app.password_credentials)
+    }
+
+    async fn add_password(
+        &self,
+        app: &ObjectId,
+        display_name: &str,
+        end: DateTime<Utc>,
+    ) -> Result<NewPasswordCredential, GraphError> {
+        GraphClient::add_password(self, ObjectType::Application, app, display_name, Some(end))
+            .await
+            .map_err(|e| match e {
+                // An unreadable addPassword answer may carry the new secret in its first characters: keep the
+                // error, drop the excerpt, so it cannot reach a log or the journal.
+                GraphError::Malformed {
+                    operation, detail, ..
+                } => GraphError::Malformed {
+                    operation,
+                    detail: redact_serde_detail(&detail),
+                    body_excerpt: "[withheld: may contain the secret]".into(),
+                },
+                e => e,
+            })
+    }
+
+    async fn remove_password(&self, app: &ObjectId, key_id: &KeyId) -> Result<(), GraphError> {
+        GraphClient::remove_password(self, ObjectType::Application, app, key_id).await
+    }
+}
+
+/// serde_json quotes offending values (`invalid type: string "..."`); keep only the position.
+fn redact_serde_detail(detail: &str) -> String {
+    match detail.find(" at line ") {
+        Some(i) => format!("unreadable JSON{}", &detail[i..]),
+        None => "unreadable JSON".to_string(),
+    }
+}
+
+impl VaultApi for KeyVaultSecrets {
+    async fn set_secret(
+        &self,
+        target: &SecretTarget,
+        value: &SecretString,
+        new: &NewVersion,
+    ) -> Result<VersionInfo, KeyVaultError> {
+        KeyVaultSecrets::set_secret(self, target, value, new).await
+    }
+
+    async fn get_secret(
+        &self,
+        target: &SecretTarget,
+        version: Option<&str>,
+    ) -> Result<VaultSecret, KeyVaultError> {
+        KeyVaultSecrets::get_secret(self, target, version).await
+    }
+
+    async fn latest(&self, target: &SecretTarget) -> Result<Option<VersionInfo>, KeyVaultError> {
+        KeyVaultSecrets::latest(self, target).await
+    }
+
+    async fn list_secrets(&self, vault_url: &str) -> Result<Vec<SecretSummary>, KeyVaultError> {
+        KeyVaultSecrets::list_secrets(self, vault_url).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn serde_detail_loses_the_value() {
+        let d = super::redact_serde_detail(
+            "invalid type: string \"hunter2secret\", expected u32 at line 1 column 40",
+        );
+        assert!(!d.contains("hunter2"), "{d}");
+        assert!(d.contains("line 1 column 40"));
+    }
+}
