@@ -1,2 +1,3 @@
 //! One integration-test binary, a module per capability (links once on a 2-core machine).
+mod auth;
 mod support;
