@@ -1,1 +1,203 @@
+//! The interactive TUI (`keyturn`, `keyturn demo`).
+//!
+//! Shape (The Elm Architecture, as in the ratatui docs): every input and every background result arrives on one
+//! channel as an [`Event`]; [`App::action_for`] turns it into an [`Action`] (keys through the one [`keymap`]);
+//! [`update`] is the only code that changes state and may return an [`Effect`]; the effect runner is the only code
+//! that calls Graph, and its results come back as events. [`views::render`] draws `&App` and changes nothing.
+//!
+//! Rotation plugs in without changing that shape: `r` in the detail view builds a plan and opens
+//! [`Popup::Confirm`] (typed accept string, focus on Cancel) whose `on_confirm` action starts the engine through a
+//! new `Effect`; the engine's progress comes back as [`Event::Rotation`].
+pub mod app;
+pub mod effects;
+pub mod event;
+pub mod format;
+pub mod keymap;
+pub mod model;
+pub mod theme;
+pub mod views;
 
+pub use app::{Action, App, Config, Confirm, Effect, Popup, Screen, update};
+pub use event::{Event, RotationUpdate};
+pub use theme::Theme;
+pub use views::render;
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Events processed before a frame is drawn: key repeat and mouse wheels arrive in bursts, and drawing once per
+/// burst keeps the screen current instead of replaying every intermediate frame.
+const MAX_BATCH: usize = 256;
+
+/// Run the TUI on a signed-in session until the operator quits. The terminal is restored on every way out: normal
+/// exit, error (the guard's `Drop`), panic (the hook), SIGTERM/SIGHUP (handled as quit).
+///
+/// Install color-eyre's hooks before calling this (`color_eyre::install()`): the panic hook installed here restores
+/// the terminal first and then hands over to whatever hook was there before.
+pub async fn run(session: crate::session::Session) -> color_eyre::Result<()> {
+    let cfg = Config {
+        tenant_id: session.tenant_id.clone(),
+        identity: session.identity.clone(),
+        thresholds: session.thresholds,
+        clock: session.clock.clone(),
+        read_only: session.read_only,
+        log_file: session.log_file.clone(),
+        include_service_principals: session.include_service_principals,
+        theme: Theme::from_env(),
+    };
+    run_with(cfg, session.graph.clone()).await
+}
+
+/// [`run`] without a [`crate::session::Session`]: what it needs, spelled out.
+pub async fn run_with(cfg: Config, graph: crate::graph::GraphClient) -> color_eyre::Result<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let notices = tx.clone();
+    let graph = graph.with_notifier(Arc::new(move |n| {
+        let _ = notices.send(Event::Notice(n));
+    }));
+    let mut runner = effects::Runner::new(graph, tx.clone());
+    let mut app = App::new(cfg);
+
+    let mut guard = TerminalGuard::enter()?;
+    let size = guard.terminal.size()?;
+    update(
+        &mut app,
+        Action::Resize {
+            width: size.width,
+            height: size.height,
+        },
+    );
+
+    let input = spawn_input(tx.clone());
+    let ticker = spawn_ticker(tx.clone());
+    let signals = spawn_signals(tx.clone());
+    drop(tx);
+
+    let first = app.start();
+    runner.run(first);
+    let result = event_loop(&mut app, &mut guard, &mut runner, &mut rx).await;
+
+    runner.shutdown();
+    input.abort();
+    ticker.abort();
+    if let Some(s) = signals {
+        s.abort();
+    }
+    drop(guard);
+    tracing::info!("tui closed");
+    result
+}
+
+async fn event_loop(
+    app: &mut App,
+    guard: &mut TerminalGuard,
+    runner: &mut effects::Runner,
+    rx: &mut mpsc::UnboundedReceiver<Event>,
+) -> color_eyre::Result<()> {
+    guard.terminal.draw(|f| render(app, f))?;
+    while let Some(event) = rx.recv().await {
+        let mut next = Some(event);
+        let mut handled = 0;
+        while let Some(event) = next.take() {
+            if let Some(action) = app.action_for(event)
+                && let Some(effect) = update(app, action)
+            {
+                runner.run(effect);
+            }
+            handled += 1;
+            if app.should_quit || handled >= MAX_BATCH {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        if app.should_quit {
+            return Ok(());
+        }
+        guard.terminal.draw(|f| render(app, f))?;
+    }
+    Ok(())
+}
+
+/// Owns the terminal while the TUI runs; dropping it restores the terminal whatever way the TUI ends.
+struct TerminalGuard {
+    terminal: ratatui::DefaultTerminal,
+}
+
+impl TerminalGuard {
+    fn enter() -> color_eyre::Result<Self> {
+        // try_init installs ratatui's hook (restore, then the previous hook, i.e. color-eyre's); ours runs before
+        // it to give the mouse back, which ratatui's restore does not do.
+        let terminal = ratatui::try_init()?;
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+            previous(info);
+        }));
+        let guard = Self { terminal };
+        crossterm::execute!(std::io::stdout(), EnableMouseCapture)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        ratatui::restore();
+    }
+}
+
+fn spawn_input(tx: mpsc::UnboundedSender<Event>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut stream = EventStream::new();
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(ev) => {
+                    if tx.send(Event::Input(ev)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    // The terminal is gone (closed SSH session): nothing can be shown any more, so leave.
+                    tracing::warn!(error = %e, "terminal input failed");
+                    let _ = tx.send(Event::Terminate);
+                    break;
+                }
+            }
+        }
+    })
+}
+
+fn spawn_ticker(tx: mpsc::UnboundedSender<Event>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            if tx.send(Event::Tick).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+#[cfg(unix)]
+fn spawn_signals(tx: mpsc::UnboundedSender<Event>) -> Option<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok()?;
+    let mut hup = signal(SignalKind::hangup()).ok()?;
+    Some(tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        let _ = tx.send(Event::Terminate);
+    }))
+}
+
+#[cfg(not(unix))]
+fn spawn_signals(_tx: mpsc::UnboundedSender<Event>) -> Option<tokio::task::JoinHandle<()>> {
+    None
+}

@@ -1,3 +1,4 @@
 //! One integration-test binary, a module per capability (links once on a 2-core machine).
 mod auth;
 mod support;
+mod tui;

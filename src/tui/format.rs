@@ -1,0 +1,79 @@
+//! Text helpers shared by the views. Dates are UTC and ISO-like on purpose: an on-call admin compares them with
+//! portal and log timestamps, and day-month order is ambiguous across teams.
+use chrono::{DateTime, Utc};
+
+pub fn date(d: DateTime<Utc>) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+pub fn date_opt(d: Option<DateTime<Utc>>) -> String {
+    d.map(date).unwrap_or_else(|| "never".into())
+}
+
+pub fn datetime(d: DateTime<Utc>) -> String {
+    d.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// `3d`, `-12d`, or `–` when nothing expires.
+pub fn days(d: Option<i64>) -> String {
+    match d {
+        Some(d) => format!("{d}d"),
+        None => "–".into(),
+    }
+}
+
+/// 50000 -> `50,000`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `just now`, `4 min ago`, `2 h ago`, `3 d ago`.
+pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - then).num_seconds().max(0);
+    match secs {
+        0..=59 => "just now".into(),
+        60..=3599 => format!("{} min ago", secs / 60),
+        3600..=86_399 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86_400),
+    }
+}
+
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{} {one}", thousands(n))
+    } else {
+        format!("{} {many}", thousands(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn thousands_groups() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(50_000), "50,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn ago_buckets() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        assert_eq!(ago(now, now), "just now");
+        assert_eq!(ago(now - chrono::Duration::minutes(4), now), "4 min ago");
+        assert_eq!(ago(now - chrono::Duration::hours(3), now), "3 h ago");
+        assert_eq!(ago(now - chrono::Duration::days(2), now), "2 d ago");
+    }
+}

@@ -1,0 +1,1039 @@
+//! The TUI without a terminal or a network: state built in memory, driven through `update`, drawn on a TestBackend.
+//! Snapshots hold text only; colour is asserted on the buffer where it carries meaning.
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use keyturn::clock::FixedClock;
+use keyturn::graph::models::{
+    AppIdentity, AuditInitiator, DirectoryAudit, ModifiedProperty, TargetResource, UserIdentity,
+};
+use keyturn::graph::{
+    AppId, Application, GraphError, KeyCredential, KeyId, ObjectId, Owner, PasswordCredential,
+    ServicePrincipal,
+};
+use keyturn::inventory::load::Progress;
+use keyturn::inventory::{Entry, Thresholds};
+use keyturn::tui::app::{AuditRequest, DetailRequest, DialogFocus, Loadable, Pane};
+use keyturn::tui::event::{AuditLoaded, InventoryLoaded, InventoryPage, LoadError, OwnersLoaded};
+use keyturn::tui::keymap::{self, Command, Context};
+use keyturn::tui::{
+    Action, App, Config, Confirm, Effect, Event, Popup, Screen, Theme, render, update,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use std::sync::Arc;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
+}
+
+fn at(days: f64) -> Option<DateTime<Utc>> {
+    Some(now() + Duration::seconds((days * 86_400.0) as i64))
+}
+
+fn guid(n: u32) -> String {
+    format!("{n:08x}-1111-4222-8333-{n:012x}")
+}
+
+fn secret(n: u32, name: &str, start_days: f64, end: Option<DateTime<Utc>>) -> PasswordCredential {
+    PasswordCredential {
+        key_id: KeyId::new(guid(0xc000 + n)),
+        display_name: Some(name.into()),
+        hint: Some("abc".into()),
+        start_date_time: at(start_days),
+        end_date_time: end,
+        custom_key_identifier: None,
+    }
+}
+
+fn cert(n: u32, name: &str, usage: &str, thumb: &str, end_days: f64) -> KeyCredential {
+    KeyCredential {
+        key_id: KeyId::new(guid(0xd000 + n)),
+        display_name: Some(name.into()),
+        key_type: Some("AsymmetricX509Cert".into()),
+        usage: Some(usage.into()),
+        start_date_time: at(-300.0),
+        end_date_time: at(end_days),
+        custom_key_identifier: Some(thumb.into()),
+    }
+}
+
+fn app_entry(
+    n: u32,
+    name: &str,
+    secrets: Vec<PasswordCredential>,
+    keys: Vec<KeyCredential>,
+) -> Entry {
+    Entry::from_application(Application {
+        id: ObjectId::new(guid(0xa000 + n)),
+        app_id: AppId::new(guid(0xb000 + n)),
+        display_name: Some(name.into()),
+        created_date_time: None,
+        sign_in_audience: None,
+        password_credentials: secrets,
+        key_credentials: keys,
+    })
+}
+
+/// A small tenant with one app in every state an operator meets.
+fn tenant() -> Vec<Entry> {
+    vec![
+        app_entry(
+            1,
+            "Payroll Sync",
+            vec![
+                secret(1, "payroll-2025", -365.0, at(-3.0)),
+                secret(2, "payroll-2026", -2.0, at(178.0)),
+            ],
+            vec![],
+        ),
+        app_entry(
+            2,
+            "Backup Daemon",
+            vec![secret(3, "backup", -200.0, at(-10.0))],
+            vec![],
+        ),
+        app_entry(
+            3,
+            "HR Portal",
+            vec![secret(4, "hr-prod", -170.0, at(2.5))],
+            vec![],
+        ),
+        app_entry(
+            4,
+            "Invoice Bot",
+            vec![],
+            vec![
+                cert(1, "CN=invoice-bot", "Verify", "THUMB1", 20.0),
+                cert(2, "CN=invoice-bot", "Sign", "THUMB1", 20.0),
+            ],
+        ),
+        app_entry(
+            5,
+            "Graph Explorer Tool",
+            vec![secret(5, "explorer", -30.0, at(300.0))],
+            vec![],
+        ),
+        app_entry(6, "Legacy SFTP Bridge", vec![], vec![]),
+        app_entry(
+            7,
+            "Data Lake Ingest",
+            vec![secret(6, "forever", -900.0, None)],
+            vec![],
+        ),
+        app_entry(
+            8,
+            "Payments Webhook",
+            vec![secret(7, "webhook", -170.0, at(12.0))],
+            vec![],
+        ),
+        Entry::from_service_principal(ServicePrincipal {
+            id: ObjectId::new(guid(0xe001)),
+            app_id: AppId::new(guid(0xf001)),
+            display_name: Some("Contoso SSO".into()),
+            service_principal_type: Some("Application".into()),
+            app_owner_organization_id: None,
+            preferred_token_signing_key_end_date_time: None,
+            password_credentials: vec![],
+            key_credentials: vec![cert(3, "CN=sso-signing", "Sign", "THUMB2", 15.0)],
+        }),
+    ]
+}
+
+fn config(theme: Theme) -> Config {
+    Config {
+        tenant_id: "11111111-aaaa-4bbb-8ccc-000000000001".into(),
+        identity: "app keyturn-reader".into(),
+        thresholds: Thresholds::default(),
+        clock: Arc::new(FixedClock(now())),
+        read_only: false,
+        log_file: Some("/home/ops/.local/state/keyturn/keyturn.log".into()),
+        include_service_principals: true,
+        theme,
+    }
+}
+
+fn sized(mut app: App, w: u16, h: u16) -> App {
+    update(
+        &mut app,
+        Action::Resize {
+            width: w,
+            height: h,
+        },
+    );
+    app
+}
+
+fn loaded(w: u16, h: u16) -> App {
+    loaded_with_effect(w, h).0
+}
+
+/// The effect is the owners request for the first row, sent as soon as the list is complete.
+fn loaded_with_effect(w: u16, h: u16) -> (App, Option<Effect>) {
+    let mut app = sized(App::new(config(Theme { color: true })), w, h);
+    app.start();
+    let effect = app.load_entries(tenant());
+    (app, effect)
+}
+
+fn draw(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| render(app, f)).unwrap();
+    terminal
+}
+
+fn screen_text(app: &App, w: u16, h: u16) -> String {
+    let t = draw(app, w, h);
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn key(app: &App, code: KeyCode) -> Option<Action> {
+    app.action_for_key(&KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn press(app: &mut App, code: KeyCode) -> Option<Effect> {
+    let action = key(app, code)?;
+    update(app, action)
+}
+
+fn cmd(app: &mut App, c: Command) -> Option<Effect> {
+    update(app, Action::Command(c))
+}
+
+fn owners_alice() -> Vec<Owner> {
+    vec![
+        Owner::User {
+            id: ObjectId::new(guid(0x1001)),
+            display_name: Some("Alice Admin".into()),
+            user_principal_name: Some("alice@contoso.com".into()),
+            mail: None,
+        },
+        Owner::ServicePrincipal {
+            id: ObjectId::new(guid(0x1002)),
+            app_id: Some(AppId::new(guid(0x1003))),
+            display_name: Some("Deploy Pipeline".into()),
+        },
+    ]
+}
+
+fn audit_events() -> Vec<DirectoryAudit> {
+    let key_desc = format!(
+        r#"["[KeyIdentifier={},KeyType=Password,KeyUsage=Verify,DisplayName=payroll-2026]"]"#,
+        guid(0xc002)
+    );
+    vec![
+        DirectoryAudit {
+            id: "ev1".into(),
+            category: Some("ApplicationManagement".into()),
+            correlation_id: None,
+            result: Some("success".into()),
+            result_reason: None,
+            activity_display_name:
+                "Update application \u{2013} Certificates and secrets management ".into(),
+            activity_date_time: now() - Duration::days(2),
+            logged_by_service: Some("Core Directory".into()),
+            operation_type: Some("Update".into()),
+            initiated_by: Some(AuditInitiator {
+                user: Some(UserIdentity {
+                    id: None,
+                    display_name: Some("Alice Admin".into()),
+                    user_principal_name: Some("alice@contoso.com".into()),
+                    ip_address: None,
+                }),
+                app: None,
+            }),
+            target_resources: vec![TargetResource {
+                id: Some(guid(0xa001)),
+                display_name: Some("Payroll Sync".into()),
+                resource_type: Some("Application".into()),
+                user_principal_name: None,
+                modified_properties: vec![ModifiedProperty {
+                    display_name: Some("KeyDescription".into()),
+                    old_value: Some("[]".into()),
+                    new_value: Some(key_desc),
+                }],
+            }],
+            additional_details: vec![],
+        },
+        DirectoryAudit {
+            id: "ev2".into(),
+            category: Some("ApplicationManagement".into()),
+            correlation_id: None,
+            result: Some("failure".into()),
+            result_reason: None,
+            activity_display_name: "Update application".into(),
+            activity_date_time: now() - Duration::days(9),
+            logged_by_service: None,
+            operation_type: None,
+            initiated_by: Some(AuditInitiator {
+                user: None,
+                app: Some(AppIdentity {
+                    app_id: None,
+                    display_name: Some("Terraform Cloud".into()),
+                    service_principal_id: None,
+                    service_principal_name: None,
+                }),
+            }),
+            target_resources: vec![],
+            additional_details: vec![],
+        },
+    ]
+}
+
+/// Open the selected app and answer its owners and audit requests. `earlier` is the effect of the move that
+/// selected it, which already asked for its owners.
+fn open_with(
+    app: &mut App,
+    earlier: Option<Effect>,
+    owners: Vec<Owner>,
+    events: Vec<DirectoryAudit>,
+) {
+    let Some(Effect::LoadDetail {
+        owners: o,
+        audit: a,
+    }) = cmd(app, Command::Open)
+    else {
+        panic!("opening an app must ask for its owners and audit events");
+    };
+    let o = o.or(match earlier {
+        Some(Effect::LoadDetail { owners, .. }) => owners,
+        _ => None,
+    });
+    let o = o.expect("owners asked for when selected or opened");
+    update(app, owners_loaded(&o, Ok(owners)));
+    let a: AuditRequest = a.expect("audit request");
+    update(
+        app,
+        Action::AuditLoaded(AuditLoaded {
+            request: a.request.id,
+            object_id: a.request.object_id.clone(),
+            result: Ok(events),
+        }),
+    );
+}
+
+fn owners_loaded(r: &DetailRequest, result: Result<Vec<Owner>, LoadError>) -> Action {
+    Action::OwnersLoaded(OwnersLoaded {
+        request: r.id,
+        object_id: r.object_id.clone(),
+        result,
+    })
+}
+
+fn forbidden() -> LoadError {
+    GraphError::Forbidden {
+        operation: "list applications",
+        missing_permission: "Application.Read.All",
+        code: "Authorization_RequestDenied".into(),
+        message: "Insufficient privileges to complete the operation.".into(),
+    }
+    .into()
+}
+
+// ---- snapshots -------------------------------------------------------------------------------------------------
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+#[test]
+fn snapshot_list() {
+    for (w, h) in SIZES {
+        let app = loaded(w, h);
+        insta::assert_snapshot!(format!("list_{w}x{h}"), draw(&app, w, h).backend());
+    }
+}
+
+#[test]
+fn snapshot_detail() {
+    for (w, h) in SIZES {
+        let mut app = loaded(w, h);
+        // Payroll Sync: an expired secret beside a fresh one.
+        let pos = app
+            .inventory
+            .position_of(&ObjectId::new(guid(0xa001)))
+            .unwrap();
+        let mut earlier = None;
+        for _ in 0..pos {
+            earlier = cmd(&mut app, Command::Down);
+        }
+        update(
+            &mut app,
+            Action::StoredIn(vec![(
+                KeyId::new(guid(0xc002)),
+                "kv-prod/payroll-sync@3f9a".into(),
+            )]),
+        );
+        open_with(&mut app, earlier, owners_alice(), audit_events());
+        insta::assert_snapshot!(format!("detail_{w}x{h}"), draw(&app, w, h).backend());
+    }
+}
+
+#[test]
+fn snapshot_detail_without_owners_and_audit_forbidden() {
+    let (w, h) = (80, 24);
+    let (mut app, first) = loaded_with_effect(w, h);
+    let Some(Effect::LoadDetail {
+        owners: Some(owners),
+        ..
+    }) = first
+    else {
+        panic!("the first row's owners are asked for once the list is complete");
+    };
+    let Some(Effect::LoadDetail {
+        owners: None,
+        audit,
+    }) = cmd(&mut app, Command::Open)
+    else {
+        panic!("expected an audit load only: owners are on their way");
+    };
+    update(&mut app, owners_loaded(&owners, Ok(vec![])));
+    let a = audit.unwrap();
+    update(
+        &mut app,
+        Action::AuditLoaded(AuditLoaded {
+            request: a.request.id,
+            object_id: a.request.object_id,
+            result: Err(GraphError::Forbidden {
+                operation: "read audit events",
+                missing_permission: "AuditLog.Read.All and Directory.Read.All",
+                code: "Authorization_RequestDenied".into(),
+                message: "Insufficient privileges.".into(),
+            }
+            .into()),
+        }),
+    );
+    insta::assert_snapshot!("detail_no_owners_80x24", draw(&app, w, h).backend());
+}
+
+#[test]
+fn snapshot_help() {
+    for (w, h) in SIZES {
+        let mut app = loaded(w, h);
+        cmd(&mut app, Command::Help);
+        insta::assert_snapshot!(format!("help_{w}x{h}"), draw(&app, w, h).backend());
+    }
+}
+
+#[test]
+fn snapshot_filter() {
+    for (w, h) in SIZES {
+        let mut app = loaded(w, h);
+        press(&mut app, KeyCode::Char('/'));
+        for c in "pay".chars() {
+            press(&mut app, KeyCode::Char(c));
+        }
+        insta::assert_snapshot!(format!("filter_{w}x{h}"), draw(&app, w, h).backend());
+    }
+}
+
+#[test]
+fn snapshot_empty_tenant() {
+    for (w, h) in SIZES {
+        let mut app = sized(App::new(config(Theme { color: true })), w, h);
+        app.start();
+        app.load_entries(vec![]);
+        insta::assert_snapshot!(format!("empty_{w}x{h}"), draw(&app, w, h).backend());
+    }
+}
+
+#[test]
+fn snapshot_error() {
+    for (w, h) in SIZES {
+        let mut app = sized(App::new(config(Theme { color: true })), w, h);
+        let Effect::LoadInventory { generation, .. } = app.start() else {
+            panic!("start loads the inventory");
+        };
+        update(
+            &mut app,
+            Action::InventoryLoaded(InventoryLoaded {
+                generation,
+                result: Err(forbidden()),
+            }),
+        );
+        insta::assert_snapshot!(format!("error_{w}x{h}"), draw(&app, w, h).backend());
+    }
+}
+
+#[test]
+fn snapshot_loading_first_page() {
+    let (w, h) = (80, 24);
+    let mut app = sized(App::new(config(Theme { color: true })), w, h);
+    let Effect::LoadInventory { generation, .. } = app.start() else {
+        panic!("start loads the inventory");
+    };
+    let mut entries = tenant();
+    entries.truncate(4);
+    update(
+        &mut app,
+        Action::InventoryPage(InventoryPage {
+            generation,
+            entries,
+            progress: Progress::Page {
+                kind: keyturn::graph::ObjectType::Application,
+                page: 3,
+                items: 4,
+                total_so_far: 2002,
+                more: true,
+            },
+        }),
+    );
+    update(
+        &mut app,
+        Action::Notice(keyturn::graph::Notice::Throttled {
+            operation: "list applications",
+            wait: std::time::Duration::from_secs(2),
+            attempt: 2,
+        }),
+    );
+    insta::assert_snapshot!("loading_throttled_80x24", draw(&app, w, h).backend());
+}
+
+// ---- colour carries meaning only twice over --------------------------------------------------------------------
+
+#[test]
+fn expired_row_is_drawn_in_the_danger_style() {
+    let app = loaded(120, 40);
+    let t = draw(&app, 120, 40);
+    let buf = t.backend().buffer();
+    // The list's rows start on line 4 (2 header lines, the title line, the column header); the first is the
+    // most urgent, an expired one.
+    let y = 4;
+    let line: String = (0..120).map(|x| buf[(x, y)].symbol().to_string()).collect();
+    assert!(line.contains("✖ expired"), "first row: {line}");
+    let x = line
+        .find('✖')
+        .map(|b| line[..b].chars().count() as u16)
+        .unwrap();
+    for dx in 0..9 {
+        let cell = &buf[(x + dx, y)];
+        assert_eq!(
+            cell.fg,
+            Color::Red,
+            "cell {dx} of the status word: {cell:?}"
+        );
+        assert!(
+            cell.modifier.contains(ratatui::style::Modifier::BOLD),
+            "danger is bold as well, for terminals with few colours"
+        );
+    }
+    // A row that is fine carries no red.
+    let ok_y = (4..40)
+        .find(|&y| {
+            (0..120)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .contains("✔ ok")
+        })
+        .unwrap();
+    assert!((0..120).all(|x| buf[(x, ok_y)].fg != Color::Red));
+}
+
+#[test]
+fn no_color_means_no_colour_at_all() {
+    let mut app = sized(App::new(config(Theme::monochrome())), 120, 40);
+    app.start();
+    app.load_entries(tenant());
+    cmd(&mut app, Command::Help);
+    let t = draw(&app, 120, 40);
+    for cell in t.backend().buffer().content() {
+        assert_eq!(cell.fg, Color::Reset, "{cell:?}");
+        assert_eq!(cell.bg, Color::Reset, "{cell:?}");
+    }
+    let text = screen_text(&app, 120, 40);
+    assert!(
+        text.contains("✖ expired"),
+        "status keeps its symbol and word"
+    );
+}
+
+// ---- behaviour -------------------------------------------------------------------------------------------------
+
+#[test]
+fn sorted_by_soonest_expiry_with_the_most_urgent_first() {
+    let app = loaded(80, 24);
+    let names: Vec<&str> = (0..app.inventory.visible_len())
+        .map(|i| {
+            app.inventory
+                .visible_row(i)
+                .unwrap()
+                .entry
+                .display_name
+                .as_str()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Backup Daemon",
+            "Payroll Sync",
+            "HR Portal",
+            "Payments Webhook",
+            "Contoso SSO",
+            "Invoice Bot",
+            "Graph Explorer Tool",
+            "Data Lake Ingest",
+            "Legacy SFTP Bridge"
+        ]
+    );
+}
+
+#[test]
+fn sort_and_status_filter_cycle() {
+    let mut app = loaded(80, 24);
+    cmd(&mut app, Command::CycleSort);
+    // Coverage: Backup Daemon has nothing valid left; Payroll Sync is covered by its new secret.
+    assert_eq!(
+        app.selected_row().unwrap().entry.display_name,
+        "Backup Daemon"
+    );
+    assert_eq!(
+        app.inventory.visible_row(1).unwrap().entry.display_name,
+        "HR Portal"
+    );
+    cmd(&mut app, Command::CycleSort);
+    assert_eq!(
+        app.selected_row().unwrap().entry.display_name,
+        "Backup Daemon"
+    );
+    assert_eq!(
+        app.inventory.visible_row(1).unwrap().entry.display_name,
+        "Contoso SSO"
+    );
+    cmd(&mut app, Command::CycleSort);
+    cmd(&mut app, Command::CycleStatusFilter);
+    assert_eq!(app.inventory.visible_len(), 3, "expired and critical only");
+    cmd(&mut app, Command::CycleStatusFilter);
+    assert_eq!(app.inventory.visible_len(), 6, "and warning");
+    cmd(&mut app, Command::CycleStatusFilter);
+    assert_eq!(app.inventory.visible_len(), 2, "expired only");
+    cmd(&mut app, Command::CycleStatusFilter);
+    assert_eq!(app.inventory.visible_len(), 9);
+    cmd(&mut app, Command::ToggleServicePrincipals);
+    assert_eq!(app.inventory.visible_len(), 8, "service principals hidden");
+}
+
+#[test]
+fn keys_map_to_commands_through_the_keymap() {
+    let app = loaded(80, 24);
+    let cases = [
+        (KeyCode::Char('j'), "down"),
+        (KeyCode::Down, "down"),
+        (KeyCode::Char('k'), "up"),
+        (KeyCode::Char('g'), "top"),
+        (KeyCode::Char('G'), "bottom"),
+        (KeyCode::PageDown, "page_down"),
+        (KeyCode::Enter, "open"),
+        (KeyCode::Char('/'), "filter"),
+        (KeyCode::Char('s'), "cycle_sort"),
+        (KeyCode::Char('f'), "cycle_status_filter"),
+        (KeyCode::Char('?'), "help"),
+        (KeyCode::Char('q'), "quit"),
+    ];
+    for (code, name) in cases {
+        match key(&app, code) {
+            Some(Action::Command(c)) => assert_eq!(c.name(), name, "{code:?}"),
+            other => panic!("{code:?} gave {other:?}"),
+        }
+    }
+    let ctrl = |c| app.action_for_key(&KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+    assert!(matches!(
+        ctrl('d'),
+        Some(Action::Command(Command::HalfPageDown))
+    ));
+    assert!(matches!(
+        ctrl('u'),
+        Some(Action::Command(Command::HalfPageUp))
+    ));
+    assert!(matches!(ctrl('r'), Some(Action::Command(Command::Reload))));
+    assert!(matches!(ctrl('c'), Some(Action::Command(Command::Quit))));
+}
+
+#[test]
+fn typing_a_filter_takes_letters_that_are_keys_elsewhere() {
+    let mut app = loaded(80, 24);
+    press(&mut app, KeyCode::Char('/'));
+    for c in "q?jg".chars() {
+        assert!(matches!(
+            key(&app, KeyCode::Char(c)),
+            Some(Action::FilterInput(_))
+        ));
+    }
+    for c in "PAY".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    assert!(!app.should_quit);
+    assert_eq!(
+        app.inventory.visible_len(),
+        2,
+        "Payroll Sync and Payments Webhook"
+    );
+    press(&mut app, KeyCode::Backspace);
+    press(&mut app, KeyCode::Char('y'));
+    press(&mut app, KeyCode::Char('r'));
+    assert_eq!(app.inventory.visible_len(), 1);
+    assert_eq!(
+        app.selected_row().unwrap().entry.display_name,
+        "Payroll Sync"
+    );
+    press(&mut app, KeyCode::Enter);
+    assert!(!app.filter_editing);
+    assert_eq!(app.filter, "PAyr");
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.inventory.visible_len(), 9);
+    // By appId, too.
+    press(&mut app, KeyCode::Char('/'));
+    for c in guid(0xb003)[..13].chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    assert_eq!(app.inventory.visible_len(), 1);
+    assert_eq!(app.selected_row().unwrap().entry.display_name, "HR Portal");
+}
+
+#[test]
+fn filter_matches_owners_known_so_far() {
+    let mut app = loaded(80, 24);
+    // Owners are loaded for the row the operator rests on, never for every row.
+    let Some(Effect::LoadDetail {
+        owners: Some(r),
+        audit: None,
+    }) = cmd(&mut app, Command::Down)
+    else {
+        panic!("moving asks for the new row's owners");
+    };
+    assert!(!r.delay.is_zero(), "debounced while scrolling");
+    update(&mut app, owners_loaded(&r, Ok(owners_alice())));
+    let owned = app.selected_row().unwrap().entry.display_name.clone();
+    assert_eq!(owned, "Payroll Sync");
+    press(&mut app, KeyCode::Char('/'));
+    for c in "alice@".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    assert_eq!(app.inventory.visible_len(), 1);
+    assert_eq!(app.selected_row().unwrap().entry.display_name, owned);
+    let text = screen_text(&app, 80, 24);
+    assert!(text.contains("Payroll Sync"), "{text}");
+}
+
+#[test]
+fn stale_owner_results_are_dropped_while_scrolling() {
+    let mut app = loaded(80, 24);
+    let Some(Effect::LoadDetail {
+        owners: Some(first),
+        ..
+    }) = cmd(&mut app, Command::Down)
+    else {
+        panic!("owners for row 2");
+    };
+    let Some(Effect::LoadDetail {
+        owners: Some(second),
+        ..
+    }) = cmd(&mut app, Command::Down)
+    else {
+        panic!("owners for row 3");
+    };
+    assert_ne!(first.id, second.id);
+    assert_ne!(first.object_id, second.object_id);
+    // The answer for the row already left arrives late: it must not land.
+    update(&mut app, owners_loaded(&first, Ok(owners_alice())));
+    assert!(!app.owners.contains_key(&first.object_id));
+    assert!(app.owners_pending(&second.object_id));
+    update(&mut app, owners_loaded(&second, Ok(vec![])));
+    assert!(matches!(
+        app.owners.get(&second.object_id),
+        Some(Loadable::Loaded(o)) if o.is_empty()
+    ));
+    // Cached: coming back does not ask again; the owner count shows without another call.
+    cmd(&mut app, Command::Up);
+    assert!(cmd(&mut app, Command::Down).is_none());
+    assert!(screen_text(&app, 80, 24).contains(" 0"));
+}
+
+#[test]
+fn first_row_stays_the_most_urgent_while_pages_arrive() {
+    let mut app = sized(App::new(config(Theme { color: true })), 80, 24);
+    let Effect::LoadInventory { generation, .. } = app.start() else {
+        panic!()
+    };
+    let mut all = tenant();
+    let later = all.split_off(2); // Payroll Sync, Backup Daemon first
+    let page = |entries: Vec<Entry>, n: u32| {
+        Action::InventoryPage(InventoryPage {
+            generation,
+            entries,
+            progress: Progress::Page {
+                kind: keyturn::graph::ObjectType::Application,
+                page: n,
+                items: 0,
+                total_so_far: 0,
+                more: n == 1,
+            },
+        })
+    };
+    let mut later_reordered = later;
+    let payroll = all.remove(0);
+    update(&mut app, page(vec![payroll], 1));
+    assert_eq!(
+        app.selected_row().unwrap().entry.display_name,
+        "Payroll Sync"
+    );
+    later_reordered.extend(all); // Backup Daemon (more urgent) arrives on page 2
+    update(&mut app, page(later_reordered, 2));
+    assert_eq!(
+        app.selected_row().unwrap().entry.display_name,
+        "Backup Daemon"
+    );
+}
+
+#[test]
+fn reload_keeps_the_list_until_the_new_one_is_complete() {
+    let mut app = loaded(80, 24);
+    let Some(Effect::LoadInventory { generation, .. }) = cmd(&mut app, Command::Reload) else {
+        panic!("Ctrl-r reloads");
+    };
+    update(
+        &mut app,
+        Action::InventoryPage(InventoryPage {
+            generation,
+            entries: vec![app_entry(99, "Only New App", vec![], vec![])],
+            progress: Progress::Page {
+                kind: keyturn::graph::ObjectType::Application,
+                page: 1,
+                items: 1,
+                total_so_far: 1,
+                more: true,
+            },
+        }),
+    );
+    assert_eq!(
+        app.inventory.len(),
+        9,
+        "old rows stay while the reload runs"
+    );
+    // A result of an older load is ignored.
+    update(
+        &mut app,
+        Action::InventoryLoaded(InventoryLoaded {
+            generation: generation - 1,
+            result: Err(forbidden()),
+        }),
+    );
+    assert!(app.popup.is_none());
+    update(
+        &mut app,
+        Action::InventoryLoaded(InventoryLoaded {
+            generation,
+            result: Ok(1),
+        }),
+    );
+    assert_eq!(app.inventory.len(), 1);
+    assert_eq!(
+        app.selected_row().unwrap().entry.display_name,
+        "Only New App"
+    );
+}
+
+#[test]
+fn failed_reload_keeps_the_old_list_and_says_what_to_do() {
+    let mut app = loaded(80, 24);
+    let Some(Effect::LoadInventory { generation, .. }) = cmd(&mut app, Command::Reload) else {
+        panic!()
+    };
+    update(
+        &mut app,
+        Action::InventoryLoaded(InventoryLoaded {
+            generation,
+            result: Err(forbidden()),
+        }),
+    );
+    assert_eq!(app.inventory.len(), 9);
+    let text = screen_text(&app, 80, 24);
+    assert!(text.contains("Application.Read.All"), "{text}");
+    assert!(text.contains("Ctrl-r"), "{text}");
+    press(&mut app, KeyCode::Esc);
+    assert!(app.popup.is_none());
+    assert!(screen_text(&app, 80, 24).contains("load failed: permission missing"));
+}
+
+#[test]
+fn detail_panes_and_rotation_placeholder() {
+    let mut app = loaded(80, 24);
+    let earlier = cmd(&mut app, Command::Down); // Payroll Sync
+    open_with(&mut app, earlier, owners_alice(), audit_events());
+    let Screen::Detail(d) = &app.screen else {
+        panic!("Enter opens the detail view")
+    };
+    assert_eq!(d.focus, Pane::Credentials);
+    let text = screen_text(&app, 80, 24);
+    assert!(text.contains("Alice Admin"), "{text}");
+    assert!(text.contains("alice@contoso.com"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "added secret 'payroll-2026' (keyId {})",
+            &guid(0xc002)[..8]
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("Update application - Certificates and secrets management"),
+        "dashes normalised: {text}"
+    );
+    press(&mut app, KeyCode::Char('r'));
+    let Some(Popup::Message { lines, .. }) = &app.popup else {
+        panic!("r explains how to rotate")
+    };
+    assert!(lines.iter().any(|l| l.contains("keyturn rotate --app")));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Tab);
+    let Screen::Detail(d) = &app.screen else {
+        panic!()
+    };
+    assert_eq!(d.focus, Pane::Owners);
+    press(&mut app, KeyCode::Esc);
+    assert!(matches!(app.screen, Screen::List));
+}
+
+#[test]
+fn read_only_sessions_never_offer_rotation() {
+    let mut cfg = config(Theme { color: true });
+    cfg.read_only = true;
+    let mut app = sized(App::new(cfg), 80, 24);
+    app.start();
+    app.load_entries(tenant());
+    cmd(&mut app, Command::Open);
+    press(&mut app, KeyCode::Char('r'));
+    let Some(Popup::Message { title, .. }) = &app.popup else {
+        panic!()
+    };
+    assert_eq!(title, "Read-only session");
+}
+
+#[test]
+fn confirm_dialog_starts_on_cancel_and_needs_the_typed_name() {
+    let mut app = loaded(80, 24);
+    app.popup = Some(Popup::Confirm(Confirm::new(
+        "Rotate payroll-2025",
+        vec!["New secret, then Key Vault, then remove the old one.".into()],
+        "Payroll Sync",
+        Action::Command(Command::CycleSort),
+    )));
+    // Letters go into the field, even q.
+    assert!(matches!(
+        key(&app, KeyCode::Char('q')),
+        Some(Action::DialogInput('q'))
+    ));
+    // A stray Enter cancels.
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popup.is_none());
+
+    app.popup = Some(Popup::Confirm(Confirm::new(
+        "Rotate",
+        vec![],
+        "Payroll Sync",
+        Action::Command(Command::CycleSort),
+    )));
+    press(&mut app, KeyCode::Tab);
+    for c in "Payroll Syn".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    let Some(Popup::Confirm(c)) = &app.popup else {
+        panic!("Confirm does nothing until the name is typed")
+    };
+    assert_eq!(c.focus, DialogFocus::Confirm);
+    insta::assert_snapshot!("confirm_80x24", draw(&app, 80, 24).backend());
+    press(&mut app, KeyCode::Char('c'));
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popup.is_none());
+    assert_eq!(
+        app.inventory.sort_key().label(),
+        "coverage ends",
+        "on_confirm ran"
+    );
+}
+
+#[test]
+fn mouse_wheel_scrolls_and_click_selects_then_opens() {
+    let mut app = loaded(80, 24);
+    let wheel = |kind| {
+        Event::Input(crossterm::event::Event::Mouse(MouseEvent {
+            kind,
+            column: 10,
+            row: 8,
+            modifiers: KeyModifiers::NONE,
+        }))
+    };
+    let a = app.action_for(wheel(MouseEventKind::ScrollDown)).unwrap();
+    update(&mut app, a);
+    assert_eq!(app.cursor.selected, 3);
+    // Rows start on line 4: line 6 is the third row.
+    let click = || Action::Click { column: 20, row: 6 };
+    update(&mut app, click());
+    assert_eq!(app.cursor.selected, 2);
+    assert!(matches!(app.screen, Screen::List));
+    update(&mut app, click());
+    assert!(matches!(app.screen, Screen::Detail(_)));
+}
+
+#[test]
+fn fifty_thousand_rows_scroll_with_a_window() {
+    let entries: Vec<Entry> = (0..50_000u32)
+        .map(|i| {
+            app_entry(
+                100_000 + i,
+                &format!("app {i:05}"),
+                vec![secret(i, "s", -10.0, at((i % 900) as f64 - 100.0))],
+                vec![],
+            )
+        })
+        .collect();
+    let mut app = sized(App::new(config(Theme { color: true })), 80, 24);
+    app.start();
+    app.load_entries(entries);
+    cmd(&mut app, Command::Bottom);
+    assert_eq!(app.cursor.selected, 49_999);
+    assert_eq!(app.cursor.offset, 50_000 - 18);
+    let text = screen_text(&app, 80, 24);
+    assert!(text.contains("50,000 of 50,000 apps"), "{text}");
+    cmd(&mut app, Command::HalfPageUp);
+    assert_eq!(app.cursor.selected, 49_990);
+    press(&mut app, KeyCode::Char('/'));
+    for c in "app 4999".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    // "app 04999" does not contain "app 4999": app 49990 to app 49999 do.
+    assert_eq!(app.inventory.visible_len(), 10);
+}
+
+#[test]
+fn help_and_footer_come_from_the_keymap() {
+    let mut app = loaded(120, 40);
+    let footer_line = |app: &App| {
+        screen_text(app, 120, 40)
+            .lines()
+            .last()
+            .unwrap()
+            .to_string()
+    };
+    let footer = footer_line(&app);
+    for (keys, word) in keymap::hints(&[Context::List, Context::Navigation, Context::Global]) {
+        assert!(footer.contains(&format!("{keys} {word}")), "{footer}");
+    }
+    cmd(&mut app, Command::Help);
+    let help: String = keyturn::tui::views::help::lines(&app)
+        .iter()
+        .map(|l| l.to_string() + "\n")
+        .collect();
+    for b in keymap::active(&[Context::List, Context::Navigation, Context::Global]) {
+        assert!(help.contains(b.desc), "help lacks {:?}", b.desc);
+    }
+    assert!(help.contains("/home/ops/.local/state/keyturn/keyturn.log"));
+    assert!(help.contains("– until then"), "owner count note");
+    assert!(footer_line(&app).contains("Esc close"));
+}
