@@ -1,1 +1,194 @@
-//! Command-line interface (DESIGN section 3 is a contract).
+//! Command-line interface. DESIGN section 3 is a contract: flags, environment variables, JSON fields and exit codes
+//! are relied on by scripts and monitoring outside the project.
+use crate::report::Format;
+use crate::session::Overrides;
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyturn",
+    version,
+    about = "Find Entra ID client secrets and certificates that expire soon, and rotate them into Key Vault with approval",
+    long_about = None,
+    after_help = after_help(),
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+fn after_help() -> String {
+    let log = crate::logging::default_log_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "(no state dir)".into());
+    let config = crate::config::default_config_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "(no config dir)".into());
+    format!(
+        "Without a command keyturn opens the interactive view of the configured tenant.\n\
+         Try it without Azure: keyturn demo\n\n\
+         Config file: {config}\nLog file:    {log}\n\
+         The client secret comes from AZURE_CLIENT_SECRET, else the OS keyring (keyturn login)."
+    )
+}
+
+/// Global options; each has its environment variable and the flag wins.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Directory (tenant) id.
+    #[arg(
+        long = "tenant",
+        env = "AZURE_TENANT_ID",
+        global = true,
+        value_name = "ID"
+    )]
+    pub tenant: Option<String>,
+    /// Application (client) id keyturn signs in as.
+    #[arg(
+        long = "client-id",
+        env = "AZURE_CLIENT_ID",
+        global = true,
+        value_name = "ID"
+    )]
+    pub client_id: Option<String>,
+    /// Entra sign-in endpoint [default: https://login.microsoftonline.com]
+    #[arg(
+        long = "authority-host",
+        env = "AZURE_AUTHORITY_HOST",
+        global = true,
+        value_name = "URL"
+    )]
+    pub authority_host: Option<String>,
+    /// Microsoft Graph endpoint [default: https://graph.microsoft.com]
+    #[arg(
+        long = "graph-url",
+        env = "KEYTURN_GRAPH_URL",
+        global = true,
+        value_name = "URL"
+    )]
+    pub graph_url: Option<String>,
+    /// Extra trusted root certificate (PEM), for the emulator or a TLS-inspecting proxy.
+    #[arg(
+        long = "ca-cert",
+        env = "KEYTURN_CA_CERT",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub ca_cert: Option<PathBuf>,
+    /// Profile in the config file [default: default]
+    #[arg(
+        long = "profile",
+        env = "KEYTURN_PROFILE",
+        global = true,
+        value_name = "NAME"
+    )]
+    pub profile: Option<String>,
+    /// Config file [default: <config dir>/config.toml]
+    #[arg(
+        long = "config",
+        env = "KEYTURN_CONFIG",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+    /// Never write to the tenant or a vault.
+    #[arg(long = "read-only", env = "KEYTURN_READ_ONLY", global = true)]
+    pub read_only: bool,
+}
+
+impl GlobalArgs {
+    /// The overrides for `Settings::resolve`; the secret comes from `AZURE_CLIENT_SECRET` only (never a flag, so it
+    /// never shows in `ps` or shell history).
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            tenant_id: self.tenant.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: std::env::var("AZURE_CLIENT_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .map(SecretString::from),
+            authority_host: self.authority_host.clone(),
+            graph_url: self.graph_url.clone(),
+            ca_cert: self.ca_cert.clone(),
+            profile: self.profile.clone(),
+            config: self.config.clone(),
+            read_only: self.read_only,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The interactive view on a built-in emulated tenant (no Azure needed).
+    Demo(DemoArgs),
+    /// Report expiring credentials for cron, CI or on-call; exit 0 ok, 1 warning, 2 critical/expired, 3 error.
+    Check(CheckArgs),
+    /// Serve the emulated Entra token endpoint, Graph and Key Vault on 127.0.0.1 for other clients and tests.
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Generate a tenant of N apps instead of the demo tenant.
+    #[arg(long, value_name = "N")]
+    pub apps: Option<usize>,
+    /// Seed for the generated tenant.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Latency added to every emulated request.
+    #[arg(long = "latency-ms", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Answer every K-th request with 429 + Retry-After (to see throttling handled).
+    #[arg(long = "throttle-every", value_name = "K")]
+    pub throttle_every: Option<u32>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Days before expiry that count as warning.
+    #[arg(long = "warn-days", value_name = "DAYS")]
+    pub warn_days: Option<i64>,
+    /// Days before expiry that count as critical.
+    #[arg(long = "critical-days", value_name = "DAYS")]
+    pub critical_days: Option<i64>,
+    /// List every credential, not only those at warning or worse.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Leave out service principals' own credentials.
+    #[arg(long = "no-service-principals")]
+    pub no_service_principals: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EmulatorArgs {
+    /// Port for the token endpoint and Graph (0 = any free port); each vault gets its own port.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Serve a generated tenant of N apps instead of the demo tenant.
+    #[arg(long, value_name = "N")]
+    pub apps: Option<usize>,
+    /// Seed for the generated tenant.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Latency added to every request.
+    #[arg(long = "latency-ms", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Answer every K-th request with 429 + Retry-After.
+    #[arg(long = "throttle-every", value_name = "K")]
+    pub throttle_every: Option<u32>,
+    /// Serve GET {graphUrl}/_emulator/state with the full tenant and vault state (secret values included).
+    #[arg(long)]
+    pub state: bool,
+    /// Number of vaults.
+    #[arg(long, default_value_t = 1)]
+    pub vaults: usize,
+    /// Inject a fault, e.g. `AddPassword=500x1`, `VaultSet=apply-then-delay:30s`, `ListApplications=malformed`.
+    #[arg(long = "fault", value_name = "OP=KIND")]
+    pub faults: Vec<crate::emulator::Fault>,
+}

@@ -1,1 +1,170 @@
-fn main() {}
+use clap::Parser;
+use keyturn::cli::{CheckArgs, Cli, Command, DemoArgs, EmulatorArgs};
+use keyturn::emulator::{Emulator, EmulatorConfig, TenantSource};
+use keyturn::inventory::{self, Status, load::LoadOptions};
+use keyturn::report::{self, exit};
+use keyturn::session::{Session, Settings};
+use secrecy::SecretString;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("keyturn: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::UNKNOWN);
+        }
+    };
+    let _log = keyturn::config::state_dir()
+        .ok()
+        .and_then(|dir| keyturn::logging::init(&dir));
+    let log_file = _log.as_ref().map(|(_, p)| p.clone());
+    runtime.block_on(async move {
+        match cli.command {
+            Some(Command::Check(args)) => check(&cli.global, args).await,
+            Some(Command::Emulator(args)) => emulator(args).await,
+            Some(Command::Demo(args)) => demo(args, log_file).await,
+            None => interactive(&cli.global, log_file).await,
+        }
+    })
+}
+
+/// One clear line on stderr and exit code 3: what `check` promises monitoring.
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    let msg = e.to_string();
+    let first = msg.lines().next().unwrap_or("unknown error");
+    eprintln!("keyturn: {first}");
+    tracing::error!(error = %msg, "command failed");
+    ExitCode::from(exit::UNKNOWN)
+}
+
+async fn check(global: &keyturn::cli::GlobalArgs, args: CheckArgs) -> ExitCode {
+    let mut settings = match Settings::resolve(&global.overrides()) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    if let Some(w) = args.warn_days {
+        settings.thresholds.warn_days = w;
+    }
+    if let Some(c) = args.critical_days {
+        settings.thresholds.critical_days = c;
+    }
+    let thresholds = settings.thresholds;
+    let include_sps = settings.include_service_principals && !args.no_service_principals;
+    let session = match Session::connect(settings) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let entries = match inventory::load::load_all(
+        &session.graph,
+        LoadOptions {
+            service_principals: include_sps,
+        },
+    )
+    .await
+    {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let now = session.clock.now();
+    let mut rows = inventory::credential_rows(&entries, now, thresholds);
+    let code = report::exit_code(&rows);
+    if !args.all {
+        rows.retain(|r| r.status != Status::Ok);
+    }
+    let out = report::render(&rows, args.format, &session.tenant_id, now, thresholds);
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+        .is_err()
+    {
+        return ExitCode::from(exit::UNKNOWN);
+    }
+    ExitCode::from(code)
+}
+
+fn emulator_config(
+    apps: Option<usize>,
+    seed: u64,
+    latency_ms: u64,
+    throttle_every: Option<u32>,
+) -> EmulatorConfig {
+    EmulatorConfig {
+        tenant: match apps {
+            Some(apps) => TenantSource::Generated { apps, seed },
+            None => TenantSource::Demo,
+        },
+        latency: Duration::from_millis(latency_ms),
+        throttle_every,
+        ..EmulatorConfig::default()
+    }
+}
+
+async fn emulator(args: EmulatorArgs) -> ExitCode {
+    let mut cfg = emulator_config(args.apps, args.seed, args.latency_ms, args.throttle_every);
+    cfg.port = args.port;
+    cfg.state_route = args.state;
+    cfg.vaults = args.vaults.max(1);
+    match keyturn::emulator::run_cli(cfg, args.faults).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// The TUI against the built-in emulated tenant, through the same code path as a real tenant.
+async fn demo(args: DemoArgs, log_file: Option<std::path::PathBuf>) -> ExitCode {
+    let cfg = emulator_config(args.apps, args.seed, args.latency_ms, args.throttle_every);
+    let emu = match Emulator::start(cfg).await {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let info = emu.info().clone();
+    let overrides = keyturn::session::Overrides {
+        tenant_id: Some(info.tenant_id.clone()),
+        client_id: Some(info.client_id.clone()),
+        client_secret: Some(SecretString::from(info.client_secret.clone())),
+        authority_host: Some(info.authority_host.clone()),
+        graph_url: Some(info.graph_url.clone()),
+        ca_cert: Some(info.ca_cert.clone()),
+        // The demo never reads the operator's real config: it is a self-contained tenant.
+        config: Some(std::path::PathBuf::from("/nonexistent/keyturn-demo.toml")),
+        ..Default::default()
+    };
+    let result = async {
+        let mut settings = Settings::resolve(&overrides)?;
+        settings.vaults = info.vault_urls.clone();
+        let mut session = Session::connect(settings)?;
+        session.log_file = log_file;
+        keyturn::tui::run(session).await
+    }
+    .await;
+    emu.shutdown().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn interactive(
+    global: &keyturn::cli::GlobalArgs,
+    log_file: Option<std::path::PathBuf>,
+) -> ExitCode {
+    let result = async {
+        let settings = Settings::resolve(&global.overrides())?;
+        let mut session = Session::connect(settings)?;
+        session.log_file = log_file;
+        keyturn::tui::run(session).await
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}

@@ -400,7 +400,7 @@ impl GraphClient {
             .credential
             .get_token(&[self.inner.scope.as_str()], None)
             .await
-            .map_err(|e| GraphError::Auth(first_line(&e.to_string())))?;
+            .map_err(|e| GraphError::Auth(error_chain(&e)))?;
         Ok(token.token.secret().to_string())
     }
 
@@ -633,8 +633,20 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).trim().to_string()
+/// The error and its causes on one line, without repeats: azure_core's top-level message ("authentication failed")
+/// hides the reason an admin needs (AADSTS code, TLS certificate problem).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        let line = text.lines().next().unwrap_or("").trim().to_string();
+        if !line.is_empty() && !parts.iter().any(|p| p.contains(&line)) {
+            parts.push(line);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
 }
 
 /// Percent-encode a path segment or query value.

@@ -50,7 +50,7 @@ pub enum GraphError {
     },
 
     #[error(
-        "Graph sent a response keyturn cannot read for {operation} ({detail}); body starts with: {body_excerpt:?}"
+        "Graph sent a malformed response to {operation} ({detail}); body starts with: {body_excerpt:?}; retry, and report it if it persists"
     )]
     Malformed {
         operation: &'static str,

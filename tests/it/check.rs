@@ -1,0 +1,432 @@
+//! `keyturn check` end to end: the real binary against the emulator over HTTPS.
+use assert_cmd::Command;
+use keyturn::emulator::{Emulator, EmulatorConfig, Fault, FaultKind, Op, TenantSource};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+
+/// Environment that points the binary at an emulator, with every XDG dir isolated in `home`.
+fn env_for(info: &keyturn::emulator::ReadyInfo, home: &Path) -> Vec<(String, String)> {
+    let mut env = isolated(home);
+    env.extend([
+        ("AZURE_TENANT_ID".into(), info.tenant_id.clone()),
+        ("AZURE_CLIENT_ID".into(), info.client_id.clone()),
+        ("AZURE_CLIENT_SECRET".into(), info.client_secret.clone()),
+        ("AZURE_AUTHORITY_HOST".into(), info.authority_host.clone()),
+        ("KEYTURN_GRAPH_URL".into(), info.graph_url.clone()),
+        ("KEYTURN_CA_CERT".into(), info.ca_cert.display().to_string()),
+    ]);
+    env
+}
+
+fn isolated(home: &Path) -> Vec<(String, String)> {
+    [
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_STATE_HOME",
+        "XDG_CACHE_HOME",
+    ]
+    .iter()
+    .map(|k| {
+        (
+            k.to_string(),
+            home.join(k.to_lowercase()).display().to_string(),
+        )
+    })
+    .chain([("HOME".to_string(), home.display().to_string())])
+    .collect()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run the binary off the async runtime (the emulator keeps serving on its workers).
+async fn keyturn(env: Vec<(String, String)>, args: &[&str]) -> Run {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::cargo_bin("keyturn").unwrap();
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .args(&args)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+fn credentials(report: &str) -> Vec<Value> {
+    let v: Value =
+        serde_json::from_str(report).unwrap_or_else(|e| panic!("not JSON ({e}): {report}"));
+    v["credentials"].as_array().unwrap().clone()
+}
+
+/// The expected rows computed independently from the emulator's state: one per secret, one per certificate
+/// (Sign/Verify entries with the same customKeyIdentifier counted once), applications and service principals.
+fn expected_keys(state: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (coll, kind) in [
+        ("applications", "application"),
+        ("servicePrincipals", "servicePrincipal"),
+    ] {
+        for obj in state[coll].as_array().unwrap() {
+            let id = obj["id"].as_str().unwrap().to_string();
+            for p in obj["passwordCredentials"].as_array().unwrap() {
+                out.insert((
+                    format!("{kind}/{id}"),
+                    p["keyId"].as_str().unwrap().to_string(),
+                ));
+            }
+            let mut thumbs = BTreeSet::new();
+            for k in obj["keyCredentials"].as_array().unwrap() {
+                let thumb = k["customKeyIdentifier"].as_str().map(str::to_string);
+                if let Some(t) = &thumb
+                    && !thumbs.insert(t.clone())
+                {
+                    continue;
+                }
+                out.insert((
+                    format!("{kind}/{id}"),
+                    format!(
+                        "cert:{}",
+                        thumb.unwrap_or_else(|| k["keyId"].as_str().unwrap().to_string())
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn key_of(row: &Value, state: &Value) -> (String, String) {
+    let kind = row["objectType"].as_str().unwrap();
+    let id = row["objectId"].as_str().unwrap();
+    let key = row["keyId"].as_str().unwrap().to_string();
+    if row["credentialType"] == "certificate" {
+        let coll = if kind == "application" {
+            "applications"
+        } else {
+            "servicePrincipals"
+        };
+        let obj = state[coll]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == id)
+            .unwrap();
+        let k = obj["keyCredentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["keyId"] == key.as_str())
+            .unwrap();
+        let thumb = k["customKeyIdentifier"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or(key);
+        return (format!("{kind}/{id}"), format!("cert:{thumb}"));
+    }
+    (format!("{kind}/{id}"), key)
+}
+
+fn status_for(end: &str, now: &str, warn: i64, crit: i64) -> &'static str {
+    let end = chrono::DateTime::parse_from_rfc3339(end).unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339(now).unwrap();
+    let left = end - now;
+    if left <= chrono::Duration::zero() {
+        "expired"
+    } else if left <= chrono::Duration::days(crit) {
+        "critical"
+    } else if left <= chrono::Duration::days(warn) {
+        "warning"
+    } else {
+        "ok"
+    }
+}
+
+fn assert_sorted(rows: &[Value]) {
+    for w in rows.windows(2) {
+        let key = |r: &Value| {
+            (
+                r["endDateTime"].as_str().unwrap_or("~").to_string(),
+                r["displayName"].as_str().unwrap().to_string(),
+                r["keyId"].as_str().unwrap().to_string(),
+            )
+        };
+        assert!(
+            key(&w[0]) <= key(&w[1]),
+            "rows out of order: {:?} before {:?}",
+            key(&w[0]),
+            key(&w[1])
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulator_ready_line_then_check_lists_every_demo_credential() {
+    let home = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("keyturn");
+    let mut child = std::process::Command::new(bin)
+        .args(["emulator", "--state"])
+        .envs(isolated(home.path()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _guard = Kill(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let ready: Value = serde_json::from_str(line.trim()).unwrap();
+    let mut keys: Vec<&str> = ready
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "authorityHost",
+            "caCert",
+            "clientId",
+            "clientSecret",
+            "graphUrl",
+            "tenantId",
+            "vaultUrls"
+        ]
+    );
+    let info: keyturn::emulator::ReadyInfo = serde_json::from_value(ready.clone()).unwrap();
+    assert!(info.graph_url.starts_with("https://127.0.0.1:"));
+
+    let run = keyturn(
+        env_for(&info, home.path()),
+        &["check", "--all", "--format", "json"],
+    )
+    .await;
+    assert_eq!(
+        run.code, 2,
+        "the demo tenant has expired credentials; stderr: {}",
+        run.stderr
+    );
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["tenantId"], info.tenant_id.as_str());
+    assert_eq!(
+        (report["warnDays"].as_i64(), report["criticalDays"].as_i64()),
+        (Some(30), Some(7))
+    );
+    let rows = credentials(&run.stdout);
+
+    let http = keyturn::net::http_client(&keyturn::net::HttpOptions {
+        ca_cert: Some(info.ca_cert.clone()),
+        timeout: None,
+    })
+    .unwrap();
+    let state: Value = http
+        .get(format!("{}/_emulator/state", info.graph_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got: BTreeSet<_> = rows.iter().map(|r| key_of(r, &state)).collect();
+    assert_eq!(got.len(), rows.len(), "a credential is listed twice");
+    assert_eq!(got, expected_keys(&state));
+
+    let now = report["generatedAt"].as_str().unwrap();
+    let mut seen = BTreeSet::new();
+    for r in &rows {
+        let want = status_for(r["endDateTime"].as_str().unwrap(), now, 30, 7);
+        assert_eq!(r["status"], want, "{r}");
+        seen.insert(want);
+    }
+    assert_eq!(
+        seen.len(),
+        4,
+        "the demo tenant shows every status: {seen:?}"
+    );
+    assert_sorted(&rows);
+
+    // Without --all only the rows at warning or worse are printed; the exit code is the same.
+    let run = keyturn(env_for(&info, home.path()), &["check", "--format", "json"]).await;
+    assert_eq!(run.code, 2);
+    let non_ok = credentials(&run.stdout);
+    assert!(!non_ok.is_empty() && non_ok.iter().all(|r| r["status"] != "ok"));
+    assert_eq!(
+        non_ok.len(),
+        rows.iter().filter(|r| r["status"] != "ok").count()
+    );
+
+    // CSV: a header and one line per credential.
+    let run = keyturn(
+        env_for(&info, home.path()),
+        &["check", "--all", "--format", "csv"],
+    )
+    .await;
+    let mut reader = csv::Reader::from_reader(run.stdout.as_bytes());
+    assert_eq!(reader.headers().unwrap().len(), 11);
+    assert_eq!(reader.records().count(), rows.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_changes_nothing_in_the_report() {
+    let home = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(EmulatorConfig {
+        tenant: TenantSource::Generated {
+            apps: 5_000,
+            seed: 7,
+        },
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut env = env_for(emu.info(), home.path());
+    // One instant for both runs, so that days left cannot tick between them.
+    env.push(("KEYTURN_NOW".into(), "2026-11-27T12:00:00Z".into()));
+    let plain = keyturn(env.clone(), &["check", "--all", "--format", "json"]).await;
+    assert!(plain.code <= 2, "{}", plain.stderr);
+    emu.faults().set_throttle_every(Some(7));
+    let throttled = keyturn(env, &["check", "--all", "--format", "json"]).await;
+    assert_eq!(throttled.code, plain.code, "{}", throttled.stderr);
+    let a = credentials(&plain.stdout);
+    let b = credentials(&throttled.stdout);
+    assert!(a.len() > 5_000, "generated tenant too small: {}", a.len());
+    assert_eq!(a, b);
+    emu.shutdown().await;
+}
+
+/// Each failure ends in exit code 3 with one clear line on stderr, never a panic.
+async fn assert_fails(env: Vec<(String, String)>, args: &[&str], expect: &[&str]) {
+    let run = keyturn(env, args).await;
+    assert_eq!(
+        run.code, 3,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    let lines: Vec<&str> = run.stderr.trim().lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got: {}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    for e in expect {
+        assert!(run.stderr.contains(e), "stderr lacks {e:?}: {}", run.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_ends_in_exit_code_3() {
+    let home = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let env = env_for(emu.info(), home.path());
+    let check = ["check", "--format", "json"];
+
+    emu.faults().add(Fault {
+        op: Op::ListApplications,
+        kind: FaultKind::Malformed,
+        times: 1,
+    });
+    assert_fails(env.clone(), &check, &["malformed", "list applications"]).await;
+
+    emu.faults().add(Fault {
+        op: Op::ListApplications,
+        kind: FaultKind::Truncated,
+        times: 1,
+    });
+    assert_fails(env.clone(), &check, &["list applications"]).await;
+
+    emu.faults().add(Fault {
+        op: Op::ListApplications,
+        kind: FaultKind::Status(500),
+        times: 100,
+    });
+    assert_fails(env.clone(), &check, &["500"]).await;
+    emu.faults().clear();
+
+    let mut wrong = env.clone();
+    wrong.retain(|(k, _)| k != "AZURE_CLIENT_SECRET");
+    wrong.push(("AZURE_CLIENT_SECRET".into(), "not-the-secret".into()));
+    assert_fails(wrong, &check, &["AADSTS7000215"]).await;
+
+    let (client, secret) = emu.add_client("reader without roles", &[]);
+    let mut weak = env.clone();
+    weak.retain(|(k, _)| k != "AZURE_CLIENT_SECRET" && k != "AZURE_CLIENT_ID");
+    weak.push(("AZURE_CLIENT_ID".into(), client));
+    weak.push(("AZURE_CLIENT_SECRET".into(), secret));
+    assert_fails(weak, &check, &["Application.Read.All"]).await;
+
+    let bad_ca = home.path().join("broken-ca.pem");
+    std::fs::write(&bad_ca, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
+    let mut broken = env.clone();
+    broken.retain(|(k, _)| k != "KEYTURN_CA_CERT");
+    assert_fails(
+        broken.clone(),
+        &[&["--ca-cert", bad_ca.to_str().unwrap()][..], &check[..]].concat(),
+        &["broken-ca.pem"],
+    )
+    .await;
+    // Without the emulator's CA the TLS handshake fails: verified TLS, never "accept anything".
+    assert_fails(broken, &check, &["certificate"]).await;
+
+    let mut no_tenant = env.clone();
+    no_tenant.retain(|(k, _)| k != "AZURE_TENANT_ID");
+    assert_fails(no_tenant, &check, &["tenant"]).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_app_is_not_found() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let info = emu.info().clone();
+    let home = tempfile::tempdir().unwrap();
+    let overrides = keyturn::session::Overrides {
+        tenant_id: Some(info.tenant_id.clone()),
+        client_id: Some(info.client_id.clone()),
+        client_secret: Some(info.client_secret.clone().into()),
+        authority_host: Some(info.authority_host.clone()),
+        graph_url: Some(info.graph_url.clone()),
+        ca_cert: Some(info.ca_cert.clone()),
+        config: Some(home.path().join("none.toml")),
+        ..Default::default()
+    };
+    let session = keyturn::session::Session::connect(
+        keyturn::session::Settings::resolve(&overrides).unwrap(),
+    )
+    .unwrap();
+    let err = session
+        .graph
+        .find_application("00000000-0000-0000-0000-000000000001")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, keyturn::graph::GraphError::NotFound { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("00000000-0000-0000-0000-000000000001"),
+        "{err}"
+    );
+    emu.shutdown().await;
+}
