@@ -407,7 +407,7 @@ impl FaultHandle {
     pub(crate) fn tick(&self) -> Option<String> {
         let every = lock(&self.knobs).throttle_every?;
         let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        if n % u64::from(every) != 0 {
+        if !n.is_multiple_of(u64::from(every)) {
             return None;
         }
         let t = self.throttles.fetch_add(1, Ordering::SeqCst);

@@ -6,7 +6,7 @@ use super::audit::AuditEvent;
 use super::faults::{ErrorShape, Op, with_fault};
 use super::http::{GRAPH_JSON, Obj, Reply, inner_error_date, lock, pct_decode, pct_encode_query};
 use super::model::{
-    Application, KeyCredential, Kind, NewPassword, PasswordCredential, Principal, RemoveError,
+    Application, KeyCredential, Kind, NewPassword, Owner, PasswordCredential, RemoveError,
     ServicePrincipal, Tenant, graph_time,
 };
 use super::odata::{
@@ -1317,7 +1317,7 @@ fn owners(shared: &Shared, ctx: &Ctx, kind: Kind, idx: usize) -> Reply {
         .iter()
         .filter_map(|id| tenant.principal(id))
         .map(|p| match p {
-            Principal::User(u) => json!({
+            Owner::User(u) => json!({
                 "@odata.type": "#microsoft.graph.user",
                 "id": u.id.to_string(),
                 "businessPhones": [],
@@ -1331,8 +1331,8 @@ fn owners(shared: &Shared, ctx: &Ctx, kind: Kind, idx: usize) -> Reply {
                 "surname": null,
                 "userPrincipalName": u.user_principal_name,
             }),
-            Principal::ServicePrincipal(s) => sp_owner_json(s.id, s.app_id, &s.display_name),
-            Principal::Client {
+            Owner::ServicePrincipal(s) => sp_owner_json(s.id, s.app_id, &s.display_name),
+            Owner::Client {
                 id,
                 app_id,
                 display_name,

@@ -430,8 +430,11 @@ impl Drop for Emulator {
 
 /// `keyturn emulator`: start, print the ready line on stdout (flushed, so a parent process can read it), serve
 /// until SIGINT or SIGTERM.
-pub async fn run_cli(cfg: EmulatorConfig) -> Result<(), EmulatorError> {
+pub async fn run_cli(cfg: EmulatorConfig, faults: Vec<Fault>) -> Result<(), EmulatorError> {
     let emulator = Emulator::start(cfg).await?;
+    for fault in faults {
+        emulator.faults().add(fault);
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", emulator.ready_line())?;
@@ -478,11 +481,24 @@ async fn main_handler(State(shared): State<Arc<Shared>>, req: Request) -> Respon
     };
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
-    if path.trim_end_matches('/') == "/_emulator/state"
-        && shared.state_route
-        && parts.method == axum::http::Method::GET
-    {
-        return Reply::json(200, http::PLAIN_JSON, &state::snapshot(&shared)).into_response();
+    if path.trim_end_matches('/') == "/_emulator/state" {
+        // Local-only test hook: absent unless the emulator was started with it (never in `keyturn demo`).
+        if shared.state_route && parts.method == axum::http::Method::GET {
+            return Reply::json(200, http::PLAIN_JSON, &state::snapshot(&shared)).into_response();
+        }
+        let request_id = Uuid::new_v4().to_string();
+        let ctx = graph::Ctx {
+            request_id: request_id.clone(),
+            client_request_id: request_id,
+            base: shared.info.graph_url.clone(),
+        };
+        return ctx
+            .error(
+                404,
+                "Request_ResourceNotFound",
+                "Resource '_emulator/state' does not exist.",
+            )
+            .into_response();
     }
     let segs: Vec<String> = path
         .trim_start_matches('/')

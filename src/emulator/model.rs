@@ -150,7 +150,7 @@ impl Kind {
 }
 
 /// A directory object that can own an application.
-pub(crate) enum Principal<'a> {
+pub(crate) enum Owner<'a> {
     User(&'a User),
     ServicePrincipal(&'a ServicePrincipal),
     /// The service principal of an emulator client (not listed under /servicePrincipals).
@@ -274,19 +274,19 @@ impl Tenant {
             .or_else(|| self.find(Kind::Application, &id, true))
     }
 
-    pub fn principal(&self, id: &Uuid) -> Option<Principal<'_>> {
+    pub fn principal(&self, id: &Uuid) -> Option<Owner<'_>> {
         if let Some(i) = self.user_by_id.get(id) {
-            return Some(Principal::User(&self.users[*i]));
+            return Some(Owner::User(&self.users[*i]));
         }
         if let Some((app_id, name)) = self.clients.get(id) {
-            return Some(Principal::Client {
+            return Some(Owner::Client {
                 id: *id,
                 app_id: *app_id,
                 display_name: name,
             });
         }
         let i = self.find(Kind::ServicePrincipal, id, false)?;
-        Some(Principal::ServicePrincipal(&self.sps[i]))
+        Some(Owner::ServicePrincipal(&self.sps[i]))
     }
 
     pub fn register_client(

@@ -1,4 +1,5 @@
 //! One integration-test binary, a module per capability (links once on a 2-core machine).
 mod auth;
+mod emulator;
 mod support;
 mod tui;
