@@ -1,7 +1,6 @@
 //! Sign-in sources that can run here, against the emulator where a token endpoint is needed. Nothing here touches
 //! the real user's keyring, config or environment: every test passes its own `Env`, a mock store or a temporary
 //! directory.
-use crate::support;
 use base64::Engine;
 use keyturn::auth::store::{SecretKey, StoreChoice, StoreOpener};
 use keyturn::auth::{
@@ -15,6 +14,29 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Emulator helpers of this module's own (so it does not depend on what other modules need from `support`).
+mod harness {
+    use keyturn::emulator::{Emulator, EmulatorConfig};
+    use keyturn::net::{HttpOptions, http_client};
+    use std::time::Duration;
+
+    pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+    pub const VAULT_SCOPE: &str = "https://vault.azure.net/.default";
+
+    pub async fn start(cfg: EmulatorConfig) -> Emulator {
+        Emulator::start(cfg).await.expect("the emulator starts")
+    }
+
+    /// A client that trusts the emulator's CA, built the way `--ca-cert` builds keyturn's.
+    pub fn client(emu: &Emulator) -> reqwest::Client {
+        http_client(&HttpOptions {
+            ca_cert: Some(emu.info().ca_cert.clone()),
+            timeout: Some(Duration::from_secs(20)),
+        })
+        .expect("an HTTP client trusting the emulator CA")
+    }
+}
 
 fn config(emu: &Emulator, method: SignIn) -> SignInConfig {
     let info = emu.info();
@@ -49,14 +71,14 @@ fn builder(
     env: Env,
     stores: Arc<SecretStores>,
 ) -> CredentialBuilder {
-    CredentialBuilder::new(cfg, support::client(emu))
+    CredentialBuilder::new(cfg, harness::client(emu))
         .env(env)
         .stores(stores)
         .interactive(false)
 }
 
 async fn graph_claims(signed: &SignedIn) -> Result<TokenClaims, AuthError> {
-    token_claims(signed.credential.as_ref(), support::GRAPH_SCOPE).await
+    token_claims(signed.credential.as_ref(), harness::GRAPH_SCOPE).await
 }
 
 fn key(emu: &Emulator) -> SecretKey {
@@ -65,7 +87,7 @@ fn key(emu: &Emulator) -> SecretKey {
 
 #[tokio::test]
 async fn env_secret_signs_in_first() {
-    let emu = support::start(EmulatorConfig::default()).await;
+    let emu = harness::start(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let env = empty_env().with("AZURE_CLIENT_SECRET", emu.info().client_secret.clone());
     let signed = builder(&emu, config(&emu, SignIn::Auto), env, no_store(dir.path()))
@@ -83,7 +105,7 @@ async fn env_secret_signs_in_first() {
 
 #[tokio::test]
 async fn wrong_env_secret_is_an_error_not_a_fallback() {
-    let emu = support::start(EmulatorConfig::default()).await;
+    let emu = harness::start(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let env = empty_env().with("AZURE_CLIENT_SECRET", "not-the-secret");
     let signed = builder(&emu, config(&emu, SignIn::Auto), env, no_store(dir.path()))
@@ -98,7 +120,7 @@ async fn wrong_env_secret_is_an_error_not_a_fallback() {
 
 #[tokio::test]
 async fn keyring_mock_store_secret() {
-    let emu = support::start(EmulatorConfig::default()).await;
+    let emu = harness::start(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let stores = Arc::new(SecretStores::with_store(
         keyring_core::mock::Store::new().unwrap(),
@@ -152,7 +174,7 @@ async fn keyring_mock_store_secret() {
 
 #[tokio::test]
 async fn store_error_means_next_source() {
-    let emu = support::start(EmulatorConfig::default()).await;
+    let emu = harness::start(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let mock = keyring_core::mock::Store::new().unwrap();
     // The OS store holds a secret but fails on the next call; the file holds the right one.
@@ -202,7 +224,7 @@ async fn store_error_means_next_source() {
 #[tokio::test]
 async fn file_fallback_warns_and_refuses_open_permissions() {
     use std::os::unix::fs::PermissionsExt;
-    let emu = support::start(EmulatorConfig::default()).await;
+    let emu = harness::start(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let stores = no_store(dir.path());
     let saved = stores
@@ -366,7 +388,7 @@ fn device_code_builder(emu: &Emulator, dir: &Path, prompt: PromptHook) -> Creden
 
 #[tokio::test]
 async fn device_code_approved_after_polling_then_refreshes_for_key_vault() {
-    let emu = support::start(EmulatorConfig::default()).await;
+    let emu = harness::start(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let (prompt, events) = recording_prompt();
     let signed = device_code_builder(&emu, dir.path(), prompt)
@@ -392,7 +414,7 @@ async fn device_code_approved_after_polling_then_refreshes_for_key_vault() {
     // A second resource comes from the refresh token: no second prompt.
     signed
         .credential
-        .get_token(&[support::VAULT_SCOPE], None)
+        .get_token(&[harness::VAULT_SCOPE], None)
         .await
         .unwrap();
     // And the Graph token is cached.
@@ -402,7 +424,7 @@ async fn device_code_approved_after_polling_then_refreshes_for_key_vault() {
 
 #[tokio::test]
 async fn device_code_declined_and_expired_say_what_to_do() {
-    let emu = support::start(EmulatorConfig::default()).await;
+    let emu = harness::start(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     for (outcome, words) in [
         (DeviceCodeOutcome::Decline, "declined"),
@@ -449,7 +471,7 @@ fn fake_az(dir: &Path, exit_code: i32, stdout: &str) {
 #[cfg(unix)]
 #[tokio::test]
 async fn azure_cli_through_a_fake_az_on_path() {
-    let emu = support::start(EmulatorConfig::default()).await;
+    let emu = harness::start(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let token = fake_jwt(
         serde_json::json!({"upn": "oncall@contoso.com", "tid": "t-1", "scp": "Application.Read.All"}),
@@ -479,7 +501,7 @@ async fn azure_cli_through_a_fake_az_on_path() {
     let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
     assert!(args.contains("account get-access-token"), "{args}");
     assert!(
-        args.contains(&format!("--scope {}", support::GRAPH_SCOPE)),
+        args.contains(&format!("--scope {}", harness::GRAPH_SCOPE)),
         "{args}"
     );
     assert!(args.contains("--tenant t-1"), "{args}");
@@ -488,7 +510,7 @@ async fn azure_cli_through_a_fake_az_on_path() {
 #[cfg(unix)]
 #[tokio::test]
 async fn azure_cli_not_logged_in_falls_through_to_device_code() {
-    let emu = support::start(EmulatorConfig::default()).await;
+    let emu = harness::start(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     fake_az(dir.path(), 1, "");
     let env = Env::from_pairs([("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))]);
@@ -514,7 +536,7 @@ async fn azure_cli_not_logged_in_falls_through_to_device_code() {
 
 #[tokio::test]
 async fn nothing_to_sign_in_with_says_what_was_tried() {
-    let emu = support::start(EmulatorConfig::default()).await;
+    let emu = harness::start(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let e = builder(
         &emu,
@@ -537,7 +559,7 @@ async fn nothing_to_sign_in_with_says_what_was_tried() {
 
 #[tokio::test]
 async fn certificate_path_that_is_not_pem_is_explained() {
-    let emu = support::start(EmulatorConfig::default()).await;
+    let emu = harness::start(EmulatorConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let pfx = dir.path().join("app.pfx");
     std::fs::write(&pfx, [0x30u8, 0x82, 0x05]).unwrap();
