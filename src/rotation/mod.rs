@@ -4,6 +4,7 @@
 //! Faces use it like this: `Executor::plan(&PlanRequest)` -> show the `RotationPlan` -> `plan.approve(typed)` ->
 //! `Executor::execute(approved)` with a `ProgressSink` for the progress view -> `RotationReport` for the result.
 //! At every start: `startup::recover_on_start` (or `startup::startup_report` when read-only).
+pub mod cli;
 pub mod executor;
 pub mod plan;
 pub mod ports;
