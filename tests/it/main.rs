@@ -4,3 +4,4 @@ mod emulator;
 mod rotation;
 mod support;
 mod tui;
+mod e2e_tmux;

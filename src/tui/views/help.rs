@@ -14,7 +14,14 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
         Context::Detail => "one app",
         _ => "app list",
     };
-    let mut out: Vec<Line<'static>> = Vec::new();
+    // The log path first: whoever opens the help after an error is looking for it.
+    let mut out: Vec<Line<'static>> = vec![
+        match &app.cfg.log_file {
+            Some(p) => Line::from(format!("Log file: {}", p.display())),
+            None => Line::from("Log file: none for this session"),
+        },
+        Line::from(""),
+    ];
     let bindings = keymap::active(&[view, Context::Navigation, Context::Global]);
     for section in [Section::ThisView, Section::Navigation, Section::General] {
         let title = match section {
@@ -88,11 +95,6 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             Span::styled(format!("  {col:<11}"), t.key()),
             Span::raw(meaning),
         ]));
-    }
-    out.push(Line::from(""));
-    match &app.cfg.log_file {
-        Some(p) => out.push(Line::from(format!("Log file: {}", p.display()))),
-        None => out.push(Line::from("Log file: none for this session")),
     }
     out
 }
