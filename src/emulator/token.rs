@@ -767,7 +767,12 @@ fn issue(
         json!({"typ": "JWT", "alg": "RS256", "x5t": "keyturn-emulator", "kid": "keyturn-emulator"});
     let signature = URL_SAFE_NO_PAD.encode(super::http::random_bytes(64));
     let token = format!("{}.{}.{}", b64(&header), b64(&claims), signature);
-    lock(&shared.identity).tokens.insert(
+    let mut identity = lock(&shared.identity);
+    // A long-running emulator (a demo left open, a soak test) would otherwise keep every token ever issued.
+    if identity.tokens.len() >= 10_000 {
+        identity.tokens.retain(|_, t| t.expires > now);
+    }
+    identity.tokens.insert(
         token.clone(),
         IssuedToken {
             client_id: client.client_id.clone(),

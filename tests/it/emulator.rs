@@ -1994,3 +1994,26 @@ async fn official_rust_sdks_sign_in_and_use_the_vault() {
         Some(azure_core::http::StatusCode::NotFound)
     );
 }
+
+#[tokio::test]
+async fn latency_is_added_to_every_request() {
+    let emu = start(EmulatorConfig {
+        latency: Duration::from_millis(150),
+        ..Default::default()
+    })
+    .await;
+    let t0 = Instant::now();
+    let token = graph_token(&emu).await;
+    assert!(t0.elapsed() >= Duration::from_millis(150), "token endpoint");
+    let t1 = Instant::now();
+    assert_eq!(graph_get(&emu, &token, "/applications?$top=1").await.0, 200);
+    assert!(t1.elapsed() >= Duration::from_millis(150), "Graph");
+    let t2 = Instant::now();
+    let resp = client(&emu)
+        .get(vault_url(&emu, "/secrets", "7.6"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(t2.elapsed() >= Duration::from_millis(150), "vault");
+}
