@@ -129,6 +129,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Serve the emulated Entra token endpoint, Graph and Key Vault on 127.0.0.1 for other clients and tests.
     Emulator(EmulatorArgs),
+    /// Rotate one client secret into Key Vault; prints the plan without --yes. Exit 0 only when it completed.
+    Rotate(crate::rotation::cli::RotateArgs),
+    /// Past rotations; resume or roll back an interrupted one.
+    Journal(crate::rotation::cli::JournalArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -30,9 +30,47 @@ fn main() -> ExitCode {
             Some(Command::Check(args)) => check(&cli.global, args).await,
             Some(Command::Emulator(args)) => emulator(args).await,
             Some(Command::Demo(args)) => demo(args, log_file).await,
+            Some(Command::Rotate(args)) => rotate(&cli.global, args).await,
+            Some(Command::Journal(args)) => journal(&cli.global, args).await,
             None => interactive(&cli.global, log_file).await,
         }
     })
+}
+
+/// `keyturn rotate` (DESIGN section 3): the engine in `rotation::cli`; it prints the journal's news first.
+async fn rotate(
+    global: &keyturn::cli::GlobalArgs,
+    args: keyturn::rotation::cli::RotateArgs,
+) -> ExitCode {
+    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let code = keyturn::rotation::cli::rotate_command(
+        &session,
+        &args,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )
+    .await;
+    ExitCode::from(code)
+}
+
+/// `keyturn journal`: listing needs no sign-in; resume and rollback connect.
+async fn journal(
+    global: &keyturn::cli::GlobalArgs,
+    args: keyturn::rotation::cli::JournalArgs,
+) -> ExitCode {
+    let overrides = global.overrides();
+    let connect = || Settings::resolve(&overrides).and_then(Session::connect);
+    let code = keyturn::rotation::cli::journal_command(
+        &args,
+        &connect,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )
+    .await;
+    ExitCode::from(code)
 }
 
 /// One clear line on stderr and exit code 3: what `check` promises monitoring.
