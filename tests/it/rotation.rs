@@ -2,11 +2,9 @@
 //! One emulator per test (port 0). Every fault case asserts the invariants of DESIGN section 5 against the
 //! emulator's state (which, unlike any real API, shows secret values).
 //!
-//! The SIGKILL cases re-run this test binary as a child process (`sigkill_child`, ignored unless the parent sets
-//! `KEYTURN_TEST_CHILD_SPEC`) with `KEYTURN_TEST_PAUSE_AFTER=<state>`: the executor journals that state and
-//! sleeps, the parent sees it in the journal and kills the child with SIGKILL, then does what the next start does
-//! (`recover_on_start`). A child of the test binary rather than the `keyturn` binary keeps the test independent of
-//! how main wires the subcommands; the process really dies mid-rotation either way.
+//! The SIGKILL cases run the real `keyturn rotate --yes` with `KEYTURN_TEST_PAUSE_AFTER=<state>` (a hidden test
+//! hook: the executor journals that state, then sleeps). The test waits until the journal shows the state, kills
+//! the process with SIGKILL, and then does what the next start does (`recover_on_start`).
 use keyturn::auth::{SignInTarget, client_secret_credential};
 use keyturn::emulator::{Emulator, EmulatorConfig, Fault, FaultKind, Op, ReadyInfo, TenantSource};
 use keyturn::graph::{GraphClient, KeyId, RetryPolicy};
@@ -574,104 +572,113 @@ fn session_for(info: &ReadyInfo, dir: &std::path::Path) -> keyturn::session::Ses
     keyturn::session::Session::connect(settings).unwrap()
 }
 
+// ---- the real binary ---------------------------------------------------------------------------------------
+
+/// `keyturn` with an isolated home (XDG dirs under `home`), signed in to the emulator through the environment.
+fn keyturn_cmd(info: &ReadyInfo, home: &std::path::Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyturn"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("KEYTURN_LOG", "trace")
+        .env("AZURE_TENANT_ID", &info.tenant_id)
+        .env("AZURE_CLIENT_ID", &info.client_id)
+        .env("AZURE_CLIENT_SECRET", &info.client_secret)
+        .env("AZURE_AUTHORITY_HOST", &info.authority_host)
+        .env("KEYTURN_GRAPH_URL", &info.graph_url)
+        .env("KEYTURN_CA_CERT", &info.ca_cert)
+        .kill_on_drop(true);
+    cmd
+}
+
+fn rotate_argv(s: &Subject) -> Vec<String> {
+    [
+        "rotate",
+        "--app",
+        &s.app_id,
+        "--key-id",
+        &s.key,
+        "--vault",
+        &s.vault,
+        "--secret-name",
+        &s.secret,
+        "--lifetime-days",
+        "30",
+        "--yes",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
+/// The journal the binary writes under an isolated home.
+fn binary_journal(home: &std::path::Path) -> std::path::PathBuf {
+    home.join("data").join("keyturn").join("journal.sqlite3")
+}
+
 // ---- SIGKILL mid-rotation -------------------------------------------------------------------------------------
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct ChildSpec {
-    info: ReadyInfo,
-    journal: std::path::PathBuf,
-    subject: Subject,
-}
-
-const CHILD_SPEC_ENV: &str = "KEYTURN_TEST_CHILD_SPEC";
-
-/// The child side of the SIGKILL tests: rotate with `KEYTURN_TEST_PAUSE_AFTER` set, and wait to be killed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run as a child process by the SIGKILL tests"]
-async fn sigkill_child() {
-    let Ok(spec) = std::env::var(CHILD_SPEC_ENV) else {
-        return;
-    };
-    let spec: ChildSpec = serde_json::from_str(&spec).unwrap();
-    let journal = Arc::new(Journal::open(&spec.journal).unwrap());
-    // ExecutorOptions::default() reads KEYTURN_TEST_PAUSE_AFTER, as the product does.
-    let opts = ExecutorOptions {
-        removal_retry: test_options().removal_retry,
-        ..ExecutorOptions::default()
-    };
-    assert!(opts.pause_after.is_some(), "the parent sets the pause");
-    let exec = executor_for(&spec.info, journal, opts);
-    let plan = exec.plan(&request(&spec.subject)).await.unwrap();
-    let report = exec
-        .execute(plan.approve(&spec.subject.name).unwrap())
-        .await;
-    panic!("the child was meant to be killed while paused, but finished: {report:?}");
-}
-
-/// Run a rotation in a child process, SIGKILL it once the journal shows `state`, and return the entry id.
-async fn killed_after(env: &Env, state: StateKind) -> i64 {
-    let spec = ChildSpec {
-        info: env.info.clone(),
-        journal: env.journal_path.clone(),
-        subject: env.subject.clone(),
-    };
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "rotation::sigkill_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_SPEC_ENV, serde_json::to_string(&spec).unwrap())
+/// Run `keyturn rotate --yes` with `KEYTURN_TEST_PAUSE_AFTER=<state>`, SIGKILL it once its journal shows that
+/// state, and return the journal and the entry id.
+async fn killed_after(env: &Env, home: &std::path::Path, state: StateKind) -> (Arc<Journal>, i64) {
+    let mut child = keyturn_cmd(&env.info, home)
+        .args(rotate_argv(&env.subject))
         .env(keyturn::rotation::PAUSE_ENV, state.as_str())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let path = binary_journal(home);
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    let id = loop {
+    let (journal, id) = loop {
         if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                use std::io::Read;
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("the child exited ({status}) before reaching {state}: {err}");
+            let out = child.wait_with_output().await.unwrap();
+            panic!(
+                "keyturn exited ({status}) before reaching {state}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        let reached = env
-            .journal
-            .list(1)
-            .unwrap()
-            .first()
-            .filter(|e| e.state_kind == state)
-            .map(|e| e.id);
-        if let Some(id) = reached {
-            break id;
+        if path.exists() {
+            let j = Journal::open(&path).unwrap();
+            let reached = j
+                .list(1)
+                .unwrap()
+                .first()
+                .filter(|e| e.state_kind == state)
+                .map(|e| e.id);
+            if let Some(id) = reached {
+                break (Arc::new(j), id);
+            }
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the child never reached {state}"
+            "keyturn never reached {state}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    // Child::kill is SIGKILL on Unix: no destructor, no cleanup, exactly like `kill -9`.
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
+    // start_kill is SIGKILL on Unix: no destructor, no cleanup, exactly like `kill -9`.
+    child.start_kill().unwrap();
+    let status = child.wait().await.unwrap();
     assert!(!status.success());
-    let e = env.journal.get(id).unwrap();
+    let e = journal.get(id).unwrap();
     assert_eq!(e.state_kind, state, "the journal still says {state}");
     assert!(e.owner.is_some_and(|o| !o.is_alive()), "its owner is gone");
-    id
+    (journal, id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_after_secret_added_next_start_removes_the_new_credential() {
     let env = env().await;
-    let id = killed_after(&env, StateKind::SecretAdded).await;
+    let home = tempfile::tempdir().unwrap();
+    let (journal, id) = killed_after(&env, home.path(), StateKind::SecretAdded).await;
+    let env = Env { journal, ..env };
     let new_key = env.journal.get(id).unwrap().new_key_id.unwrap();
     assert!(has_key(&env, new_key.as_str()));
-    // The next start: the vault's latest version does not carry CredentialId = newKeyId, so the new credential
+    // The next start (every start runs this recovery; here in-process so the test controls the retry timing): the
+    // vault's latest version does not carry CredentialId = newKeyId, so the new credential
     // (whose value died with the process) is removed.
     let exec = executor_for(&env.info, env.journal.clone(), test_options());
     let start = recover_on_start(&exec).await;
@@ -690,7 +697,9 @@ async fn sigkill_after_secret_added_next_start_removes_the_new_credential() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_after_stored_in_vault_next_start_rolls_forward() {
     let env = env().await;
-    let id = killed_after(&env, StateKind::StoredInVault).await;
+    let home = tempfile::tempdir().unwrap();
+    let (journal, id) = killed_after(&env, home.path(), StateKind::StoredInVault).await;
+    let env = Env { journal, ..env };
     let new_key = env.journal.get(id).unwrap().new_key_id.unwrap();
     // The next start: the vault holds the new version, so the rotation continues (checked by tag and hint).
     let exec = executor_for(&env.info, env.journal.clone(), test_options());
@@ -868,4 +877,77 @@ async fn rotate_with_corrupt_read_back(
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `keyturn rotate --yes` through the real binary, logging at trace level: the new value (read from the emulator's
+/// state) is in none of stdout, stderr, the log file, the journal's files; `keyturn journal` lists the rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_hygiene_of_the_binary() {
+    let env = env().await;
+    let home = tempfile::tempdir().unwrap();
+    let out = keyturn_cmd(&env.info, home.path())
+        .args(rotate_argv(&env.subject))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON summary");
+    assert_eq!(summary["state"], "Done");
+    let new_key = summary["newKeyId"].as_str().unwrap().to_string();
+    let state = env.emu.state();
+    let value = creds(&state, &env.subject.app)
+        .into_iter()
+        .find(|c| c.0 == new_key)
+        .unwrap()
+        .1;
+    assert_eq!(
+        latest_version(&state, &env.subject.secret)["value"],
+        value.as_str()
+    );
+
+    let list = keyturn_cmd(&env.info, home.path())
+        .args(["journal"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(list.status.code(), Some(0));
+    let listing = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(listing.contains("Done"), "{listing}");
+    assert!(listing.contains(&new_key[..8]), "{listing}");
+
+    let log_path = home
+        .path()
+        .join("state")
+        .join("keyturn")
+        .join("keyturn.log");
+    let log = std::fs::read(&log_path).expect("the binary wrote its log");
+    assert!(
+        String::from_utf8_lossy(&log).contains("rotation step started"),
+        "the log records the rotation"
+    );
+    let mut haystacks = vec![
+        ("stdout", [out.stdout, list.stdout].concat()),
+        ("stderr", [out.stderr, list.stderr].concat()),
+        ("log", log),
+    ];
+    let data = home.path().join("data").join("keyturn");
+    let mut journal_files = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let p = entry.unwrap().path();
+        haystacks.push(("journal", std::fs::read(&p).unwrap()));
+        journal_files += 1;
+    }
+    assert!(journal_files >= 1);
+    for (name, h) in &haystacks {
+        assert!(
+            !contains(h, value.as_bytes()),
+            "the new value appears in {name}"
+        );
+    }
+    env.emu.shutdown().await;
 }
