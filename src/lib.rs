@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod doctor;
 pub mod emulator;
 pub mod graph;
 pub mod inventory;

@@ -572,3 +572,183 @@ async fn certificate_path_that_is_not_pem_is_explained() {
         "{e}"
     );
 }
+
+mod doctor {
+    use super::{empty_env, harness, no_store};
+    use keyturn::doctor::{self, CheckStatus, DoctorOptions, DoctorReport};
+    use keyturn::emulator::{Emulator, EmulatorConfig};
+    use keyturn::keyvault::VaultOptions;
+    use keyturn::session::{Overrides, SignInOptions};
+    use secrecy::SecretString;
+    use std::path::Path;
+
+    /// A profile for `client_id` against the emulator, plus extra TOML lines (mappings).
+    fn write_profile(
+        emu: &Emulator,
+        dir: &Path,
+        client_id: &str,
+        extra: &str,
+    ) -> std::path::PathBuf {
+        let info = emu.info();
+        let text = format!(
+            "[profiles.p]\ntenant_id = \"{}\"\nclient_id = \"{client_id}\"\nauthority_host = \"{}\"\ngraph_url = \"{}\"\n\
+             ca_cert = \"{}\"\nvaults = [\"{}\"]\n{extra}",
+            info.tenant_id,
+            info.authority_host,
+            info.graph_url,
+            info.ca_cert.display(),
+            info.vault_urls[0],
+        );
+        let path = dir.join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    async fn run(
+        emu: &Emulator,
+        dir: &Path,
+        client: &(String, String),
+        extra: &str,
+    ) -> DoctorReport {
+        let overrides = Overrides {
+            config: Some(write_profile(emu, dir, &client.0, extra)),
+            profile: Some("p".into()),
+            client_secret: Some(SecretString::from(client.1.clone())),
+            ..Overrides::default()
+        };
+        let options = DoctorOptions {
+            sign_in: SignInOptions {
+                env: Some(empty_env()),
+                stores: Some(no_store(dir)),
+                interactive: Some(false),
+                prompt: None,
+            },
+            vault: Some(VaultOptions::fast()),
+        };
+        doctor::run(&overrides, options).await
+    }
+
+    fn line<'a>(r: &'a DoctorReport, name: &str) -> &'a doctor::Check {
+        r.checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no {name} line in\n{}", r.render()))
+    }
+
+    #[tokio::test]
+    async fn all_pass_for_the_default_client() {
+        let emu = harness::start(EmulatorConfig::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let info = emu.info().clone();
+        let r = run(&emu, dir.path(), &(info.client_id, info.client_secret), "").await;
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        let names: Vec<&str> = r.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names[..5],
+            ["config", "sign-in", "Graph read", "audit read", "rotate"]
+        );
+        assert!(
+            names[5].starts_with("vault https://127.0.0.1:"),
+            "{names:?}"
+        );
+        assert!(
+            line(&r, "rotate")
+                .detail
+                .contains("Application.ReadWrite.All")
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_audit_permission_is_named_and_fails() {
+        let emu = harness::start(EmulatorConfig::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let client = emu.add_client(
+            "keyturn-no-audit",
+            &[
+                "Application.Read.All",
+                "Directory.Read.All",
+                "Application.ReadWrite.All",
+                "Key Vault Secrets Officer",
+            ],
+        );
+        let r = run(&emu, dir.path(), &client, "").await;
+        assert_ne!(r.exit_code(), 0, "{}", r.render());
+        let audit = line(&r, "audit read");
+        assert_eq!(audit.status, CheckStatus::Fail);
+        assert!(
+            audit.detail.contains("lacks AuditLog.Read.All ("),
+            "{audit}"
+        );
+        assert!(
+            audit
+                .fix
+                .as_deref()
+                .unwrap()
+                .contains("Grant admin consent"),
+            "{audit}"
+        );
+        assert_eq!(
+            line(&r, "Graph read").status,
+            CheckStatus::Pass,
+            "{}",
+            r.render()
+        );
+        assert_eq!(
+            line(&r, "sign-in").status,
+            CheckStatus::Pass,
+            "{}",
+            r.render()
+        );
+    }
+
+    #[tokio::test]
+    async fn owned_by_checks_ownership_and_mapped_secrets() {
+        let emu = harness::start(EmulatorConfig::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let client = emu.add_client(
+            "keyturn-owner",
+            &[
+                "Application.Read.All",
+                "AuditLog.Read.All",
+                "Directory.Read.All",
+                "Application.ReadWrite.OwnedBy",
+                "Key Vault Secrets User",
+            ],
+        );
+        let (_object_id, app_id) = emu.create_app("Payroll sync");
+        let mapping = format!(
+            "[[profiles.p.mappings]]\napp = \"{app_id}\"\nvault = \"{}\"\nsecret = \"payroll-sync\"\n",
+            emu.info().vault_urls[0]
+        );
+        let r = run(&emu, dir.path(), &client, &mapping).await;
+        let rotate = line(&r, "rotate");
+        assert_eq!(rotate.status, CheckStatus::Fail, "{}", r.render());
+        assert!(
+            rotate.detail.contains(&app_id) && rotate.fix.as_deref().unwrap().contains("Owners"),
+            "{rotate}"
+        );
+        // Secrets User may not list: fine with a mapping, which is then checked on its own (and is missing).
+        let vault = r
+            .checks
+            .iter()
+            .find(|c| c.name.starts_with("vault ") && !c.name.contains("secret"))
+            .unwrap();
+        assert_eq!(vault.status, CheckStatus::Pass, "{}", r.render());
+        let secret = r
+            .checks
+            .iter()
+            .find(|c| c.name.contains("secret payroll-sync"))
+            .unwrap();
+        assert_eq!(secret.status, CheckStatus::Fail, "{}", r.render());
+        assert!(secret.detail.contains("no such secret"), "{secret}");
+
+        assert!(emu.add_owner(&app_id, &client.0));
+        let r = run(&emu, dir.path(), &client, &mapping).await;
+        assert_eq!(
+            line(&r, "rotate").status,
+            CheckStatus::Pass,
+            "{}",
+            r.render()
+        );
+    }
+}
