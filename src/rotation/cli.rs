@@ -124,6 +124,21 @@ pub fn mapping_entries(session: &Session) -> Vec<MappingEntry> {
         .collect()
 }
 
+/// The plan request for one client secret with the session's defaults (lifetime, operator, mappings, vaults):
+/// what the TUI's `r` on a secret starts from.
+pub fn plan_request(session: &Session, app: &str, key_id: &KeyId) -> PlanRequest {
+    PlanRequest {
+        app: app.to_string(),
+        key_id: key_id.clone(),
+        target: None,
+        lifetime_days: session.settings.lifetime_days,
+        old_disposition: OldDisposition::RemoveNow,
+        operator: operator_name(session),
+        mappings: mapping_entries(session),
+        vaults: session.settings.vaults.clone(),
+    }
+}
+
 /// What every start does with the journal (TUI and CLI): finish interrupted rotations (not when read-only), then
 /// report what waits for a human. Never fails: a journal that cannot be opened is reported as such.
 pub async fn on_start(session: &Session) -> StartupReport {
@@ -188,17 +203,11 @@ pub async fn rotate_command_with(
         },
         _ => None,
     };
-    let lifetime_days = args.lifetime_days.unwrap_or(session.settings.lifetime_days);
-    let req = PlanRequest {
-        app: args.app.clone(),
-        key_id: KeyId::new(args.key_id.trim()),
-        target,
-        lifetime_days,
-        old_disposition: OldDisposition::RemoveNow,
-        operator: operator_name(session),
-        mappings: mapping_entries(session),
-        vaults: session.settings.vaults.clone(),
-    };
+    let mut req = plan_request(session, &args.app, &KeyId::new(args.key_id.trim()));
+    req.target = target;
+    if let Some(days) = args.lifetime_days {
+        req.lifetime_days = days;
+    }
     let mut plan = match exec.plan(&req).await {
         Ok(p) => p,
         Err(e) => {
@@ -604,5 +613,28 @@ fn truncate(s: &str, max: usize) -> String {
         let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
         t.push('…');
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The TUI spawns rotations with `tokio::spawn`: the live executor's futures must be `Send`.
+    #[allow(dead_code)]
+    fn live_futures_are_send(
+        exec: Executor<GraphClient, KeyVaultSecrets>,
+        approved: super::super::plan::ApprovedPlan,
+        req: PlanRequest,
+    ) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(exec.clone());
+        is_send(async move {
+            let _ = exec.plan(&req).await;
+            let _ = exec.execute(approved).await;
+            let _ = exec.resume(1, false).await;
+            let _ = exec.rollback(1, false).await;
+            let _ = recover_on_start(&exec).await;
+        });
     }
 }

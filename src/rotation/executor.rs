@@ -128,6 +128,21 @@ pub struct Executor<G, V> {
     progress: Option<ProgressSink>,
 }
 
+/// Cheap: the product's Graph and vault clients and the journal are shared handles. The TUI clones one into each
+/// spawned rotation task.
+impl<G: Clone, V: Clone> Clone for Executor<G, V> {
+    fn clone(&self) -> Self {
+        Self {
+            graph: self.graph.clone(),
+            vault: self.vault.clone(),
+            journal: self.journal.clone(),
+            clock: self.clock.clone(),
+            opts: self.opts.clone(),
+            progress: self.progress.clone(),
+        }
+    }
+}
+
 impl<G, V> std::fmt::Debug for Executor<G, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Executor")
@@ -314,6 +329,7 @@ impl<G: GraphApi, V: VaultApi> Executor<G, V> {
         };
         let secret = cred.secret_text.clone();
         let new_key = cred.key_id.clone();
+        let new_start = cred.start_date_time;
         if let Err(error) = self.advance(
             id,
             RotationState::SecretAdded {
@@ -366,7 +382,7 @@ impl<G: GraphApi, V: VaultApi> Executor<G, V> {
         );
         let entry = self.journal.get(id)?;
         let new_version = NewVersion {
-            not_before: Some(now),
+            not_before: Some(new_start.unwrap_or(now)),
             expires: Some(entry.new_end.unwrap_or(plan.new_end)),
             tags,
             content_type: None,
