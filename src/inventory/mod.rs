@@ -1,6 +1,7 @@
 //! The inventory: every credential of every app registration and service principal, classified against a clock.
 //! Pure functions over Graph models; the loader that fills it lives in `load`.
 pub mod load;
+pub mod sync;
 
 use crate::graph::{
     AppId, Application, KeyCredential, KeyId, ObjectId, ObjectType, PasswordCredential,

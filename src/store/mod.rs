@@ -1,4 +1,5 @@
-//! Local state in SQLite under the data dir: the rotation journal.
+//! Local state in SQLite under the data dir: the rotation journal, and beside it the inventory cache.
+pub mod cache;
 pub mod journal;
 
 pub use journal::{

@@ -115,3 +115,23 @@ pub async fn graph_post(
     let body = resp.json().await.unwrap_or(serde_json::Value::Null);
     (status, body)
 }
+
+/// A signed-in session on the emulator, built the way `keyturn` builds one for a real tenant (the config path points
+/// at a file that does not exist, so the operator's real config is never read).
+pub fn session(emu: &Emulator) -> keyturn::session::Session {
+    let info = emu.info();
+    let overrides = keyturn::session::Overrides {
+        tenant_id: Some(info.tenant_id.clone()),
+        client_id: Some(info.client_id.clone()),
+        client_secret: Some(info.client_secret.clone().into()),
+        authority_host: Some(info.authority_host.clone()),
+        graph_url: Some(info.graph_url.clone()),
+        ca_cert: Some(info.ca_cert.clone()),
+        config: Some(std::path::PathBuf::from(
+            "/nonexistent/keyturn-test-config.toml",
+        )),
+        ..Default::default()
+    };
+    let settings = keyturn::session::Settings::resolve(&overrides).expect("settings resolve");
+    keyturn::session::Session::connect(settings).expect("session connects")
+}

@@ -1,0 +1,309 @@
+//! The per-tenant inventory cache: the last inventory seen, with the delta links that bring it up to date.
+//!
+//! It lives in its own file beside the journal, so that a damaged cache can be thrown away without ever touching
+//! the journal. It holds Graph objects (ids, names, credential metadata) and never a secret value: Graph does not
+//! return values outside `addPassword`, and those never reach this type.
+use crate::graph::{Application, ObjectType, ServicePrincipal};
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+
+pub const CACHE_FILE: &str = "inventory-cache.sqlite";
+/// Bumped when the stored shape changes; an older cache is discarded, never misread.
+const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("inventory cache {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("inventory cache {path}: {detail}")]
+    Io { path: PathBuf, detail: String },
+}
+
+/// What a cache holds for one tenant.
+#[derive(Debug, Clone)]
+pub struct CachedInventory {
+    pub saved_at: DateTime<Utc>,
+    pub applications: Vec<Application>,
+    pub service_principals: Vec<ServicePrincipal>,
+    pub application_delta: Option<String>,
+    pub service_principal_delta: Option<String>,
+}
+
+pub struct InventoryCache {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for InventoryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InventoryCache")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS cache_meta (
+    scope TEXT PRIMARY KEY,
+    saved_at TEXT NOT NULL,
+    application_delta TEXT,
+    service_principal_delta TEXT
+);
+CREATE TABLE IF NOT EXISTS cache_objects (
+    scope TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (scope, kind, id)
+) WITHOUT ROWID;
+";
+
+fn kind_key(kind: ObjectType) -> &'static str {
+    match kind {
+        ObjectType::Application => "application",
+        ObjectType::ServicePrincipal => "servicePrincipal",
+    }
+}
+
+impl InventoryCache {
+    /// The cache file in the data dir.
+    pub fn default_path() -> Option<PathBuf> {
+        crate::config::data_dir().ok().map(|d| d.join(CACHE_FILE))
+    }
+
+    /// Open the cache at `path`. A file that is not a readable cache of this version is deleted and started anew;
+    /// the warning says so (the caller shows it), and the inventory simply loads in full.
+    pub fn open(path: &Path) -> Result<(InventoryCache, Option<String>), CacheError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| CacheError::Io {
+                path: dir.to_path_buf(),
+                detail: e.to_string(),
+            })?;
+        }
+        match Self::try_open(path) {
+            Ok(c) => Ok((c, None)),
+            Err(e) => {
+                let warning = format!(
+                    "the inventory cache {} was unreadable ({e}); discarded it, loading the full inventory",
+                    path.display()
+                );
+                tracing::warn!("{warning}");
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let mut p = path.as_os_str().to_owned();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(PathBuf::from(p));
+                }
+                let c = Self::try_open(path).map_err(|source| CacheError::Sqlite {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Ok((c, Some(warning)))
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> Result<InventoryCache, rusqlite::Error> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tables: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables > 0 && version != SCHEMA_VERSION {
+            return Err(rusqlite::Error::InvalidQuery);
+        }
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        // Reading the meta table proves the file is a database and not damaged at its start.
+        conn.query_row("SELECT count(*) FROM cache_meta", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok(InventoryCache {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> CacheError {
+        CacheError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The cached inventory of `scope`, if any. A row that no longer parses makes the whole scope count as absent.
+    pub fn load(&self, scope: &str) -> Result<Option<CachedInventory>, CacheError> {
+        let meta = self
+            .conn
+            .query_row(
+                "SELECT saved_at, application_delta, service_principal_delta FROM cache_meta WHERE scope = ?1",
+                params![scope],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((saved_at, application_delta, service_principal_delta)) = meta else {
+            return Ok(None);
+        };
+        let Ok(saved_at) = DateTime::parse_from_rfc3339(&saved_at) else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT kind, body FROM cache_objects WHERE scope = ?1")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params![scope]).map_err(|e| self.err(e))?;
+        let mut applications = Vec::new();
+        let mut service_principals = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let kind: String = row.get(0).map_err(|e| self.err(e))?;
+            let body: String = row.get(1).map_err(|e| self.err(e))?;
+            let parsed = if kind == "application" {
+                serde_json::from_str(&body).map(|a| applications.push(a))
+            } else {
+                serde_json::from_str(&body).map(|s| service_principals.push(s))
+            };
+            if parsed.is_err() {
+                tracing::warn!(
+                    scope,
+                    "a cached object no longer parses; ignoring the cache"
+                );
+                return Ok(None);
+            }
+        }
+        Ok(Some(CachedInventory {
+            saved_at: saved_at.with_timezone(&Utc),
+            applications,
+            service_principals,
+            application_delta,
+            service_principal_delta,
+        }))
+    }
+
+    /// Replace everything of `scope` in one transaction.
+    pub fn replace(&mut self, scope: &str, inv: &CachedInventory) -> Result<(), CacheError> {
+        let path = self.path.clone();
+        let err = |source| CacheError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute("DELETE FROM cache_objects WHERE scope = ?1", params![scope])
+            .map_err(err)?;
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO cache_objects (scope, kind, id, body) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(err)?;
+            for a in &inv.applications {
+                let body = serde_json::to_string(a).unwrap_or_default();
+                ins.execute(params![scope, "application", a.id.as_str(), body])
+                    .map_err(err)?;
+            }
+            for s in &inv.service_principals {
+                let body = serde_json::to_string(s).unwrap_or_default();
+                ins.execute(params![scope, "servicePrincipal", s.id.as_str(), body])
+                    .map_err(err)?;
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO cache_meta (scope, saved_at, application_delta, service_principal_delta) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                scope,
+                inv.saved_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                inv.application_delta,
+                inv.service_principal_delta
+            ],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Apply one object type's delta round: upsert `changed` (full objects), delete `removed` ids, store the new
+    /// delta link, in one transaction.
+    pub fn apply_delta(
+        &mut self,
+        scope: &str,
+        kind: ObjectType,
+        changed: &[(String, String)],
+        removed: &[String],
+        delta_link: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), CacheError> {
+        let path = self.path.clone();
+        let err = |source| CacheError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut up = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO cache_objects (scope, kind, id, body) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(err)?;
+            for (id, body) in changed {
+                up.execute(params![scope, kind_key(kind), id, body])
+                    .map_err(err)?;
+            }
+            let mut del = tx
+                .prepare_cached(
+                    "DELETE FROM cache_objects WHERE scope = ?1 AND kind = ?2 AND id = ?3",
+                )
+                .map_err(err)?;
+            for id in removed {
+                del.execute(params![scope, kind_key(kind), id])
+                    .map_err(err)?;
+            }
+        }
+        let column = match kind {
+            ObjectType::Application => "application_delta",
+            ObjectType::ServicePrincipal => "service_principal_delta",
+        };
+        tx.execute(
+            &format!("UPDATE cache_meta SET {column} = ?2, saved_at = ?3 WHERE scope = ?1"),
+            params![
+                scope,
+                delta_link,
+                now.to_rfc3339_opts(SecondsFormat::Millis, true)
+            ],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// One cached object's JSON, for merging a partial delta item over it.
+    pub fn object(
+        &self,
+        scope: &str,
+        kind: ObjectType,
+        id: &str,
+    ) -> Result<Option<String>, CacheError> {
+        self.conn
+            .query_row(
+                "SELECT body FROM cache_objects WHERE scope = ?1 AND kind = ?2 AND id = ?3",
+                params![scope, kind_key(kind), id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

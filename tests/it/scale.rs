@@ -1,0 +1,248 @@
+//! Warm start and delta refresh against the emulator: the cache survives a restart, deltas carry adds, changes and
+//! removals, a refused delta token falls back to a full load, and a corrupt cache is discarded with a warning.
+use crate::support;
+use keyturn::emulator::{AppChange, EmulatorConfig, TenantSource};
+use keyturn::graph::ObjectType;
+use keyturn::inventory::load::LoadOptions;
+use keyturn::inventory::sync::{self, SyncKind};
+use keyturn::store::cache::{CachedInventory, InventoryCache};
+use std::collections::BTreeMap;
+
+/// id -> (name, sorted credential keyIds): what the inventory must agree on.
+/// The entries on which two fingerprints disagree (readable where a whole-map assert_eq would print 1,500 apps).
+fn differences(
+    a: &BTreeMap<String, (Option<String>, Vec<String>)>,
+    b: &BTreeMap<String, (Option<String>, Vec<String>)>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in a {
+        match b.get(k) {
+            None => out.push(format!("only in the first: {k} {v:?}")),
+            Some(w) if w != v => out.push(format!("{k}: {v:?} != {w:?}")),
+            _ => {}
+        }
+    }
+    out.extend(
+        b.keys()
+            .filter(|k| !a.contains_key(*k))
+            .map(|k| format!("only in the second: {k} {:?}", b[k])),
+    );
+    out
+}
+
+fn fingerprint(inv: &CachedInventory) -> BTreeMap<String, (Option<String>, Vec<String>)> {
+    let mut out = BTreeMap::new();
+    for a in &inv.applications {
+        let mut keys: Vec<String> = a
+            .password_credentials
+            .iter()
+            .map(|p| p.key_id.to_string())
+            .chain(a.key_credentials.iter().map(|k| k.key_id.to_string()))
+            .collect();
+        keys.sort();
+        out.insert(format!("app/{}", a.id), (a.display_name.clone(), keys));
+    }
+    for s in &inv.service_principals {
+        let mut keys: Vec<String> = s
+            .password_credentials
+            .iter()
+            .map(|p| p.key_id.to_string())
+            .collect();
+        keys.sort();
+        out.insert(format!("sp/{}", s.id), (s.display_name.clone(), keys));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_survives_restart_and_delta_carries_adds_changes_removals() {
+    let emu = support::start(EmulatorConfig {
+        tenant: TenantSource::Generated {
+            apps: 1_500,
+            seed: 3,
+        },
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let session = support::session(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.sqlite");
+    let scope = sync::scope(&session.tenant_id, &emu.info().graph_url);
+    let opts = LoadOptions::default();
+    let now = chrono::Utc::now();
+
+    let (mut cache, warning) = InventoryCache::open(&path).unwrap();
+    assert!(warning.is_none());
+    let mut pages = 0;
+    let first = sync::refresh(
+        &session.graph,
+        Some(&mut cache),
+        &scope,
+        None,
+        opts,
+        now,
+        |_, _| pages += 1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.how, SyncKind::Full { reason: None });
+    assert!(pages >= 2, "1,500 apps come in two pages of 999: {pages}");
+    assert_eq!(first.inventory.applications.len(), 1_500);
+    drop(cache);
+
+    // A restart: the cache reopens with the same inventory and delta links.
+    let (mut cache, warning) = InventoryCache::open(&path).unwrap();
+    assert!(warning.is_none());
+    let cached = cache
+        .load(&scope)
+        .unwrap()
+        .expect("the cache has this tenant");
+    assert_eq!(
+        differences(&fingerprint(&cached), &fingerprint(&first.inventory)),
+        Vec::<String>::new()
+    );
+    assert!(cached.application_delta.is_some() && cached.service_principal_delta.is_some());
+
+    // Nothing changed: an empty delta.
+    let again = sync::refresh(
+        &session.graph,
+        Some(&mut cache),
+        &scope,
+        Some(cached),
+        opts,
+        now,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        again.how,
+        SyncKind::Delta {
+            changed: 0,
+            removed: 0
+        }
+    );
+
+    // Changes behind keyturn's back: a new app, a rename, a deletion, a new secret.
+    let victim = first.inventory.applications[10].id.to_string();
+    let renamed = first.inventory.applications[20].id.to_string();
+    let rotated = first.inventory.applications[30].id.clone();
+    let (new_id, _) = emu.create_app("Added after the cache");
+    assert!(emu.mutate_app(&victim, AppChange::Delete));
+    assert!(emu.mutate_app(&renamed, AppChange::Rename("Renamed in the portal".into())));
+    let secret = session
+        .graph
+        .add_password(ObjectType::Application, &rotated, "delta test", None)
+        .await
+        .unwrap();
+
+    let cached = cache.load(&scope).unwrap().unwrap();
+    let delta = sync::refresh(
+        &session.graph,
+        Some(&mut cache),
+        &scope,
+        Some(cached),
+        opts,
+        now,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    let SyncKind::Delta { changed, removed } = delta.how else {
+        panic!("expected a delta refresh, got {:?}", delta.how);
+    };
+    assert!(changed >= 3, "new app, rename and new secret: {changed}");
+    assert!(removed >= 1, "the deleted app: {removed}");
+    let fp = fingerprint(&delta.inventory);
+    assert!(fp.contains_key(&format!("app/{new_id}")));
+    assert!(!fp.contains_key(&format!("app/{victim}")));
+    assert_eq!(
+        fp[&format!("app/{renamed}")].0.as_deref(),
+        Some("Renamed in the portal")
+    );
+    assert!(
+        fp[&format!("app/{rotated}")]
+            .1
+            .contains(&secret.key_id.to_string())
+    );
+
+    // The delta result equals a fresh full load, and the cache on disk holds it too.
+    let fresh = sync::refresh(&session.graph, None, &scope, None, opts, now, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        differences(&fp, &fingerprint(&fresh.inventory)),
+        Vec::<String>::new()
+    );
+    drop(cache);
+    let (cache, _) = InventoryCache::open(&path).unwrap();
+    assert_eq!(
+        differences(&fingerprint(&cache.load(&scope).unwrap().unwrap()), &fp),
+        Vec::<String>::new()
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_delta_token_falls_back_to_a_full_load() {
+    let emu = support::start(EmulatorConfig::default()).await;
+    let session = support::session(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cache, _) = InventoryCache::open(&dir.path().join("c.sqlite")).unwrap();
+    let scope = sync::scope(&session.tenant_id, &emu.info().graph_url);
+    let now = chrono::Utc::now();
+    let opts = LoadOptions::default();
+    let first = sync::refresh(
+        &session.graph,
+        Some(&mut cache),
+        &scope,
+        None,
+        opts,
+        now,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    let mut stale = first.inventory.clone();
+    stale.application_delta = Some(format!(
+        "{}/v1.0/applications/delta?$deltatoken=bm90LWEtdG9rZW4",
+        emu.info().graph_url
+    ));
+    stale.applications.truncate(3);
+    let r = sync::refresh(
+        &session.graph,
+        Some(&mut cache),
+        &scope,
+        Some(stale),
+        opts,
+        now,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    match &r.how {
+        SyncKind::Full { reason: Some(why) } => assert!(why.contains("delta token"), "{why}"),
+        other => panic!("expected a full load after a refused token, got {other:?}"),
+    }
+    assert_eq!(
+        differences(&fingerprint(&r.inventory), &fingerprint(&first.inventory)),
+        Vec::<String>::new()
+    );
+    emu.shutdown().await;
+}
+
+#[test]
+fn corrupt_cache_is_discarded_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inventory-cache.sqlite");
+    std::fs::write(
+        &path,
+        b"this is not a database, just bytes that were once one".repeat(100),
+    )
+    .unwrap();
+    let (cache, warning) = InventoryCache::open(&path).unwrap();
+    let warning = warning.expect("a warning about the discarded cache");
+    assert!(warning.contains("discarded"), "{warning}");
+    assert!(warning.contains("inventory-cache.sqlite"), "{warning}");
+    assert!(cache.load("any").unwrap().is_none());
+}
