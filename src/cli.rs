@@ -96,7 +96,14 @@ pub struct GlobalArgs {
     )]
     pub config: Option<PathBuf>,
     /// Never write to the tenant or a vault.
-    #[arg(long = "read-only", env = "KEYTURN_READ_ONLY", global = true)]
+    // The falsey parser makes `KEYTURN_READ_ONLY=1` (the documented form) work: the default bool parser only takes
+    // "true"/"false". 0, false, no, off (or unset) leave it off; any other value turns it on.
+    #[arg(
+        long = "read-only",
+        env = "KEYTURN_READ_ONLY",
+        global = true,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub read_only: bool,
 }
 
@@ -133,6 +140,23 @@ pub enum Command {
     Rotate(crate::rotation::cli::RotateArgs),
     /// Past rotations; resume or roll back an interrupted one.
     Journal(crate::rotation::cli::JournalArgs),
+    /// Store the profile's client secret in the OS keyring (a 0600 file where there is none); it is checked first.
+    Login(LoginArgs),
+    /// Remove the profile's stored client secret from the OS keyring and the file.
+    Logout,
+    /// Check config, sign-in, Graph and audit permissions, rotation rights and vaults; one line each, with the fix.
+    /// Exit 0 only when all pass.
+    Doctor,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// Take the secret from AZURE_CLIENT_SECRET instead of prompting (for scripts).
+    #[arg(long = "from-env")]
+    pub from_env: bool,
+    /// Store the secret without first checking it with the tenant (e.g. offline).
+    #[arg(long = "no-verify")]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -32,6 +32,9 @@ fn main() -> ExitCode {
             Some(Command::Demo(args)) => demo(args, log_file).await,
             Some(Command::Rotate(args)) => rotate(&cli.global, args).await,
             Some(Command::Journal(args)) => journal(&cli.global, args).await,
+            Some(Command::Login(args)) => login(&cli.global, args).await,
+            Some(Command::Logout) => logout(&cli.global),
+            Some(Command::Doctor) => doctor(&cli.global).await,
             None => interactive(&cli.global, log_file).await,
         }
     })
@@ -71,6 +74,70 @@ async fn journal(
     )
     .await;
     ExitCode::from(code)
+}
+
+/// `keyturn login`: prompt (or --from-env), verify with the tenant, store; warnings and the outcome on stderr.
+async fn login(global: &keyturn::cli::GlobalArgs, args: keyturn::cli::LoginArgs) -> ExitCode {
+    use keyturn::auth::login::{SecretInput, login};
+    let input = if args.from_env {
+        SecretInput::Environment
+    } else {
+        SecretInput::Prompt
+    };
+    let env = keyturn::auth::Env::from_process();
+    match login(&global.overrides(), input, !args.no_verify, &env, None).await {
+        Ok(done) => {
+            for w in &done.warnings {
+                eprintln!("keyturn: warning: {w}");
+            }
+            let checked = if done.verified {
+                "checked with the tenant and "
+            } else {
+                ""
+            };
+            eprintln!(
+                "keyturn: client secret for app {} in tenant {} {checked}stored in {}",
+                done.key.client_id, done.key.tenant_id, done.stored_in
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `keyturn logout`: remove the stored secret wherever it is.
+fn logout(global: &keyturn::cli::GlobalArgs) -> ExitCode {
+    let env = keyturn::auth::Env::from_process();
+    match keyturn::auth::login::logout(&global.overrides(), &env, None) {
+        Ok(done) => {
+            for w in &done.warnings {
+                eprintln!("keyturn: warning: {w}");
+            }
+            if done.removed_from.is_empty() {
+                eprintln!(
+                    "keyturn: no stored client secret for app {} in tenant {}; nothing to remove",
+                    done.key.client_id, done.key.tenant_id
+                );
+            }
+            for place in &done.removed_from {
+                eprintln!("keyturn: removed the client secret from {place}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `keyturn doctor`: the report on stdout, exit 0 only when every check passed.
+async fn doctor(global: &keyturn::cli::GlobalArgs) -> ExitCode {
+    let report = keyturn::doctor::run(
+        &global.overrides(),
+        keyturn::doctor::DoctorOptions::default(),
+    )
+    .await;
+    print!("{}", report.render());
+    let _ = std::io::stdout().flush();
+    ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(1))
 }
 
 /// One clear line on stderr and exit code 3: what `check` promises monitoring.

@@ -78,10 +78,15 @@ impl Env {
         self.vars.get(name).filter(|v| !v.is_empty())
     }
 
-    /// `1`, `true`, `yes`, `on` (any case) are true; anything else, or unset, is false.
+    /// A switch: on when set to anything but `0`, `false`, `no`, `off`, `n`, `f` (any case), as clap's falsey
+    /// parser reads `KEYTURN_READ_ONLY`; unset or empty is off.
     pub fn flag(&self, name: &str) -> bool {
-        self.var(name)
-            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+        self.var(name).is_some_and(|v| {
+            !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "0" | "false" | "no" | "off" | "n" | "f"
+            )
+        })
     }
 
     /// The full path of `program` found on this environment's `PATH`, if any.
@@ -150,9 +155,15 @@ mod tests {
 
     #[test]
     fn flags() {
-        let env = Env::from_pairs([("A", "1"), ("B", "TRUE"), ("C", "0"), ("D", "no")]);
+        let env = Env::from_pairs([
+            ("A", "1"),
+            ("B", "TRUE"),
+            ("C", "0"),
+            ("D", "No"),
+            ("F", ""),
+        ]);
         assert!(env.flag("A") && env.flag("B"));
-        assert!(!env.flag("C") && !env.flag("D") && !env.flag("E"));
+        assert!(!env.flag("C") && !env.flag("D") && !env.flag("E") && !env.flag("F"));
     }
 
     #[test]

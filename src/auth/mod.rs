@@ -12,6 +12,7 @@ pub mod chain;
 pub mod claims;
 pub mod device_code;
 pub mod env;
+pub mod login;
 pub mod store;
 
 pub use chain::{ChosenSource, CredentialBuilder, SignInConfig, SignInSource, SignedIn};
@@ -89,6 +90,16 @@ pub fn client_options(http: &reqwest::Client, authority_host: &str) -> ClientOpt
     ClientOptions {
         transport: Some(Transport::new(Arc::new(http.clone()))),
         cloud: Some(Arc::new(CloudConfiguration::Custom(custom))),
+        // azure_core retries for up to a minute by default; a wrong CA or a refused sign-in is not transient, and an
+        // operator at a terminal should hear about it in seconds.
+        retry: azure_core::http::RetryOptions::exponential(
+            azure_core::http::ExponentialRetryOptions {
+                max_retries: 3,
+                initial_delay: azure_core::time::Duration::milliseconds(200),
+                max_total_elapsed: azure_core::time::Duration::seconds(15),
+                max_delay: azure_core::time::Duration::seconds(2),
+            },
+        ),
         ..Default::default()
     }
 }
