@@ -6,7 +6,7 @@
 use crate::graph::{AppId, KeyId, ObjectId};
 use crate::rotation::state::{RotationState, StateKind, Step, UnknownState};
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -292,8 +292,10 @@ fn opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, JournalError> {
 }
 
 impl Journal {
-    /// Open (creating if needed) the journal at `path`. Several keyturn processes may share it: WAL mode and a
-    /// busy timeout make their short transactions wait for each other instead of failing.
+    /// Open (creating if needed) the journal at `path`. Several keyturn processes may share it: WAL mode, a busy
+    /// timeout, and write transactions that take the write lock up front (`BEGIN IMMEDIATE`: a deferred one that
+    /// reads first fails at once with "database is locked" when another process wrote meanwhile) make their short
+    /// transactions wait for each other instead of failing.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir {
@@ -361,7 +363,7 @@ impl Journal {
     pub fn create(&self, e: &NewEntry, now: DateTime<Utc>) -> Result<i64, JournalError> {
         let owner = ProcessOwner::current();
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT INTO rotations (created_at, updated_at, app_object_id, app_id, app_name, old_key_id, \
                  old_key_name, old_end, new_display_name, requested_end, vault_url, secret_name, previous_version, \
@@ -421,7 +423,7 @@ impl Journal {
     /// Before a call: mark it in flight.
     pub fn begin_step(&self, id: i64, step: Step, now: DateTime<Utc>) -> Result<(), JournalError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let state = current_state(&tx, id)?;
             tx.execute(
                 "UPDATE rotations SET in_flight = ?2, updated_at = ?3 WHERE id = ?1",
@@ -442,7 +444,7 @@ impl Journal {
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let state = current_state(&tx, id)?;
             tx.execute(
                 "UPDATE rotations SET in_flight = NULL, updated_at = ?2 WHERE id = ?1",
@@ -463,7 +465,7 @@ impl Journal {
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let state = current_state(&tx, id)?;
             tx.execute(
                 "UPDATE rotations SET in_flight = NULL, updated_at = ?2 WHERE id = ?1",
@@ -484,7 +486,7 @@ impl Journal {
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let from = current_state(&tx, id)?;
             let to = next.kind();
             if !from.can_go_to(to) {
@@ -548,7 +550,7 @@ impl Journal {
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let state = current_state(&tx, id)?;
             tx.execute(
                 "UPDATE rotations SET rolling_back = 1, updated_at = ?2 WHERE id = ?1",
@@ -563,7 +565,7 @@ impl Journal {
     /// A free-text line in the history (e.g. "resumed by journal resume").
     pub fn note(&self, id: i64, detail: &str, now: DateTime<Utc>) -> Result<(), JournalError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let state = current_state(&tx, id)?;
             insert_event(&tx, id, now, state, None, "note", Some(detail))?;
             tx.commit()?;
@@ -576,7 +578,7 @@ impl Journal {
     pub fn claim(&self, id: i64, force: bool) -> Result<Result<(), ProcessOwner>, JournalError> {
         let me = ProcessOwner::current();
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current: Option<(Option<u32>, Option<String>)> = tx
                 .query_row(
                     "SELECT owner_pid, owner_start FROM rotations WHERE id = ?1",
@@ -1036,6 +1038,39 @@ mod tests {
         }
         j.release(id).unwrap();
         assert_eq!(j.get(id).unwrap().owner, None);
+    }
+
+    #[test]
+    fn two_processes_writing_at_once_wait_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        Journal::open(&path).unwrap();
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let j = Journal::open(&path).unwrap();
+                    for _ in 0..20 {
+                        let id = j.create(&sample(), t(1)).unwrap();
+                        j.begin_step(id, Step::AddSecret, t(2)).unwrap();
+                        j.advance(
+                            id,
+                            &RotationState::SecretAdded {
+                                new_key_id: KeyId::new("k"),
+                            },
+                            &Changes::default(),
+                            t(2),
+                        )
+                        .unwrap();
+                        j.list(5).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(Journal::open(&path).unwrap().list(100).unwrap().len(), 60);
     }
 
     #[test]
