@@ -17,6 +17,9 @@ use std::time::Duration;
 /// The keyring service name under which every keyturn secret is filed.
 pub const KEYRING_SERVICE: &str = "keyturn";
 
+/// The entry read to see whether a store works; never written.
+const PROBE_USER: &str = "keyturn-probe";
+
 /// How long one OS store call may take before keyturn gives up on it and tries the next source.
 const STORE_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -253,9 +256,19 @@ impl SecretStores {
         let mut warnings = Vec::new();
         let try_open = |opener: &StoreOpener, name: &str| -> Result<Arc<CredentialStore>, String> {
             let opener = opener.clone();
-            with_deadline(move || opener())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .map_err(|e| format!("the {name} store is not available: {e}"))
+            // Opening a store proves little (keyutils opens even where the kernel denies access): read an entry
+            // that does not exist, so a store that cannot work is known now, not at the first save.
+            with_deadline(move || {
+                let store = opener()?;
+                match Entry::new_in_store(&store, KEYRING_SERVICE, PROBE_USER)
+                    .and_then(|e| e.get_password())
+                {
+                    Ok(_) | Err(keyring_core::Error::NoEntry) => Ok(store),
+                    Err(e) => Err(e),
+                }
+            })
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| format!("the {name} store is not available: {e}"))
         };
         let store = match self.choice {
             StoreChoice::FileOnly => None,
@@ -417,14 +430,20 @@ impl SecretStores {
             match res {
                 Ok(Ok(())) => out.removed_from.push(SecretOrigin::OsStore(name.clone())),
                 Ok(Err(keyring_core::Error::NoEntry)) => {}
+                // Denied now does not prove empty: another login session may have stored one there.
+                Ok(Err(e @ keyring_core::Error::NoStorageAccess(_))) => out.warnings.push(format!(
+                    "could not look in {name} ({e}); if a secret was stored there from another session, remove \
+                     the entry {KEYRING_SERVICE}/{} with the store's own tool",
+                    key.keyring_user()
+                )),
                 Ok(Err(e)) => out.warnings.push(format!(
                     "could not remove the client secret from {name}: {e}; remove the entry \
                      {KEYRING_SERVICE}/{} with the store's own tool",
                     key.keyring_user()
                 )),
-                Err(e) => out.warnings.push(format!(
-                    "could not remove the client secret from {name}: {e}"
-                )),
+                Err(e) => out
+                    .warnings
+                    .push(format!("could not remove the client secret from {name}: {e}")),
             }
         }
         if let Some(path) = self.file_path(key) {
