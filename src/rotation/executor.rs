@@ -762,30 +762,42 @@ impl<G: GraphApi, V: VaultApi> Executor<G, V> {
     async fn cleanup_orphans(&self, id: i64, why: String) -> Result<RotationReport, RotationError> {
         let e = self.journal.get(id)?;
         self.begin(id, Step::Inspect)?;
-        let list = match self.graph.password_credentials(&e.app_object_id).await {
-            Ok(l) => l,
-            Err(err) => {
-                self.step_failed(id, Step::Inspect, &err.to_string(), None)?;
-                self.advance(
-                    id,
-                    RotationState::NeedsAttention {
-                        step: Step::Inspect,
-                        error: format!(
-                            "{why}; the app could not be re-read ({err}) to learn whether addPassword created a credential anyway: look for a client secret named {:?} on the app",
-                            e.new_display_name
-                        ),
-                    },
-                    Changes::default(),
-                )?;
-                return self.finish(id);
+        // A credential just created may not be listed yet (directory replication): an empty answer is asked
+        // again a few times before it counts as "nothing was created".
+        let mut delay = self.opts.removal_retry.initial_delay;
+        let mut looks = 0;
+        let orphans: Vec<KeyId> = loop {
+            looks += 1;
+            let list = match self.graph.password_credentials(&e.app_object_id).await {
+                Ok(l) => l,
+                Err(err) => {
+                    self.step_failed(id, Step::Inspect, &err.to_string(), None)?;
+                    self.advance(
+                        id,
+                        RotationState::NeedsAttention {
+                            step: Step::Inspect,
+                            error: format!(
+                                "{why}; the app could not be re-read ({err}) to learn whether addPassword created a credential anyway: look for a client secret named {:?} on the app",
+                                e.new_display_name
+                            ),
+                        },
+                        Changes::default(),
+                    )?;
+                    return self.finish(id);
+                }
+            };
+            let found: Vec<KeyId> = list
+                .iter()
+                .filter(|c| !e.known_key_ids.iter().any(|k| same_key(k, &c.key_id)))
+                .filter(|c| c.display_name.as_deref() == Some(e.new_display_name.as_str()))
+                .map(|c| c.key_id.clone())
+                .collect();
+            if !found.is_empty() || looks >= 3 {
+                break found;
             }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.opts.removal_retry.max_delay);
         };
-        let orphans: Vec<KeyId> = list
-            .iter()
-            .filter(|c| !e.known_key_ids.iter().any(|k| same_key(k, &c.key_id)))
-            .filter(|c| c.display_name.as_deref() == Some(e.new_display_name.as_str()))
-            .map(|c| c.key_id.clone())
-            .collect();
         self.step_done(
             id,
             Step::Inspect,

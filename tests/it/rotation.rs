@@ -920,6 +920,25 @@ async fn secret_hygiene_of_the_binary() {
     assert!(listing.contains("Done"), "{listing}");
     assert!(listing.contains(&new_key[..8]), "{listing}");
 
+    let show = keyturn_cmd(&env.info, home.path())
+        .args(["journal", "show", "1"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(show.status.code(), Some(0));
+    let shown = String::from_utf8_lossy(&show.stdout).to_string();
+    for step in ["addPassword", "vaultSet", "readBack", "removeOld", "Done"] {
+        assert!(shown.contains(step), "journal show lacks {step}: {shown}");
+    }
+    let json = keyturn_cmd(&env.info, home.path())
+        .args(["journal", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(listed[0]["newKeyId"], new_key.as_str());
+    assert_eq!(listed[0]["completed"], true);
+
     let log_path = home
         .path()
         .join("state")
@@ -931,8 +950,14 @@ async fn secret_hygiene_of_the_binary() {
         "the log records the rotation"
     );
     let mut haystacks = vec![
-        ("stdout", [out.stdout, list.stdout].concat()),
-        ("stderr", [out.stderr, list.stderr].concat()),
+        (
+            "stdout",
+            [out.stdout, list.stdout, show.stdout, json.stdout].concat(),
+        ),
+        (
+            "stderr",
+            [out.stderr, list.stderr, show.stderr, json.stderr].concat(),
+        ),
         ("log", log),
     ];
     let data = home.path().join("data").join("keyturn");
