@@ -142,30 +142,85 @@ pub struct ServicePrincipal {
 }
 
 /// An owner of an application: a user or a service principal (`@odata.type` tells which).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "@odata.type")]
 pub enum Owner {
     #[serde(rename = "#microsoft.graph.user", rename_all = "camelCase")]
     User {
         id: ObjectId,
-        #[serde(default)]
         display_name: Option<String>,
-        #[serde(default)]
         user_principal_name: Option<String>,
-        #[serde(default)]
         mail: Option<String>,
     },
     #[serde(rename = "#microsoft.graph.servicePrincipal", rename_all = "camelCase")]
     ServicePrincipal {
         id: ObjectId,
-        #[serde(default)]
         app_id: Option<AppId>,
-        #[serde(default)]
         display_name: Option<String>,
     },
     /// Groups and other directory objects can own apps in some tenants; keep them visible rather than fail.
-    #[serde(other)]
     Other,
+}
+
+/// Graph tags every item of a directoryObject collection with `@odata.type`, but Microsoft's own List owners sample
+/// (reference/graph/04_list_owners.md) has items without it. An untagged item reads as [`Owner::Other`] instead of
+/// failing the whole owners list.
+impl<'de> Deserialize<'de> for Owner {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(tag = "@odata.type")]
+        enum Tagged {
+            #[serde(rename = "#microsoft.graph.user", rename_all = "camelCase")]
+            User {
+                id: ObjectId,
+                #[serde(default)]
+                display_name: Option<String>,
+                #[serde(default)]
+                user_principal_name: Option<String>,
+                #[serde(default)]
+                mail: Option<String>,
+            },
+            #[serde(rename = "#microsoft.graph.servicePrincipal", rename_all = "camelCase")]
+            ServicePrincipal {
+                id: ObjectId,
+                #[serde(default)]
+                app_id: Option<AppId>,
+                #[serde(default)]
+                display_name: Option<String>,
+            },
+            #[serde(other)]
+            Other,
+        }
+        let value = serde_json::Value::deserialize(d)?;
+        if value.get("@odata.type").is_none() {
+            return Ok(Owner::Other);
+        }
+        Ok(
+            match Tagged::deserialize(value).map_err(serde::de::Error::custom)? {
+                Tagged::User {
+                    id,
+                    display_name,
+                    user_principal_name,
+                    mail,
+                } => Owner::User {
+                    id,
+                    display_name,
+                    user_principal_name,
+                    mail,
+                },
+                Tagged::ServicePrincipal {
+                    id,
+                    app_id,
+                    display_name,
+                } => Owner::ServicePrincipal {
+                    id,
+                    app_id,
+                    display_name,
+                },
+                Tagged::Other => Owner::Other,
+            },
+        )
+    }
 }
 
 impl Owner {
@@ -315,5 +370,29 @@ impl DirectoryAudit {
             ),
             _ => "unknown".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_read_by_type_and_untyped_items_do_not_fail_the_list() {
+        let owners: Vec<Owner> = serde_json::from_str(
+            r##"[{"@odata.type":"#microsoft.graph.user","id":"u1","userPrincipalName":"a@contoso.com"},
+                 {"@odata.type":"#microsoft.graph.servicePrincipal","id":"s1","appId":"a1"},
+                 {"@odata.type":"#microsoft.graph.group","id":"g1"},
+                 {"id":"id-value"}]"##,
+        )
+        .unwrap();
+        assert!(
+            matches!(&owners[0], Owner::User { user_principal_name: Some(u), .. } if u == "a@contoso.com")
+        );
+        assert!(
+            matches!(&owners[1], Owner::ServicePrincipal { app_id: Some(a), .. } if a.as_str() == "a1")
+        );
+        assert_eq!(owners[2], Owner::Other);
+        assert_eq!(owners[3], Owner::Other);
     }
 }
