@@ -389,7 +389,10 @@ impl FaultHandle {
     /// Take one use of the first fault matching `op`.
     pub(crate) fn take(&self, op: Op) -> Option<FaultKind> {
         let mut knobs = lock(&self.knobs);
-        let idx = knobs.faults.iter().position(|f| f.op.matches(op))?;
+        // A corrupted read-back only means something for a vault read: `Any=corrupt-read-back` waits for one.
+        let idx = knobs.faults.iter().position(|f| {
+            f.op.matches(op) && (f.kind != FaultKind::CorruptReadBack || op == Op::VaultGet)
+        })?;
         let fault = &mut knobs.faults[idx];
         let kind = fault.kind.clone();
         if fault.times != u32::MAX {
@@ -581,6 +584,9 @@ mod tests {
         assert_eq!(h.take(Op::VaultGet), Some(FaultKind::Status(500)));
         assert_eq!(h.take(Op::ListApplications), Some(FaultKind::Status(500)));
         assert_eq!(h.take(Op::ListApplications), None);
+        h.add(f("Any=corrupt-read-back"));
+        assert_eq!(h.take(Op::ListApplications), None);
+        assert_eq!(h.take(Op::VaultGet), Some(FaultKind::CorruptReadBack));
     }
 
     #[test]

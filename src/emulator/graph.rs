@@ -220,8 +220,10 @@ pub(crate) async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| request_id.clone());
+    // `/v1.0/applications/` names the collection, like `/v1.0/applications`.
     let segs: Vec<String> = path
         .trim_start_matches('/')
+        .trim_end_matches('/')
         .split('/')
         .map(pct_decode)
         .collect();

@@ -428,8 +428,8 @@ impl Drop for Emulator {
     }
 }
 
-/// `keyturn emulator`: start, print the ready line on stdout (flushed, so a parent process can read it), serve
-/// until SIGINT or SIGTERM.
+/// `keyturn emulator`: start, arm the `--fault` faults before the first request can arrive, print the ready line
+/// on stdout (flushed, so a parent process can read it), serve until SIGINT or SIGTERM.
 pub async fn run_cli(cfg: EmulatorConfig, faults: Vec<Fault>) -> Result<(), EmulatorError> {
     let emulator = Emulator::start(cfg).await?;
     for fault in faults {

@@ -375,7 +375,7 @@ async fn listing_pages_with_absolute_next_links_and_select() {
     );
 
     // Default page size 100, full objects with credentials never null and keyCredentials' key null.
-    let (_, body) = graph_get(&emu, &token, "/applications").await;
+    let (_, body) = graph_get(&emu, &token, "/applications/").await;
     assert_eq!(body["value"].as_array().unwrap().len(), 100);
     assert_eq!(
         body["@odata.context"],
@@ -1567,6 +1567,14 @@ async fn delta_rounds_report_changes_and_removals() {
     assert_eq!(removed["@odata.type"], "#microsoft.graph.application");
     assert!(v.iter().any(|x| x["id"] == c));
     assert!(body["@odata.deltaLink"].is_string());
+
+    // A new registration shows up in the next round, as a full object.
+    let next_link = body["@odata.deltaLink"].as_str().unwrap().to_string();
+    let (new_id, _) = emu.create_app("Created Later");
+    let (_, body) = graph_get(&emu, &token, &next_link).await;
+    assert_eq!(body["value"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["value"][0]["id"], new_id.as_str());
+    assert_eq!(body["value"][0]["displayName"], "Created Later");
 
     // The deleted app is gone from lists and gets.
     assert_eq!(
