@@ -83,6 +83,7 @@ pub struct VersionInfo {
     pub expires: Option<DateTime<Utc>>,
     pub created: Option<DateTime<Utc>>,
     pub updated: Option<DateTime<Utc>>,
+    pub content_type: Option<String>,
 }
 
 impl VersionInfo {
@@ -361,6 +362,7 @@ fn split(
         expires: attrs.and_then(|a| a.expires).and_then(to_chrono),
         created: attrs.and_then(|a| a.created).and_then(to_chrono),
         updated: attrs.and_then(|a| a.updated).and_then(to_chrono),
+        content_type: secret.content_type.clone(),
     };
     Ok((info, secret.value.map(SecretString::from)))
 }

@@ -385,7 +385,8 @@ impl<G: GraphApi, V: VaultApi> Executor<G, V> {
             not_before: Some(new_start.unwrap_or(now)),
             expires: Some(entry.new_end.unwrap_or(plan.new_end)),
             tags,
-            content_type: None,
+            // Consumers may rely on it ("text/plain"); the new version keeps the previous one's.
+            content_type: previous.as_ref().and_then(|p| p.content_type.clone()),
         };
         self.begin(id, Step::StoreInVault)?;
         let written = match self.vault.set_secret(&target, &secret, &new_version).await {
@@ -1096,7 +1097,7 @@ impl<G: GraphApi, V: VaultApi> Executor<G, V> {
             not_before: old.info.not_before,
             expires: old.info.expires,
             tags: old.info.tags.clone(),
-            content_type: None,
+            content_type: old.info.content_type.clone(),
         };
         let written = self
             .vault

@@ -324,6 +324,7 @@ impl FakeVault {
             expires: v.new.expires,
             created: None,
             updated: None,
+            content_type: v.new.content_type.clone(),
         }
     }
 

@@ -300,6 +300,10 @@ async fn happy_path_on_the_emulator() {
     assert_eq!(latest["tags"]["CredentialId"], new_key.as_str());
     assert_eq!(latest["tags"]["ProviderAddress"], env.subject.app.as_str());
     assert_eq!(latest["tags"]["ValidityPeriodDays"], "60");
+    assert_eq!(
+        latest["contentType"], "text/plain",
+        "kept from the previous version"
+    );
     let end = chrono::DateTime::parse_from_rfc3339(&new_end).unwrap();
     assert_eq!(latest["exp"].as_i64().unwrap(), end.timestamp());
     let nbf = latest["nbf"].as_i64().unwrap();
