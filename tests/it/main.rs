@@ -4,6 +4,7 @@ mod config_cli;
 mod conformance;
 mod emulator;
 mod rotation;
+mod sdk;
 mod support;
 mod tui;
 mod e2e_tmux;
