@@ -140,6 +140,26 @@ async fn doctor(global: &keyturn::cli::GlobalArgs) -> ExitCode {
     ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(1))
 }
 
+/// Rotations that need a human or still have an old secret to remove, as notes on stderr. `check` only reports:
+/// it never resumes a rotation (that would be a write from a monitoring command); `keyturn journal resume` does.
+fn journal_news() {
+    // No journal yet means no rotation ever ran here: do not create one just to read it.
+    let Ok(path) = keyturn::store::Journal::default_path() else {
+        return;
+    };
+    if !path.exists() {
+        return;
+    }
+    let Ok(journal) = keyturn::store::Journal::open(&path) else {
+        return;
+    };
+    if let Ok(news) = keyturn::rotation::startup_report(&journal) {
+        for line in news.lines() {
+            eprintln!("keyturn: note: {line}");
+        }
+    }
+}
+
 /// One clear line on stderr and exit code 3: what `check` promises monitoring.
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     let msg = e.to_string();
@@ -192,6 +212,7 @@ async fn check(global: &keyturn::cli::GlobalArgs, args: CheckArgs) -> ExitCode {
     {
         return ExitCode::from(exit::UNKNOWN);
     }
+    journal_news();
     ExitCode::from(code)
 }
 
