@@ -476,16 +476,7 @@ impl App {
 
     fn rows_of(&self, entries: Vec<Entry>) -> Vec<Row> {
         let (now, t) = (self.now(), self.cfg.thresholds);
-        entries
-            .into_iter()
-            .map(|e| {
-                let mut row = Row::new(e, now, t);
-                if let Some(Loadable::Loaded(owners)) = self.owners.get(&row.entry.object_id) {
-                    row.set_owners(owners);
-                }
-                row
-            })
-            .collect()
+        entries.into_iter().map(|e| Row::new(e, now, t)).collect()
     }
 
     fn set_view(&mut self, f: impl FnOnce(&mut View)) {
@@ -668,15 +659,13 @@ impl App {
         }
         self.popup = None;
         // Owners and audit events may have changed too: ask again as the operator looks at apps.
+        for id in self.owners_known() {
+            self.inventory.set_owners(&id, &[]);
+        }
         self.owners.clear();
         self.audits.clear();
         self.pending_owners = None;
         self.pending_audit = None;
-        for id in self.owners_known() {
-            if let Some(r) = self.inventory.get_mut(&id) {
-                r.set_owners(&[]);
-            }
-        }
         Some(self.begin_load())
     }
 
@@ -997,6 +986,13 @@ impl App {
                 if let Some(rows) = staged {
                     self.inventory.clear();
                     self.inventory.extend(rows);
+                    // Owners already known stay searchable in the new list.
+                    for (id, owners) in &self.owners {
+                        if let Loadable::Loaded(o) = owners {
+                            self.inventory.set_owners(id, o);
+                        }
+                    }
+                    self.inventory.refilter();
                     self.reselect();
                 }
                 self.phase = LoadPhase::Done;
@@ -1039,9 +1035,7 @@ impl App {
         self.pending_owners = None;
         match o.result {
             Ok(owners) => {
-                if let Some(row) = self.inventory.get_mut(&o.object_id) {
-                    row.set_owners(&owners);
-                }
+                self.inventory.set_owners(&o.object_id, &owners);
                 self.owners.insert(o.object_id, Loadable::Loaded(owners));
                 // A filter on an owner's name may now match this row.
                 if !self.inventory.view().needle.is_empty() {
