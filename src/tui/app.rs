@@ -195,7 +195,7 @@ pub enum Action {
     AuditLoaded(AuditLoaded),
     Notice(Notice),
     Rotation(RotationUpdate),
-    /// Where a credential's value is kept in Key Vault (`vault/name@version`), once the mapping knows.
+    /// Where each credential's value is kept in Key Vault (`vault/name`): replaces what was known.
     StoredIn(Vec<(KeyId, String)>),
 }
 
@@ -403,6 +403,7 @@ impl App {
             Event::AuditLoaded(a) => Some(Action::AuditLoaded(a)),
             Event::Notice(n) => Some(Action::Notice(n)),
             Event::Rotation(r) => Some(Action::Rotation(r)),
+            Event::StoredIn(s) => Some(Action::StoredIn(s)),
         }
     }
 
@@ -1147,7 +1148,11 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
             None
         }
         Action::StoredIn(locations) => {
-            app.stored_in.extend(locations);
+            // Keys are compared lowercase: Graph and the vault tags may differ in case.
+            app.stored_in = locations
+                .into_iter()
+                .map(|(k, v)| (KeyId::new(k.as_str().to_ascii_lowercase()), v))
+                .collect();
             None
         }
     }

@@ -3,14 +3,18 @@
 //! one owners request for the row the operator stops on, not one per row passed.
 use super::app::{AuditRequest, DetailRequest, Effect};
 use super::event::{AuditLoaded, Event, InventoryLoaded, InventoryPage, OwnersLoaded};
-use crate::graph::GraphClient;
+use crate::graph::{GraphClient, KeyId};
 use crate::inventory::load::{LoadOptions, load_streaming};
+use crate::keyvault::KeyVaultSecrets;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 pub struct Runner {
     graph: GraphClient,
     tx: UnboundedSender<Event>,
+    /// The profile's vaults, read for "stored in" (secrets tagged `CredentialId`) whenever the inventory loads.
+    vaults: Option<(KeyVaultSecrets, Vec<String>)>,
+    vault_index: Option<JoinHandle<()>>,
     inventory: Option<JoinHandle<()>>,
     owners: Option<JoinHandle<()>>,
     audit: Option<JoinHandle<()>>,
@@ -22,10 +26,19 @@ impl Runner {
         Self {
             graph,
             tx,
+            vaults: None,
+            vault_index: None,
             inventory: None,
             owners: None,
             audit: None,
         }
+    }
+
+    pub fn with_vaults(mut self, secrets: KeyVaultSecrets, vault_urls: Vec<String>) -> Self {
+        if !vault_urls.is_empty() {
+            self.vaults = Some((secrets, vault_urls));
+        }
+        self
     }
 
     pub fn run(&mut self, effect: Effect) {
@@ -34,6 +47,7 @@ impl Runner {
                 generation,
                 service_principals,
             } => {
+                self.spawn_vault_index();
                 abort(&mut self.inventory);
                 let (graph, tx) = (self.graph.clone(), self.tx.clone());
                 self.inventory = Some(tokio::spawn(async move {
@@ -110,7 +124,34 @@ impl Runner {
         })
     }
 
+    /// List the configured vaults' secrets and report which keyId each one holds. A vault that cannot be listed
+    /// only costs its "stored in" entries: the reason goes to the log, the rest of the TUI is unaffected.
+    fn spawn_vault_index(&mut self) {
+        let Some((secrets, urls)) = self.vaults.clone() else {
+            return;
+        };
+        abort(&mut self.vault_index);
+        let tx = self.tx.clone();
+        self.vault_index = Some(tokio::spawn(async move {
+            let mut found = Vec::new();
+            for url in &urls {
+                match secrets.list_secrets(url).await {
+                    Ok(list) => found.extend(list),
+                    Err(e) => {
+                        tracing::warn!(vault = %url, error = %e, "cannot list vault secrets for \"stored in\"")
+                    }
+                }
+            }
+            let locations = crate::keyvault::mapping::stored_in_index(&found)
+                .into_iter()
+                .map(|(key, target)| (key, short_location(&target.vault_url, &target.name)))
+                .collect::<Vec<(KeyId, String)>>();
+            let _ = tx.send(Event::StoredIn(locations));
+        }));
+    }
+
     pub fn shutdown(&mut self) {
+        abort(&mut self.vault_index);
         abort(&mut self.inventory);
         abort(&mut self.owners);
         abort(&mut self.audit);
@@ -120,5 +161,40 @@ impl Runner {
 fn abort(job: &mut Option<JoinHandle<()>>) {
     if let Some(h) = job.take() {
         h.abort();
+    }
+}
+
+/// `https://kv-payroll.vault.azure.net` + `payroll-sync` -> `kv-payroll/payroll-sync`: the vault's name is what
+/// admins call it; a vault on an IP (the emulator) keeps host and port.
+pub fn short_location(vault_url: &str, name: &str) -> String {
+    let parsed = url::Url::parse(vault_url).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str())
+        .unwrap_or(vault_url);
+    let vault = match host.split_once(".vault.") {
+        Some((vault, _)) => vault.to_string(),
+        None => match parsed.as_ref().and_then(|u| u.port()) {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        },
+    };
+    format!("{vault}/{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_location;
+
+    #[test]
+    fn vault_names_are_short() {
+        assert_eq!(
+            short_location("https://kv-payroll.vault.azure.net", "payroll-sync"),
+            "kv-payroll/payroll-sync"
+        );
+        assert_eq!(
+            short_location("https://127.0.0.1:8443", "demo"),
+            "127.0.0.1:8443/demo"
+        );
     }
 }

@@ -22,6 +22,8 @@ pub enum Event {
     Notice(Notice),
     /// Progress of a rotation started from the TUI.
     Rotation(RotationUpdate),
+    /// Which vault secret holds which credential (`CredentialId` tags in the profile's vaults).
+    StoredIn(Vec<(KeyId, String)>),
 }
 
 /// One page of the inventory, as it arrives.

@@ -48,17 +48,34 @@ pub async fn run(session: crate::session::Session) -> color_eyre::Result<()> {
         include_service_principals: session.include_service_principals,
         theme: Theme::from_env(),
     };
-    run_with(cfg, session.graph.clone()).await
+    let vaults = crate::keyvault::KeyVaultSecrets::new(
+        session.credential.clone(),
+        session.http.clone(),
+        crate::keyvault::client::VaultOptions::default(),
+    );
+    run_with(
+        cfg,
+        session.graph.clone(),
+        Some((vaults, session.settings.vaults.clone())),
+    )
+    .await
 }
 
-/// [`run`] without a [`crate::session::Session`]: what it needs, spelled out.
-pub async fn run_with(cfg: Config, graph: crate::graph::GraphClient) -> color_eyre::Result<()> {
+/// [`run`] without a [`crate::session::Session`]: what it needs, spelled out. `vaults` are read for "stored in".
+pub async fn run_with(
+    cfg: Config,
+    graph: crate::graph::GraphClient,
+    vaults: Option<(crate::keyvault::KeyVaultSecrets, Vec<String>)>,
+) -> color_eyre::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let notices = tx.clone();
     let graph = graph.with_notifier(Arc::new(move |n| {
         let _ = notices.send(Event::Notice(n));
     }));
     let mut runner = effects::Runner::new(graph, tx.clone());
+    if let Some((secrets, urls)) = vaults {
+        runner = runner.with_vaults(secrets, urls);
+    }
     let mut app = App::new(cfg);
 
     let mut guard = TerminalGuard::enter()?;

@@ -367,7 +367,7 @@ fn snapshot_detail() {
             &mut app,
             Action::StoredIn(vec![(
                 KeyId::new(guid(0xc002)),
-                "kv-prod/payroll-sync@3f9a".into(),
+                "kv-prod/payroll-sync".into(),
             )]),
         );
         open_with(&mut app, earlier, owners_alice(), audit_events());

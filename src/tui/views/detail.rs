@@ -4,7 +4,7 @@ use super::super::app::{App, Detail, Loadable, Pane};
 use super::super::format::{date, date_opt, datetime, days};
 use super::super::theme::Theme;
 use crate::graph::audit::{credential_changes, is_credential_activity, normalize_activity};
-use crate::graph::{ObjectId, ObjectType};
+use crate::graph::{KeyId, ObjectId, ObjectType};
 use crate::inventory::{CredentialType, classify, days_left};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -220,7 +220,7 @@ fn credentials(
         Constraint::Length(10),
         Constraint::Length(5),
         Constraint::Length(10),
-        Constraint::Fill(2),
+        Constraint::Fill(3),
     ]);
     header.extend([
         Cell::from("end"),
@@ -260,7 +260,10 @@ fn credentials(
                 )
                 .style(style),
                 Cell::from(format!("{} {}", status.symbol(), status.as_str())).style(style),
-                match app.stored_in.get(&c.key_id) {
+                match app
+                    .stored_in
+                    .get(&KeyId::new(c.key_id.as_str().to_ascii_lowercase()))
+                {
                     Some(loc) => Cell::from(loc.clone()),
                     None => Cell::from("–").style(t.dim()),
                 },
