@@ -269,6 +269,7 @@ impl GraphClient {
             next: Some(first_url),
             op,
             number: 0,
+            prefetch: None,
             _item: PhantomData,
         }
     }
@@ -504,40 +505,89 @@ impl GraphClient {
     }
 }
 
-/// Pages of a collection, fetched one at a time so the UI can show each as it arrives.
+/// Pages of a collection, in order. While one page is parsed the next one is already on its way: Graph pages are a
+/// cursor, so the round trips cannot overlap each other, but parsing can overlap the next round trip.
 pub struct Pager<T> {
     client: GraphClient,
     next: Option<String>,
     op: Op,
     number: u32,
+    prefetch: Option<(String, tokio::task::JoinHandle<Result<String, GraphError>>)>,
     _item: PhantomData<fn() -> T>,
+}
+
+impl<T> Drop for Pager<T> {
+    fn drop(&mut self) {
+        if let Some((_, handle)) = self.prefetch.take() {
+            handle.abort();
+        }
+    }
 }
 
 impl<T: DeserializeOwned> Pager<T> {
     /// The next page, or `None` when the last one has been returned.
     pub async fn next_page(&mut self) -> Option<Result<Page<T>, GraphError>> {
         let url = self.next.take()?;
-        let result = async {
-            let text = self.client.send(self.op, Method::GET, &url, None).await?;
-            let raw: RawPage<T> = parse(&text, self.op)?;
-            Ok(raw)
-        }
-        .await;
-        Some(result.map(|raw| {
-            self.number += 1;
-            self.next = raw.next_link.clone();
-            Page {
-                value: raw.value,
-                next_link: raw.next_link,
-                delta_link: raw.delta_link,
-                number: self.number,
+        let text = match self.prefetch.take() {
+            Some((prefetched, handle)) if prefetched == url => match handle.await {
+                Ok(result) => result,
+                // The task was cancelled or panicked: fetch again in the foreground.
+                Err(_) => self.client.send(self.op, Method::GET, &url, None).await,
+            },
+            stale => {
+                if let Some((_, handle)) = stale {
+                    handle.abort();
+                }
+                self.client.send(self.op, Method::GET, &url, None).await
             }
+        };
+        let text = match text {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
+        let guessed = scan_next_link(&text);
+        if let Some(next) = &guessed
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let client = self.client.clone();
+            let (op, next_url) = (self.op, next.clone());
+            let handle =
+                tokio::spawn(async move { client.send(op, Method::GET, &next_url, None).await });
+            self.prefetch = Some((next.clone(), handle));
+        }
+        let raw: RawPage<T> = match parse(&text, self.op) {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
+        };
+        self.number += 1;
+        self.next = raw.next_link.clone();
+        Some(Ok(Page {
+            value: raw.value,
+            next_link: raw.next_link,
+            delta_link: raw.delta_link,
+            number: self.number,
         }))
     }
 
     pub fn pages_fetched(&self) -> u32 {
         self.number
     }
+}
+
+/// The `@odata.nextLink` of a page found without parsing it, so the next request can start before the parse. In
+/// valid JSON the quoted key followed by a colon can only be a key. A link with escapes is left to the parser; the
+/// parsed link always decides (a wrong guess is dropped, never used).
+fn scan_next_link(body: &str) -> Option<String> {
+    const KEY: &str = "\"@odata.nextLink\"";
+    let at = body.find(KEY)? + KEY.len();
+    let rest = body[at..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let link = &rest[..end];
+    (!link.contains('\\')).then(|| link.to_string())
 }
 
 fn parse<T: DeserializeOwned>(text: &str, op: Op) -> Result<T, GraphError> {
@@ -681,6 +731,21 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("AuditLog.Read.All"), "{text}");
         assert!(text.contains("Authorization_RequestDenied"), "{text}");
+    }
+
+    #[test]
+    fn next_link_scan() {
+        let body = r#"{"@odata.context":"x","@odata.nextLink" : "https://g/v1.0/applications?$skiptoken=ab","value":[]}"#;
+        assert_eq!(
+            scan_next_link(body).as_deref(),
+            Some("https://g/v1.0/applications?$skiptoken=ab")
+        );
+        assert_eq!(
+            scan_next_link(r#"{"value":[{"displayName":"@odata.nextLink"}]}"#),
+            None
+        );
+        assert_eq!(scan_next_link(r#"{"@odata.nextLink":"https:\/\/g"}"#), None);
+        assert_eq!(scan_next_link(r#"{"value":[]}"#), None);
     }
 
     #[test]
