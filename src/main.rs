@@ -268,6 +268,7 @@ async fn demo(args: DemoArgs, log_file: Option<std::path::PathBuf>) -> ExitCode 
         settings.vaults = info.vault_urls.clone();
         let mut session = Session::connect(settings)?;
         session.log_file = log_file;
+        install_error_hooks();
         keyturn::tui::run(session).await
     }
     .await;
@@ -278,15 +279,34 @@ async fn demo(args: DemoArgs, log_file: Option<std::path::PathBuf>) -> ExitCode 
     }
 }
 
+/// color-eyre's panic and error reports, installed before the TUI's own hook (which restores the terminal first, then
+/// hands over to this one). A second install (a test harness) is harmless: the first one stays.
+fn install_error_hooks() {
+    if let Err(e) = color_eyre::install() {
+        tracing::debug!(error = %e, "color-eyre hooks already installed");
+    }
+}
+
 async fn interactive(
     global: &keyturn::cli::GlobalArgs,
     log_file: Option<std::path::PathBuf>,
 ) -> ExitCode {
     let result = async {
         let settings = Settings::resolve(&global.overrides())?;
-        let mut session = Session::connect(settings)?;
+        // The TUI owns the terminal: a device code goes into its popup, never onto stderr under it. Someone is at
+        // the keyboard, so a device code may be offered even when stderr is not a terminal.
+        let (hook, prompt) = keyturn::auth::watch_prompt();
+        let mut session = Session::connect_with(
+            settings,
+            keyturn::session::SignInOptions {
+                prompt: Some(hook),
+                interactive: Some(true),
+                ..Default::default()
+            },
+        )?;
         session.log_file = log_file;
-        keyturn::tui::run(session).await
+        install_error_hooks();
+        keyturn::tui::run_with_sign_in(session, prompt).await
     }
     .await;
     match result {

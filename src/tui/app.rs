@@ -1,5 +1,6 @@
 //! The TUI's state and its one `update(&mut App, Action) -> Option<Effect>`. No terminal, no network, no clock of
 //! its own: tests drive it directly and snapshot what `views::render` draws of it.
+use super::event::{AppReloaded, StartupNews};
 use super::event::{
     AuditLoaded, Event, InventoryLoaded, InventoryPage, LoadError, OwnersLoaded, RequestId,
     RotationUpdate,
@@ -8,19 +9,26 @@ use super::keymap::{self, Command, Context};
 use super::model::{Inventory, Row, SortKey, StatusFilter, View};
 use super::theme::Theme;
 use super::views;
+use crate::auth::DeviceCodePrompt;
 use crate::clock::SharedClock;
 use crate::graph::{DirectoryAudit, KeyId, Notice, ObjectId, ObjectType, Owner};
 use crate::inventory::load::Progress;
-use crate::inventory::{CredentialType, Entry, Thresholds};
+use crate::inventory::{Entry, Thresholds};
 use chrono::{DateTime, Utc};
 use crossterm::event::{
     Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent,
     MouseEventKind,
 };
 use ratatui::layout::{Position, Rect};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod rotation;
+pub use rotation::{
+    FlowStage, PlanField, PlanForm, ResultView, RotationFlow, RunView, StepLine, StepState,
+    TargetCheck, parse_keep,
+};
 
 /// How far back the detail view reads audit events.
 pub const AUDIT_DAYS: i64 = 30;
@@ -142,6 +150,8 @@ pub enum Popup {
         scroll: usize,
     },
     Confirm(Confirm),
+    /// A device-code sign-in waits for the operator: where to go and what to type.
+    SignIn(DeviceCodePrompt),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +207,11 @@ pub enum Action {
     Rotation(RotationUpdate),
     /// Where each credential's value is kept in Key Vault (`vault/name`): replaces what was known.
     StoredIn(Vec<(KeyId, String)>),
+    Startup(StartupNews),
+    SignIn(Option<DeviceCodePrompt>),
+    AppReloaded(AppReloaded),
+    /// SIGTERM / SIGHUP: leave now, whatever runs (a rotation is finished by the next start).
+    Terminate,
 }
 
 /// Work for the effect runner: the only place that talks to Graph.
@@ -210,6 +225,25 @@ pub enum Effect {
         owners: Option<DetailRequest>,
         audit: Option<AuditRequest>,
     },
+    /// Build the rotation plan for one client secret (reads only).
+    PlanRotation {
+        request: RequestId,
+        object_id: ObjectId,
+        key_id: KeyId,
+    },
+    /// Read the current version of the vault secret the operator typed in, and put it in the plan.
+    CheckRotationTarget {
+        request: RequestId,
+        plan: Box<crate::rotation::RotationPlan>,
+        target: crate::keyvault::SecretTarget,
+    },
+    /// Run an approved plan to an end state; progress comes back as `Event::Rotation`.
+    Rotate {
+        request: RequestId,
+        approved: Box<crate::rotation::ApprovedPlan>,
+    },
+    /// Read one app again (after a rotation) and the vaults' "stored in".
+    ReloadApp { object_id: ObjectId },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -261,7 +295,12 @@ pub struct App {
     pending_audit: Option<(RequestId, ObjectId)>,
     next_request: RequestId,
     pub stored_in: HashMap<KeyId, String>,
-    pub rotation: Option<RotationUpdate>,
+    /// The rotation flow (plan, progress, result) while it is open: it owns the body of the screen.
+    pub flow: Option<RotationFlow>,
+    /// The device-code prompt while a sign-in waits for the operator.
+    pub sign_in: Option<DeviceCodePrompt>,
+    /// Popups waiting for the one on screen to close (news at start while an error is shown, ...).
+    queued: VecDeque<Popup>,
     pub should_quit: bool,
 }
 
@@ -297,7 +336,9 @@ impl App {
             pending_audit: None,
             next_request: 0,
             stored_in: HashMap::new(),
-            rotation: None,
+            flow: None,
+            sign_in: None,
+            queued: VecDeque::new(),
             should_quit: false,
         }
     }
@@ -368,6 +409,12 @@ impl App {
         match (&self.popup, &self.screen) {
             (Some(Popup::Confirm(_)), _) => vec![Context::Dialog],
             (Some(_), _) => vec![Context::Help, Context::Global],
+            // While typing on the plan screen every letter is text: no global keys (Ctrl-c still quits).
+            (None, _) if self.flow.is_some() => match self.flow.as_ref().map(|f| &f.stage) {
+                Some(FlowStage::Plan(_)) => vec![Context::RotationPlan],
+                Some(FlowStage::Running(_)) => vec![Context::RotationRunning, Context::Global],
+                _ => vec![Context::RotationResult, Context::Global],
+            },
             (None, _) if self.filter_editing => vec![Context::FilterInput],
             (None, Screen::List) => vec![Context::List, Context::Navigation, Context::Global],
             (None, Screen::Detail(_)) => {
@@ -378,6 +425,13 @@ impl App {
 
     /// The context of the screen under any popup: what the help's "This view" section documents.
     pub fn screen_context(&self) -> Context {
+        if let Some(f) = &self.flow {
+            return match f.stage {
+                FlowStage::Plan(_) => Context::RotationPlan,
+                FlowStage::Running(_) => Context::RotationRunning,
+                _ => Context::RotationResult,
+            };
+        }
         match self.screen {
             Screen::List => Context::List,
             Screen::Detail(_) => Context::Detail,
@@ -396,7 +450,7 @@ impl App {
             }
             Event::Input(_) => None,
             Event::Tick => Some(Action::Tick),
-            Event::Terminate => Some(Action::Command(Command::Quit)),
+            Event::Terminate => Some(Action::Terminate),
             Event::InventoryPage(p) => Some(Action::InventoryPage(p)),
             Event::InventoryLoaded(l) => Some(Action::InventoryLoaded(l)),
             Event::OwnersLoaded(o) => Some(Action::OwnersLoaded(o)),
@@ -404,6 +458,9 @@ impl App {
             Event::Notice(n) => Some(Action::Notice(n)),
             Event::Rotation(r) => Some(Action::Rotation(r)),
             Event::StoredIn(s) => Some(Action::StoredIn(s)),
+            Event::Startup(n) => Some(Action::Startup(n)),
+            Event::SignIn(p) => Some(Action::SignIn(p)),
+            Event::AppReloaded(r) => Some(Action::AppReloaded(r)),
         }
     }
 
@@ -427,6 +484,10 @@ impl App {
             (Some(Context::FilterInput), KeyCode::Backspace) => Some(Action::FilterBackspace),
             (Some(Context::Dialog), KeyCode::Char(c)) if typing => Some(Action::DialogInput(c)),
             (Some(Context::Dialog), KeyCode::Backspace) => Some(Action::DialogBackspace),
+            (Some(Context::RotationPlan), KeyCode::Char(c)) if typing => {
+                Some(Action::DialogInput(c))
+            }
+            (Some(Context::RotationPlan), KeyCode::Backspace) => Some(Action::DialogBackspace),
             _ => None,
         }
     }
@@ -617,10 +678,44 @@ impl App {
         });
     }
 
+    /// Show `popup` now, or after the one on screen closes: news must not replace an error the operator reads.
+    fn show_popup(&mut self, popup: Popup) {
+        if self.popup.is_some() {
+            self.queued.push_back(popup);
+        } else {
+            self.popup = Some(popup);
+        }
+    }
+
+    /// Close the popup on screen; the next queued one (if any) takes its place.
+    fn close_popup(&mut self) {
+        self.popup = self.queued.pop_front();
+    }
+
+    /// A device-code prompt opens over anything (the sign-in waits for it); its end closes it.
+    fn on_sign_in(&mut self, prompt: Option<DeviceCodePrompt>) {
+        self.sign_in = prompt.clone();
+        self.queued.retain(|p| !matches!(p, Popup::SignIn(_)));
+        match prompt {
+            Some(p) => match self.popup.take() {
+                None | Some(Popup::SignIn(_)) => self.popup = Some(Popup::SignIn(p)),
+                Some(other) => {
+                    self.queued.push_front(other);
+                    self.popup = Some(Popup::SignIn(p));
+                }
+            },
+            None => {
+                if matches!(self.popup, Some(Popup::SignIn(_))) {
+                    self.close_popup();
+                }
+            }
+        }
+    }
+
     fn on_command(&mut self, cmd: Command) -> Option<Effect> {
         match cmd {
             Command::Quit => {
-                self.should_quit = true;
+                self.quit_requested();
                 None
             }
             Command::Help => {
@@ -628,17 +723,24 @@ impl App {
                 None
             }
             Command::CloseHelp => {
-                self.popup = None;
+                self.close_popup();
                 None
             }
+            Command::Reload if self.flow.is_some() => None,
             Command::Reload => self.reload(),
-            Command::DialogNextFocus | Command::DialogActivate | Command::DialogCancel => {
+            Command::DialogNextFocus
+            | Command::DialogPrevFocus
+            | Command::DialogActivate
+            | Command::DialogCancel
+                if matches!(self.popup, Some(Popup::Confirm(_))) =>
+            {
                 self.on_dialog(cmd)
             }
             _ if self.popup.is_some() => {
                 self.scroll_popup(cmd);
                 None
             }
+            _ if self.flow.is_some() => self.on_flow_command(cmd),
             Command::FilterApply => {
                 self.filter_editing = false;
                 None
@@ -694,7 +796,7 @@ impl App {
             return None;
         };
         match cmd {
-            Command::DialogNextFocus => {
+            Command::DialogNextFocus | Command::DialogPrevFocus => {
                 c.focus = match c.focus {
                     DialogFocus::Cancel => DialogFocus::Confirm,
                     DialogFocus::Confirm => DialogFocus::Cancel,
@@ -702,12 +804,12 @@ impl App {
                 None
             }
             Command::DialogCancel => {
-                self.popup = None;
+                self.close_popup();
                 None
             }
             Command::DialogActivate => match c.focus {
                 DialogFocus::Cancel => {
-                    self.popup = None;
+                    self.close_popup();
                     None
                 }
                 DialogFocus::Confirm if c.accepted() => match self.popup.take() {
@@ -812,7 +914,7 @@ impl App {
             Command::HalfPageUp => *pos = pos.saturating_sub(half),
             Command::PageDown => *pos = (*pos + 2 * half).min(last),
             Command::PageUp => *pos = pos.saturating_sub(2 * half),
-            Command::Rotate => self.explain_rotation(),
+            Command::Rotate => return self.start_rotation(),
             _ => {}
         }
         None
@@ -832,66 +934,12 @@ impl App {
         (row.entry.credentials.len(), owners, audit)
     }
 
-    /// `r` on a credential. The rotation engine plugs in here: build the plan, then open a `Confirm` whose accept
-    /// string is the app's display name and whose `on_confirm` starts the rotation.
-    fn explain_rotation(&mut self) {
-        let Some(row) = self.detail_row() else {
-            return;
-        };
-        let Screen::Detail(d) = &self.screen else {
-            return;
-        };
-        let Some(cred) = row.entry.credentials.get(d.credential) else {
-            return;
-        };
-        let (title, lines) = if self.cfg.read_only {
-            (
-                "Read-only session",
-                vec![
-                    "This session is read-only (--read-only or KEYTURN_READ_ONLY=1):".into(),
-                    "nothing is written to the tenant or a vault.".into(),
-                    "Start keyturn without it to rotate.".into(),
-                ],
-            )
-        } else if cred.credential_type == CredentialType::Certificate {
-            (
-                "Certificates are not rotated here",
-                vec![
-                    "keyturn rotates client secrets. A certificate is renewed by issuing".into(),
-                    "a new one and uploading it in Entra ID > App registrations >".into(),
-                    "Certificates & secrets.".into(),
-                ],
-            )
-        } else if row.is_service_principal() {
-            (
-                "Service principal secrets",
-                vec![
-                    "This secret belongs to the service principal, not to an app".into(),
-                    "registration; keyturn rotates app registration secrets only.".into(),
-                ],
-            )
-        } else {
-            (
-                "Rotation: coming",
-                vec![
-                    "Rotating from this screen is coming in a next version.".into(),
-                    "Until then, from a shell (prints the plan, changes nothing):".into(),
-                    String::new(),
-                    format!(
-                        "  keyturn rotate --app {} --key-id {}",
-                        row.entry.app_id, cred.key_id
-                    ),
-                    String::new(),
-                    "Add --yes to carry it out.".into(),
-                ],
-            )
-        };
-        self.open_message(title, lines, false);
-    }
-
     fn on_scroll(&mut self, down: bool) -> Option<Effect> {
         if self.popup.is_some() {
             self.scroll_popup(if down { Command::Down } else { Command::Up });
+            return None;
+        }
+        if self.flow.is_some() {
             return None;
         }
         match self.screen {
@@ -906,7 +954,7 @@ impl App {
     }
 
     fn on_click(&mut self, column: u16, row: u16) -> Option<Effect> {
-        if self.popup.is_some() || self.filter_editing {
+        if self.popup.is_some() || self.filter_editing || self.flow.is_some() {
             return None;
         }
         let pos = Position::new(column, row);
@@ -1103,12 +1151,16 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
         Action::DialogInput(c) => {
             if let Some(Popup::Confirm(d)) = &mut app.popup {
                 d.input.push(c);
+            } else if app.popup.is_none() {
+                app.flow_input(Some(c));
             }
             None
         }
         Action::DialogBackspace => {
             if let Some(Popup::Confirm(d)) = &mut app.popup {
                 d.input.pop();
+            } else if app.popup.is_none() {
+                app.flow_input(None);
             }
             None
         }
@@ -1143,8 +1195,15 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
             app.on_notice(n);
             None
         }
-        Action::Rotation(r) => {
-            app.rotation = Some(r);
+        Action::Rotation(r) => app.on_rotation(r),
+        Action::Startup(news) => app.on_startup(news),
+        Action::SignIn(prompt) => {
+            app.on_sign_in(prompt);
+            None
+        }
+        Action::AppReloaded(r) => app.on_app_reloaded(r),
+        Action::Terminate => {
+            app.should_quit = true;
             None
         }
         Action::StoredIn(locations) => {

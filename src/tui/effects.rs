@@ -9,6 +9,9 @@ use crate::keyvault::KeyVaultSecrets;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
+mod rotation;
+pub use rotation::RotationService;
+
 pub struct Runner {
     graph: GraphClient,
     tx: UnboundedSender<Event>,
@@ -18,6 +21,7 @@ pub struct Runner {
     inventory: Option<JoinHandle<()>>,
     owners: Option<JoinHandle<()>>,
     audit: Option<JoinHandle<()>>,
+    rotation: rotation::RotationJobs,
 }
 
 impl Runner {
@@ -31,6 +35,7 @@ impl Runner {
             inventory: None,
             owners: None,
             audit: None,
+            rotation: rotation::RotationJobs::default(),
         }
     }
 
@@ -84,6 +89,7 @@ impl Runner {
                     self.audit = Some(self.spawn_audit(r));
                 }
             }
+            rotation_effect => self.run_rotation(rotation_effect),
         }
     }
 
@@ -155,6 +161,7 @@ impl Runner {
         abort(&mut self.inventory);
         abort(&mut self.owners);
         abort(&mut self.audit);
+        self.rotation.shutdown();
     }
 }
 

@@ -1,8 +1,10 @@
 //! Everything that reaches the UI arrives on one channel as an `Event`: terminal input, the clock tick, and results
 //! of background work (which come back as `Result`s, tagged so stale ones can be told apart).
+use crate::auth::DeviceCodePrompt;
 use crate::graph::{DirectoryAudit, GraphError, KeyId, Notice, ObjectId, Owner};
 use crate::inventory::Entry;
 use crate::inventory::load::Progress;
+use crate::rotation::{RotationPlan, RotationProgress, RotationReport};
 
 /// Identifies one background request, so a result that arrives after the operator moved on is dropped.
 pub type RequestId = u64;
@@ -20,8 +22,14 @@ pub enum Event {
     AuditLoaded(AuditLoaded),
     /// A Graph call is waiting (throttled, retrying).
     Notice(Notice),
-    /// Progress of a rotation started from the TUI.
+    /// A rotation started from the TUI: plan, progress, end.
     Rotation(RotationUpdate),
+    /// The rotation journal's news at start.
+    Startup(StartupNews),
+    /// A device-code sign-in wants the operator (`Some`), or no longer does (`None`).
+    SignIn(Option<DeviceCodePrompt>),
+    /// One app read again (after a rotation).
+    AppReloaded(AppReloaded),
     /// Which vault secret holds which credential (`CredentialId` tags in the profile's vaults).
     StoredIn(Vec<(KeyId, String)>),
 }
@@ -72,15 +80,41 @@ impl From<GraphError> for LoadError {
     }
 }
 
-/// Where a rotation started from the TUI stands. The rotation engine (`crate::rotation`) reports its state machine
-/// through this; the TUI shows it in the status line and, once wired, on the plan screen.
+/// A rotation started from the TUI: its plan, the check of a typed-in vault secret, the engine's progress and its
+/// end. None of these carries the new secret's value: it never leaves the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotationUpdate {
+    /// The plan for the confirmation screen (reads only), or why there is none.
+    Planned {
+        request: RequestId,
+        result: Result<Box<RotationPlan>, String>,
+    },
+    /// The plan with the vault secret the operator typed in (validated, its current version read).
+    TargetChecked {
+        request: RequestId,
+        result: Result<Box<RotationPlan>, String>,
+    },
+    /// A step of the state machine, as the engine reports it.
+    Progress(RotationProgress),
+    /// The engine returned: a report for every journaled outcome (read its state), or why nothing started.
+    Ended {
+        request: RequestId,
+        result: Result<RotationReport, String>,
+    },
+}
+
+/// What the rotation journal says at start (`rotation::on_start`): rotations that were finished now, or that wait
+/// for a human.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RotationUpdate {
+pub struct StartupNews {
+    pub lines: Vec<String>,
+    /// Interrupted rotations this start finished: the tenant changed since the list was loaded.
+    pub recovered: usize,
+}
+
+/// One app read again after a rotation, so its new credential shows.
+#[derive(Debug)]
+pub struct AppReloaded {
     pub object_id: ObjectId,
-    pub key_id: KeyId,
-    /// The state reached, in the engine's words (`SecretAdded`, `StoredInVault`, `Done`, `RolledBack`, ...).
-    pub step: String,
-    pub finished: bool,
-    /// What went wrong and what to do next, when it did.
-    pub error: Option<String>,
+    pub result: Result<Entry, LoadError>,
 }

@@ -28,6 +28,7 @@ pub enum Command {
     FilterApply,
     FilterClear,
     DialogNextFocus,
+    DialogPrevFocus,
     DialogActivate,
     DialogCancel,
     CloseHelp,
@@ -59,6 +60,7 @@ impl Command {
             Command::FilterApply => "filter_apply",
             Command::FilterClear => "filter_clear",
             Command::DialogNextFocus => "dialog_next_focus",
+            Command::DialogPrevFocus => "dialog_prev_focus",
             Command::DialogActivate => "dialog_activate",
             Command::DialogCancel => "dialog_cancel",
             Command::CloseHelp => "close_help",
@@ -81,6 +83,12 @@ pub enum Context {
     Help,
     /// A confirmation dialog (typed accept string, focus starts on Cancel).
     Dialog,
+    /// The rotation plan screen: fields and buttons; letters go into the focused field.
+    RotationPlan,
+    /// A rotation running: it cannot be interrupted from here (it always runs to an end state).
+    RotationRunning,
+    /// The outcome of a rotation.
+    RotationResult,
     /// Everywhere except while typing.
     Global,
 }
@@ -418,6 +426,54 @@ pub static KEYMAP: &[Binding] = &[
         context: X::Dialog,
         section: S::ThisView,
         hint: Some("cancel"),
+    },
+    // The rotation plan: fields and buttons, letters go into the focused field (the name field when a button has
+    // focus).
+    Binding {
+        keys: &[Key::plain(KeyCode::Tab)],
+        label: "Tab",
+        command: C::DialogNextFocus,
+        desc: "next field or button",
+        context: X::RotationPlan,
+        section: S::ThisView,
+        hint: Some("next"),
+    },
+    Binding {
+        keys: &[Key::plain(KeyCode::BackTab)],
+        label: "Shift-Tab",
+        command: C::DialogPrevFocus,
+        desc: "previous field or button",
+        context: X::RotationPlan,
+        section: S::ThisView,
+        hint: None,
+    },
+    Binding {
+        keys: &[Key::plain(KeyCode::Enter)],
+        label: "Enter",
+        command: C::DialogActivate,
+        desc: "press the focused button; in a vault field, check that secret (Confirm only once the name is typed)",
+        context: X::RotationPlan,
+        section: S::ThisView,
+        hint: Some("press"),
+    },
+    Binding {
+        keys: &[Key::plain(KeyCode::Esc)],
+        label: "Esc",
+        command: C::DialogCancel,
+        desc: "cancel: nothing is changed",
+        context: X::RotationPlan,
+        section: S::ThisView,
+        hint: Some("cancel"),
+    },
+    // The outcome of a rotation.
+    Binding {
+        keys: &[Key::plain(KeyCode::Esc), Key::plain(KeyCode::Enter)],
+        label: "Esc",
+        command: C::Back,
+        desc: "back to the app, reloaded with its new secret",
+        context: X::RotationResult,
+        section: S::ThisView,
+        hint: Some("back"),
     },
     // Everywhere but while typing.
     Binding {

@@ -5,9 +5,10 @@
 //! [`update`] is the only code that changes state and may return an [`Effect`]; the effect runner is the only code
 //! that calls Graph, and its results come back as events. [`views::render`] draws `&App` and changes nothing.
 //!
-//! Rotation plugs in without changing that shape: `r` in the detail view builds a plan and opens
-//! [`Popup::Confirm`] (typed accept string, focus on Cancel) whose `on_confirm` action starts the engine through a
-//! new `Effect`; the engine's progress comes back as [`Event::Rotation`].
+//! Rotation keeps that shape: `r` in the detail view returns `Effect::PlanRotation`; the plan comes back as
+//! [`Event::Rotation`] and opens the plan screen (focus on Cancel, approval by typing the app's display name);
+//! Confirm returns `Effect::Rotate` with the approved plan, and the engine's progress and report come back as
+//! [`Event::Rotation`] too. The engine runs in the effect runner; the new secret's value never leaves it.
 pub mod app;
 pub mod effects;
 pub mod event;
@@ -26,7 +27,7 @@ use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Events processed before a frame is drawn: key repeat and mouse wheels arrive in bursts, and drawing once per
 /// burst keeps the screen current instead of replaying every intermediate frame.
@@ -38,6 +39,32 @@ const MAX_BATCH: usize = 256;
 /// Install color-eyre's hooks before calling this (`color_eyre::install()`): the panic hook installed here restores
 /// the terminal first and then hands over to whatever hook was there before.
 pub async fn run(session: crate::session::Session) -> color_eyre::Result<()> {
+    run_session(session, None).await
+}
+
+/// [`run`] for a session whose device-code sign-in reports to `prompt` (from [`crate::auth::watch_prompt`]): the
+/// prompt opens as a popup while the sign-in waits for the operator, and closes when it is done.
+pub async fn run_with_sign_in(
+    session: crate::session::Session,
+    prompt: watch::Receiver<Option<crate::auth::DeviceCodePrompt>>,
+) -> color_eyre::Result<()> {
+    run_session(session, Some(prompt)).await
+}
+
+async fn run_session(
+    session: crate::session::Session,
+    sign_in: Option<watch::Receiver<Option<crate::auth::DeviceCodePrompt>>>,
+) -> color_eyre::Result<()> {
+    let background = Background {
+        rotation: Some(effects::RotationService::for_session(&session)),
+        startup: Some({
+            // Per DESIGN section 5, a start that may write finishes interrupted rotations; this runs behind the
+            // first frame, and its news arrives as a popup.
+            let session = session.clone();
+            Box::pin(async move { crate::rotation::on_start(&session).await })
+        }),
+        sign_in,
+    };
     let cfg = Config {
         tenant_id: session.tenant_id.clone(),
         identity: session.identity.clone(),
@@ -57,8 +84,24 @@ pub async fn run(session: crate::session::Session) -> color_eyre::Result<()> {
         cfg,
         session.graph.clone(),
         Some((vaults, session.settings.vaults.clone())),
+        background,
     )
     .await
+}
+
+/// `rotation::on_start`, run beside the TUI.
+pub type StartupFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = crate::rotation::StartupReport> + Send>>;
+
+/// Work that runs beside the TUI and is not an effect of a key: rotation, the journal's news at start, the
+/// device-code prompt. Everything is optional (tests run without).
+#[derive(Default)]
+pub struct Background {
+    /// How `r` rotates, or why it cannot (no journal).
+    pub rotation: Option<Result<effects::RotationService, String>>,
+    /// `rotation::on_start`: its lines open a popup when there is news.
+    pub startup: Option<StartupFuture>,
+    pub sign_in: Option<watch::Receiver<Option<crate::auth::DeviceCodePrompt>>>,
 }
 
 /// [`run`] without a [`crate::session::Session`]: what it needs, spelled out. `vaults` are read for "stored in".
@@ -66,6 +109,7 @@ pub async fn run_with(
     cfg: Config,
     graph: crate::graph::GraphClient,
     vaults: Option<(crate::keyvault::KeyVaultSecrets, Vec<String>)>,
+    background: Background,
 ) -> color_eyre::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let notices = tx.clone();
@@ -75,6 +119,9 @@ pub async fn run_with(
     let mut runner = effects::Runner::new(graph, tx.clone());
     if let Some((secrets, urls)) = vaults {
         runner = runner.with_vaults(secrets, urls);
+    }
+    if let Some(rotation) = background.rotation {
+        runner = runner.with_rotation(rotation);
     }
     let mut app = App::new(cfg);
 
@@ -91,6 +138,8 @@ pub async fn run_with(
     let input = spawn_input(tx.clone());
     let ticker = spawn_ticker(tx.clone());
     let signals = spawn_signals(tx.clone());
+    let startup = background.startup.map(|f| spawn_startup(f, tx.clone()));
+    let sign_in = background.sign_in.map(|rx| spawn_sign_in(rx, tx.clone()));
     drop(tx);
 
     let first = app.start();
@@ -100,8 +149,8 @@ pub async fn run_with(
     runner.shutdown();
     input.abort();
     ticker.abort();
-    if let Some(s) = signals {
-        s.abort();
+    for task in [signals, startup, sign_in].into_iter().flatten() {
+        task.abort();
     }
     drop(guard);
     tracing::info!("tui closed");
@@ -182,6 +231,42 @@ fn spawn_input(tx: mpsc::UnboundedSender<Event>) -> tokio::task::JoinHandle<()> 
                     let _ = tx.send(Event::Terminate);
                     break;
                 }
+            }
+        }
+    })
+}
+
+/// The journal's news at start, without holding up the first frame.
+fn spawn_startup(
+    report: StartupFuture,
+    tx: mpsc::UnboundedSender<Event>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let report = report.await;
+        for line in report.lines() {
+            tracing::warn!("journal at start: {line}");
+        }
+        let _ = tx.send(Event::Startup(event::StartupNews {
+            lines: report.lines(),
+            recovered: report.recovered.len(),
+        }));
+    })
+}
+
+/// Forward the device-code prompt: `Some` opens the popup, `None` closes it.
+fn spawn_sign_in(
+    mut rx: watch::Receiver<Option<crate::auth::DeviceCodePrompt>>,
+    tx: mpsc::UnboundedSender<Event>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let current = rx.borrow_and_update().clone();
+        if current.is_some() && tx.send(Event::SignIn(current)).is_err() {
+            return;
+        }
+        while rx.changed().await.is_ok() {
+            let next = rx.borrow_and_update().clone();
+            if tx.send(Event::SignIn(next)).is_err() {
+                break;
             }
         }
     })

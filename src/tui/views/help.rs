@@ -12,6 +12,9 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     let view = app.screen_context();
     let view_name = match view {
         Context::Detail => "one app",
+        Context::RotationPlan => "rotation plan",
+        Context::RotationRunning => "rotation running",
+        Context::RotationResult => "rotation result",
         _ => "app list",
     };
     // The log path first: whoever opens the help after an error is looking for it.

@@ -4,6 +4,7 @@ pub mod detail;
 pub mod help;
 pub mod list;
 pub mod popup;
+pub mod rotation;
 
 use super::app::{App, LoadPhase, Popup, Screen};
 use super::format::{ago, plural, thousands};
@@ -49,9 +50,10 @@ pub fn list_body(body: Rect) -> Rect {
 pub fn render(app: &App, frame: &mut Frame) {
     let a = areas(frame.area());
     header(app, frame, a.header);
-    match &app.screen {
-        Screen::List => list::render(app, frame, a.body),
-        Screen::Detail(d) => detail::render(app, d, frame, a.body),
+    match (&app.flow, &app.screen) {
+        (Some(flow), _) => rotation::render(app, flow, frame, a.body),
+        (None, Screen::List) => list::render(app, frame, a.body),
+        (None, Screen::Detail(d)) => detail::render(app, d, frame, a.body),
     }
     status_line(app, frame, a.status);
     footer(app, frame, a.footer);
@@ -64,6 +66,7 @@ pub fn render(app: &App, frame: &mut Frame) {
             scroll,
         }) => popup::message(app, title, lines, *danger, *scroll, frame),
         Some(Popup::Confirm(c)) => popup::confirm(app, c, frame),
+        Some(Popup::SignIn(p)) => popup::sign_in(app, p, frame),
         None => {}
     }
 }
@@ -129,15 +132,17 @@ pub fn status_text(app: &App) -> (String, Option<Status>) {
             Some(Status::Warning),
         );
     }
-    if let Some(r) = &app.rotation
-        && (!r.finished || r.error.is_some())
-    {
-        let text = match &r.error {
-            Some(e) => format!("rotation of {}: {} – {e}", r.key_id.short(), r.step),
-            None => format!("rotating {}: {}…", r.key_id.short(), r.step),
-        };
-        let s = r.error.as_ref().map(|_| Status::Expired);
-        return (text, s);
+    if let Some(r) = rotation::status(app) {
+        return r;
+    }
+    if let Some(p) = &app.sign_in {
+        return (
+            format!(
+                "sign-in: open {} and enter {}",
+                p.verification_uri, p.user_code
+            ),
+            Some(Status::Warning),
+        );
     }
     match &app.phase {
         LoadPhase::Starting => ("signing in and loading app registrations…".into(), None),

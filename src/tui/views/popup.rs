@@ -103,3 +103,42 @@ pub fn confirm(app: &App, c: &Confirm, frame: &mut Frame) {
         buttons,
     );
 }
+
+/// The device-code prompt: what to open and what to type, in keyturn's words (the service's own message may be in
+/// another language). It closes by itself once the sign-in completes.
+pub fn sign_in(app: &App, p: &crate::auth::DeviceCodePrompt, frame: &mut Frame) {
+    let t = app.theme();
+    let lines = vec![
+        Line::from("keyturn needs you to sign in (device code)."),
+        Line::from(""),
+        Line::from(vec![
+            Span::raw("1. Open  "),
+            Span::styled(p.verification_uri.clone(), t.title()),
+        ]),
+        Line::from("   in a browser on any device."),
+        Line::from(vec![
+            Span::raw("2. Enter "),
+            Span::styled(p.user_code.clone(), t.title()),
+        ]),
+        Line::from(format!(
+            "   before {} UTC, and approve the sign-in.",
+            p.expires_at.format("%H:%M")
+        )),
+        Line::from(""),
+        Line::from("keyturn goes on by itself once you have signed in."),
+        Line::from("Esc hides this; the sign-in keeps waiting (status line)."),
+    ];
+    let area = super::centered(frame.area(), 64, lines.len() as u16 + 2);
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(t.focused_border())
+        .title(Span::styled(" Sign in ", t.title()))
+        .title_bottom(Line::from(" Esc hide ").right_aligned());
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
