@@ -412,8 +412,8 @@ impl App {
             // While typing on the plan screen every letter is text: no global keys (Ctrl-c still quits).
             (None, _) if self.flow.is_some() => match self.flow.as_ref().map(|f| &f.stage) {
                 Some(FlowStage::Plan(_)) => vec![Context::RotationPlan],
-                Some(FlowStage::Running(_)) => vec![Context::RotationRunning, Context::Global],
-                _ => vec![Context::RotationResult, Context::Global],
+                Some(FlowStage::Running(_)) => vec![Context::RotationRunning],
+                _ => vec![Context::RotationResult],
             },
             (None, _) if self.filter_editing => vec![Context::FilterInput],
             (None, Screen::List) => vec![Context::List, Context::Navigation, Context::Global],

@@ -475,6 +475,43 @@ pub static KEYMAP: &[Binding] = &[
         section: S::ThisView,
         hint: Some("back"),
     },
+    // A rotation running, and its result: no reload, no navigation under it.
+    Binding {
+        keys: &[Key::ch('?')],
+        label: "?",
+        command: C::Help,
+        desc: "help",
+        context: X::RotationRunning,
+        section: S::General,
+        hint: Some("help"),
+    },
+    Binding {
+        keys: &[Key::ch('q'), Key::ctrl('c')],
+        label: "q",
+        command: C::Quit,
+        desc: "quit (asks first: the next start would have to finish the rotation)",
+        context: X::RotationRunning,
+        section: S::General,
+        hint: Some("quit"),
+    },
+    Binding {
+        keys: &[Key::ch('?')],
+        label: "?",
+        command: C::Help,
+        desc: "help",
+        context: X::RotationResult,
+        section: S::General,
+        hint: Some("help"),
+    },
+    Binding {
+        keys: &[Key::ch('q'), Key::ctrl('c')],
+        label: "q",
+        command: C::Quit,
+        desc: "quit",
+        context: X::RotationResult,
+        section: S::General,
+        hint: Some("quit"),
+    },
     // Everywhere but while typing.
     Binding {
         keys: &[Key::ctrl('r')],

@@ -862,7 +862,7 @@ fn failed_reload_keeps_the_old_list_and_says_what_to_do() {
 }
 
 #[test]
-fn detail_panes_and_rotation_placeholder() {
+fn detail_panes_and_rotate_key() {
     let mut app = loaded(80, 24);
     let earlier = cmd(&mut app, Command::Down); // Payroll Sync
     open_with(&mut app, earlier, owners_alice(), audit_events());
@@ -884,12 +884,14 @@ fn detail_panes_and_rotation_placeholder() {
         text.contains("Update application - Certificates and secrets management"),
         "dashes normalised: {text}"
     );
-    press(&mut app, KeyCode::Char('r'));
-    let Some(Popup::Message { lines, .. }) = &app.popup else {
-        panic!("r explains how to rotate")
+    // `r` asks for the plan of the selected secret; Esc from "building the plan" goes back to the app.
+    let Some(Effect::PlanRotation { key_id, .. }) = press(&mut app, KeyCode::Char('r')) else {
+        panic!("r on a client secret asks for its rotation plan")
     };
-    assert!(lines.iter().any(|l| l.contains("keyturn rotate --app")));
+    assert_eq!(key_id, KeyId::new(guid(0xc001)));
+    assert!(screen_text(&app, 80, 24).contains("Building the rotation plan"));
     press(&mut app, KeyCode::Esc);
+    assert!(app.flow.is_none());
     press(&mut app, KeyCode::Tab);
     let Screen::Detail(d) = &app.screen else {
         panic!()
@@ -1036,4 +1038,499 @@ fn help_and_footer_come_from_the_keymap() {
     assert!(help.contains("/home/ops/.local/state/keyturn/keyturn.log"));
     assert!(help.contains("– until then"), "owner count note");
     assert!(footer_line(&app).contains("Esc close"));
+}
+
+// ---- rotation flow -----------------------------------------------------------------------------------------------
+
+use keyturn::graph::{AppId as GraphAppId, ObjectId as GraphObjectId};
+use keyturn::keyvault::SecretTarget;
+use keyturn::keyvault::client::VersionInfo;
+use keyturn::keyvault::mapping::MappingSource;
+use keyturn::rotation::{
+    AppSummary, OldCredential, OldCredentialOutcome, OldDisposition, PlannedTarget, RotationPlan,
+    RotationProgress, RotationReport, RotationState, Step,
+};
+use keyturn::tui::RotationUpdate;
+use keyturn::tui::app::{FlowStage, PlanField, TargetCheck};
+
+const VAULT: &str = "https://kv-payroll.vault.azure.net";
+
+/// The plan the engine would make for Payroll Sync's expired secret, mapped by the vault's tags (or, with
+/// `mapped = false`, with no mapping known: the screen asks).
+fn payroll_plan(mapped: bool) -> RotationPlan {
+    let target = mapped.then(|| PlannedTarget {
+        target: SecretTarget::new(VAULT, "payroll-sync").unwrap(),
+        source: MappingSource::Tags,
+        current: Some(version("0a1b2c3d4e5f46a7b8c9d0e1f2a3b4c5")),
+    });
+    RotationPlan {
+        app: AppSummary {
+            object_id: GraphObjectId::new(guid(0xa001)),
+            app_id: GraphAppId::new(guid(0xb001)),
+            display_name: "Payroll Sync".into(),
+        },
+        old: OldCredential {
+            key_id: KeyId::new(guid(0xc001)),
+            display_name: Some("payroll-2025".into()),
+            hint: Some("abc".into()),
+            end: at(-3.0),
+            days_left: Some(-3),
+        },
+        new_display_name: "keyturn 2026-11-27 on-call".into(),
+        new_end: now() + Duration::days(180),
+        lifetime_days: 180,
+        target,
+        old_disposition: OldDisposition::RemoveNow,
+        operator: "on-call".into(),
+        approver: "on-call".into(),
+        known_key_ids: vec![KeyId::new(guid(0xc001)), KeyId::new(guid(0xc002))],
+        warnings: vec![
+            "the old secret has already expired: whatever still uses it is failing now".into(),
+        ],
+        planned_at: now(),
+    }
+}
+
+fn version(v: &str) -> VersionInfo {
+    VersionInfo {
+        id: format!("{VAULT}/secrets/payroll-sync/{v}"),
+        name: "payroll-sync".into(),
+        version: v.into(),
+        tags: [("CredentialId".to_string(), guid(0xc001))].into(),
+        enabled: Some(true),
+        not_before: None,
+        expires: None,
+        created: None,
+        updated: None,
+        content_type: Some("text/plain".into()),
+    }
+}
+
+/// Payroll Sync's detail view, `r` pressed on its expired secret, and the plan (from `plan`) arrived.
+fn plan_open(w: u16, h: u16, plan: RotationPlan) -> App {
+    let mut app = loaded(w, h);
+    let earlier = cmd(&mut app, Command::Down);
+    open_with(&mut app, earlier, owners_alice(), audit_events());
+    let Some(Effect::PlanRotation { request, .. }) = press(&mut app, KeyCode::Char('r')) else {
+        panic!("r asks for the plan")
+    };
+    update(
+        &mut app,
+        Action::Rotation(RotationUpdate::Planned {
+            request,
+            result: Ok(Box::new(plan)),
+        }),
+    );
+    app
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+fn focus(app: &App) -> PlanField {
+    match app.flow.as_ref().map(|f| &f.stage) {
+        Some(FlowStage::Plan(form)) => form.focus,
+        other => panic!("not on the plan screen: {other:?}"),
+    }
+}
+
+/// Type the name, Tab to Confirm, Enter: the approved plan, as the runner receives it.
+fn confirm(app: &mut App) -> (u64, Box<keyturn::rotation::ApprovedPlan>) {
+    type_text(app, "Payroll Sync");
+    press(app, KeyCode::Tab);
+    assert_eq!(focus(app), PlanField::Confirm);
+    match press(app, KeyCode::Enter) {
+        Some(Effect::Rotate { request, approved }) => (request, approved),
+        other => panic!("Confirm with the name typed starts the rotation, got {other:?}"),
+    }
+}
+
+fn progress(app: &mut App, p: RotationProgress) {
+    assert!(update(app, Action::Rotation(RotationUpdate::Progress(p))).is_none());
+}
+
+fn state(app: &mut App, s: RotationState) {
+    progress(
+        app,
+        RotationProgress::StateChanged {
+            rotation_id: 7,
+            state: s,
+        },
+    );
+}
+
+fn step(app: &mut App, step: Step) {
+    progress(
+        app,
+        RotationProgress::StepStarted {
+            rotation_id: 7,
+            step,
+        },
+    );
+}
+
+const NEW_KEY: &str = "9f8e7d6c-5b4a-4321-8fed-cba987654321";
+
+/// Started, addPassword done, the vault write throttled and waiting 3 s.
+fn run_until_throttled(app: &mut App) {
+    progress(
+        app,
+        RotationProgress::Started {
+            rotation_id: 7,
+            app_name: "Payroll Sync".into(),
+        },
+    );
+    step(app, Step::AddSecret);
+    state(
+        app,
+        RotationState::SecretAdded {
+            new_key_id: KeyId::new(NEW_KEY),
+        },
+    );
+    step(app, Step::StoreInVault);
+    progress(
+        app,
+        RotationProgress::StepFailed {
+            rotation_id: 7,
+            step: Step::StoreInVault,
+            error: "throttled by Key Vault (429)".into(),
+            retry_in: Some(std::time::Duration::from_secs(3)),
+        },
+    );
+}
+
+fn report(state: &str, completed: bool) -> RotationReport {
+    RotationReport {
+        rotation_id: 7,
+        state: state.into(),
+        completed,
+        app_object_id: GraphObjectId::new(guid(0xa001)),
+        app_id: GraphAppId::new(guid(0xb001)),
+        app_display_name: "Payroll Sync".into(),
+        new_key_id: completed.then(|| KeyId::new(NEW_KEY)),
+        new_end_date_time: completed.then(|| now() + Duration::days(180)),
+        vault_secret_id: completed
+            .then(|| format!("{VAULT}/secrets/payroll-sync/5d4c3b2a19f04e8d9c7b6a5f4e3d2c1b")),
+        old_key_id: KeyId::new(guid(0xc001)),
+        old_credential: if completed {
+            OldCredentialOutcome::Removed
+        } else {
+            OldCredentialOutcome::Untouched
+        },
+        message: (!completed).then(|| {
+            "rolled back: the vault refused the write (403 Forbidden: the identity lacks Key Vault Secrets Officer on kv-payroll). The old secret is still active and the vault holds what it held before.".to_string()
+        }),
+    }
+}
+
+#[test]
+fn snapshot_rotation_plan_with_mapped_target() {
+    for (w, h) in SIZES {
+        let app = plan_open(w, h, payroll_plan(true));
+        insta::assert_snapshot!(format!("rotation_plan_{w}x{h}"), draw(&app, w, h).backend());
+    }
+}
+
+#[test]
+fn snapshot_rotation_plan_asking_for_the_target() {
+    for (w, h) in SIZES {
+        let mut app = plan_open(w, h, payroll_plan(false));
+        // Shift-Tab from Cancel walks up: name, keep-until, secret name, vault URL.
+        for _ in 0..4 {
+            press(&mut app, KeyCode::BackTab);
+        }
+        assert_eq!(focus(&app), PlanField::VaultUrl);
+        type_text(&mut app, "http://kv-payroll.vault.azure.net");
+        press(&mut app, KeyCode::Tab);
+        type_text(&mut app, "payroll-sync");
+        // Enter checks what is typed: an http:// vault is refused inline, nothing is asked of the vault.
+        assert!(press(&mut app, KeyCode::Enter).is_none());
+        insta::assert_snapshot!(
+            format!("rotation_plan_ask_target_{w}x{h}"),
+            draw(&app, w, h).backend()
+        );
+    }
+}
+
+#[test]
+fn snapshot_rotation_progress() {
+    for (w, h) in SIZES {
+        let mut app = plan_open(w, h, payroll_plan(true));
+        confirm(&mut app);
+        run_until_throttled(&mut app);
+        let text = screen_text(&app, w, h);
+        assert!(text.contains("retrying in 3 s"), "{text}");
+        assert!(
+            text.contains("rotating Payroll Sync: store failed, retrying in 3 s"),
+            "status line: {text}"
+        );
+        insta::assert_snapshot!(
+            format!("rotation_progress_{w}x{h}"),
+            draw(&app, w, h).backend()
+        );
+    }
+}
+
+#[test]
+fn snapshot_rotation_success() {
+    for (w, h) in SIZES {
+        let mut app = plan_open(w, h, payroll_plan(true));
+        let (request, _) = confirm(&mut app);
+        run_until_throttled(&mut app);
+        state(
+            &mut app,
+            RotationState::StoredInVault {
+                version: "5d4c3b2a19f04e8d9c7b6a5f4e3d2c1b".into(),
+            },
+        );
+        step(&mut app, Step::ReadBack);
+        state(&mut app, RotationState::Verified);
+        step(&mut app, Step::RemoveOld);
+        state(&mut app, RotationState::OldRemoved);
+        state(&mut app, RotationState::Done);
+        let effect = update(
+            &mut app,
+            Action::Rotation(RotationUpdate::Ended {
+                request,
+                result: Ok(report("Done", true)),
+            }),
+        );
+        assert_eq!(
+            effect,
+            Some(Effect::ReloadApp {
+                object_id: GraphObjectId::new(guid(0xa001))
+            }),
+            "the app is read again so the new secret shows"
+        );
+        let text = screen_text(&app, w, h);
+        assert!(text.contains(NEW_KEY), "{text}");
+        insta::assert_snapshot!(format!("rotation_done_{w}x{h}"), draw(&app, w, h).backend());
+    }
+}
+
+#[test]
+fn snapshot_rotation_failure() {
+    for (w, h) in SIZES {
+        let mut app = plan_open(w, h, payroll_plan(true));
+        let (request, _) = confirm(&mut app);
+        progress(
+            &mut app,
+            RotationProgress::Started {
+                rotation_id: 7,
+                app_name: "Payroll Sync".into(),
+            },
+        );
+        step(&mut app, Step::AddSecret);
+        state(
+            &mut app,
+            RotationState::SecretAdded {
+                new_key_id: KeyId::new(NEW_KEY),
+            },
+        );
+        step(&mut app, Step::StoreInVault);
+        progress(
+            &mut app,
+            RotationProgress::StepFailed {
+                rotation_id: 7,
+                step: Step::StoreInVault,
+                error: "403 Forbidden: the identity lacks Key Vault Secrets Officer on kv-payroll"
+                    .into(),
+                retry_in: None,
+            },
+        );
+        step(&mut app, Step::RemoveNew);
+        progress(
+            &mut app,
+            RotationProgress::StepFinished {
+                rotation_id: 7,
+                step: Step::RemoveNew,
+                detail: "removed".into(),
+            },
+        );
+        state(
+            &mut app,
+            RotationState::RolledBack {
+                reason: "the vault refused the write".into(),
+            },
+        );
+        update(
+            &mut app,
+            Action::Rotation(RotationUpdate::Ended {
+                request,
+                result: Ok(report("RolledBack", false)),
+            }),
+        );
+        insta::assert_snapshot!(
+            format!("rotation_failed_{w}x{h}"),
+            draw(&app, w, h).backend()
+        );
+        // Esc (or Enter) goes back to the app; nothing is left open.
+        press(&mut app, KeyCode::Esc);
+        assert!(app.flow.is_none());
+        assert!(matches!(app.screen, Screen::Detail(_)));
+    }
+}
+
+#[test]
+fn rotation_confirm_starts_on_cancel_and_needs_the_exact_name() {
+    let mut app = plan_open(80, 24, payroll_plan(true));
+    assert_eq!(focus(&app), PlanField::Cancel, "focus starts on Cancel");
+    // A stray Enter cancels: nothing is started.
+    assert!(press(&mut app, KeyCode::Enter).is_none());
+    assert!(app.flow.is_none());
+
+    let mut app = plan_open(80, 24, payroll_plan(true));
+    // Letters are text on the plan screen, even q and ?.
+    assert!(matches!(
+        key(&app, KeyCode::Char('q')),
+        Some(Action::DialogInput('q'))
+    ));
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(focus(&app), PlanField::Confirm);
+    for typed in [
+        "",
+        "Payroll Syn",
+        "payroll sync",
+        "Payroll Sync ",
+        " Payroll Sync",
+    ] {
+        let Some(FlowStage::Plan(form)) = app.flow.as_mut().map(|f| &mut f.stage) else {
+            panic!()
+        };
+        form.name = typed.into();
+        assert!(!form.accepted(), "{typed:?} must not approve");
+        assert!(
+            press(&mut app, KeyCode::Enter).is_none(),
+            "Confirm with {typed:?} started something"
+        );
+        assert!(matches!(
+            app.flow.as_ref().map(|f| &f.stage),
+            Some(FlowStage::Plan(_))
+        ));
+    }
+    assert!(screen_text(&app, 80, 24).contains("Type the app's name exactly"));
+    // Esc never starts anything either.
+    assert!(press(&mut app, KeyCode::Esc).is_none());
+    assert!(app.flow.is_none());
+
+    // The exact name (typed with focus on a button: letters go to the name field) approves; keep-until applies.
+    let mut app = plan_open(80, 24, payroll_plan(true));
+    press(&mut app, KeyCode::BackTab);
+    press(&mut app, KeyCode::BackTab);
+    assert_eq!(focus(&app), PlanField::KeepUntil);
+    type_text(&mut app, "2026-12-31");
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(focus(&app), PlanField::Cancel);
+    let (_, approved) = confirm(&mut app);
+    assert_eq!(approved.approver, "on-call");
+    assert_eq!(
+        approved.plan.old_disposition,
+        OldDisposition::KeepUntil(Utc.with_ymd_and_hms(2026, 12, 31, 0, 0, 0).unwrap())
+    );
+    assert!(matches!(
+        app.flow.as_ref().map(|f| &f.stage),
+        Some(FlowStage::Running(_))
+    ));
+    // While it runs, `q` explains first instead of quitting.
+    press(&mut app, KeyCode::Char('q'));
+    assert!(!app.should_quit);
+    assert!(matches!(app.popup, Some(Popup::Message { .. })));
+}
+
+#[test]
+fn keep_until_accepts_a_date_or_days() {
+    use keyturn::tui::app::parse_keep;
+    assert_eq!(parse_keep("", now()), Ok(OldDisposition::RemoveNow));
+    assert_eq!(
+        parse_keep("14", now()),
+        Ok(OldDisposition::KeepUntil(now() + Duration::days(14)))
+    );
+    assert!(parse_keep("2026-11-01", now()).is_err(), "in the past");
+    assert!(parse_keep("0", now()).is_err());
+    assert!(parse_keep("next week", now()).is_err());
+}
+
+#[test]
+fn an_unmapped_secret_is_checked_before_confirm() {
+    let mut app = plan_open(80, 24, payroll_plan(false));
+    type_text(&mut app, "Payroll Sync");
+    press(&mut app, KeyCode::Tab);
+    // No vault secret yet: Confirm says what is missing and starts nothing.
+    assert!(press(&mut app, KeyCode::Enter).is_none());
+    let Some(FlowStage::Plan(form)) = app.flow.as_ref().map(|f| &f.stage) else {
+        panic!()
+    };
+    assert!(matches!(form.target_check, TargetCheck::Failed(_)));
+    // Type a valid one: Enter in the field asks the runner to read its current version.
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(focus(&app), PlanField::VaultUrl);
+    type_text(&mut app, VAULT);
+    press(&mut app, KeyCode::Tab);
+    type_text(&mut app, "payroll-sync");
+    let Some(Effect::CheckRotationTarget {
+        request, target, ..
+    }) = press(&mut app, KeyCode::Enter)
+    else {
+        panic!("Enter in the vault fields checks the secret")
+    };
+    assert_eq!(target, SecretTarget::new(VAULT, "payroll-sync").unwrap());
+    update(
+        &mut app,
+        Action::Rotation(RotationUpdate::TargetChecked {
+            request,
+            result: Ok(Box::new(payroll_plan(true))),
+        }),
+    );
+    assert!(screen_text(&app, 80, 24).contains("now version 0a1b2c3d"));
+    // Back to Confirm (the name is still typed): the rotation starts with the typed target.
+    while focus(&app) != PlanField::Confirm {
+        press(&mut app, KeyCode::Tab);
+    }
+    let Some(Effect::Rotate { approved, .. }) = press(&mut app, KeyCode::Enter) else {
+        panic!("Confirm starts the rotation once the target is checked")
+    };
+    assert_eq!(approved.target.target.name, "payroll-sync");
+}
+
+#[test]
+fn journal_news_and_device_code_prompt_are_popups() {
+    use keyturn::auth::DeviceCodePrompt;
+    use keyturn::tui::event::StartupNews;
+    let mut app = loaded(80, 24);
+    update(
+        &mut app,
+        Action::SignIn(Some(DeviceCodePrompt {
+            user_code: "ABCD-EFGH".into(),
+            verification_uri: "https://microsoft.com/devicelogin".into(),
+            message: "To sign in, use a web browser".into(),
+            expires_at: now() + Duration::minutes(15),
+        })),
+    );
+    assert!(matches!(app.popup, Some(Popup::SignIn(_))));
+    let text = screen_text(&app, 80, 24);
+    assert!(
+        text.contains("ABCD-EFGH") && text.contains("microsoft.com/devicelogin"),
+        "{text}"
+    );
+    // News arriving meanwhile waits for the prompt to close, which the sign-in's end does.
+    update(
+        &mut app,
+        Action::Startup(StartupNews {
+            lines: vec!["rotation 3 of Payroll Sync (…): NEEDS ATTENTION: …".into()],
+            recovered: 0,
+        }),
+    );
+    assert!(matches!(app.popup, Some(Popup::SignIn(_))));
+    update(&mut app, Action::SignIn(None));
+    let Some(Popup::Message { title, lines, .. }) = &app.popup else {
+        panic!("the journal's news shows once the prompt is gone")
+    };
+    assert_eq!(title, "1 rotation needs attention");
+    assert!(lines[0].contains("rotation 3 of Payroll Sync"));
+    press(&mut app, KeyCode::Esc);
+    assert!(app.popup.is_none());
 }

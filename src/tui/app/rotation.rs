@@ -512,7 +512,9 @@ impl App {
                 let target = plan
                     .target
                     .as_ref()
-                    .map(|t| t.target.to_string())
+                    .map(|t| {
+                        crate::tui::effects::short_location(&t.target.vault_url, &t.target.name)
+                    })
                     .unwrap_or_default();
                 match plan.approve(&form.name) {
                     Ok(approved) => {

@@ -61,7 +61,7 @@ pub fn render(app: &App, flow: &RotationFlow, frame: &mut Frame, area: Rect) {
             let t = app.theme();
             let mut lines = run_header(run);
             lines.push(Line::from(""));
-            lines.extend(step_lines(app, run));
+            lines.extend(step_lines(app, run, area.width));
             for n in &run.notes {
                 lines.push(Line::styled(format!(" · {n}"), t.dim()));
             }
@@ -176,12 +176,10 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
         let status = match (&form.target_check, &p.target) {
             (TargetCheck::Checking, _) => Span::styled("checking the vault secret…", t.dim()),
             (TargetCheck::Failed(e), _) => Span::styled(format!("✖ {e}"), t.danger()),
+            // The location is what is typed right above: say what the vault answered.
             (_, Some(target)) => Span::raw(match &target.current {
-                Some(v) => format!("✔ {} · now version {}", location(&target.target), v.version),
-                None => format!(
-                    "✔ {} · does not exist yet: will be created",
-                    location(&target.target)
-                ),
+                Some(v) => format!("✔ now version {}", v.version),
+                None => "✔ does not exist yet: it will be created".to_string(),
             }),
             _ => Span::styled(
                 "no mapping for this secret: type where it is kept, Enter checks it",
@@ -192,12 +190,10 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
     } else if let Some(target) = &p.target {
         let version = match &target.current {
             Some(v) => format!("now version {}", v.version),
-            None => "does not exist yet: will be created".to_string(),
+            None => "does not exist yet: it will be created".to_string(),
         };
-        lines.push(row(
-            "Vault secret",
-            format!("{} · {version}", location(&target.target)),
-        ));
+        lines.push(row("Vault secret", location(&target.target)));
+        lines.push(row("", version));
         lines.push(row("", format!("found in: {}", target.source)));
     }
     let mut keep = field(
@@ -206,7 +202,7 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
         &form.keep,
         form.focus == PlanField::KeepUntil,
     );
-    keep.push(Span::raw("  "));
+    keep.push(Span::raw(" → "));
     keep.push(match form.disposition(now) {
         Ok(OldDisposition::RemoveNow) => {
             Span::styled("remove it now (or type a date YYYY-MM-DD or days)", t.dim())
@@ -300,10 +296,10 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
 
 fn run_header(run: &RunView) -> Vec<Line<'static>> {
     let old = match run.disposition {
-        OldDisposition::RemoveNow => "the old secret is removed at the end".to_string(),
-        OldDisposition::KeepUntil(d) => format!("the old secret is kept until {}", date(d)),
+        OldDisposition::RemoveNow => "removed at the end".to_string(),
+        OldDisposition::KeepUntil(d) => format!("kept until {}", date(d)),
     };
-    vec![Line::from(format!(" New value → {} · {old}", run.target))]
+    vec![row("New value", run.target.clone()), row("Old secret", old)]
 }
 
 /// Short names of the steps, as the operator thinks of them.
@@ -320,9 +316,11 @@ fn step_name(step: Step) -> &'static str {
     }
 }
 
-fn step_lines(app: &App, run: &RunView) -> Vec<Line<'static>> {
+/// One line per step (the label shortened to fit `width`), and the error under a failed one.
+fn step_lines(app: &App, run: &RunView, width: u16) -> Vec<Line<'static>> {
     let t = app.theme();
     let now = app.now();
+    let room = (width as usize).saturating_sub(2 + 11 + 18);
     let mut out = Vec::new();
     for l in &run.steps {
         let (state, style, error) = match &l.state {
@@ -344,13 +342,23 @@ fn step_lines(app: &App, run: &RunView) -> Vec<Line<'static>> {
         out.push(Line::from(vec![
             Span::raw(format!("  {:<11}", step_name(l.step))),
             Span::styled(format!("{state:<18}"), style),
-            Span::styled(l.step.label().to_string(), t.dim()),
+            Span::styled(truncate(l.step.label(), room), t.dim()),
         ]));
         if let Some(e) = error {
             out.push(Line::styled(format!("             {e}"), style));
         }
     }
     out
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
 }
 
 /// `https://vault/secrets/name/version` -> `vault/name@version`.
@@ -376,7 +384,7 @@ fn old_outcome(r: &RotationReport) -> String {
             "still on the app: removing it failed ({error}); `keyturn journal resume {}` retries",
             r.rotation_id
         ),
-        OldCredentialOutcome::Untouched => "untouched: still on the app and still working".into(),
+        OldCredentialOutcome::Untouched => "untouched, still working".into(),
     }
 }
 
@@ -427,8 +435,7 @@ fn result(app: &App, flow: &RotationFlow, r: &ResultView, frame: &mut Frame, are
                 };
                 lines.push(Line::styled(format!(" {m}"), style));
             }
-            lines.push(Line::from(""));
-            lines.extend(step_lines(app, &r.run));
+            // What to do next before the steps: on a small terminal the steps are what gets cut off.
             lines.push(Line::from(""));
             lines.push(Line::styled(
                 format!(
@@ -437,6 +444,8 @@ fn result(app: &App, flow: &RotationFlow, r: &ResultView, frame: &mut Frame, are
                 ),
                 t.dim(),
             ));
+            lines.push(Line::from(""));
+            lines.extend(step_lines(app, &r.run, area.width));
             format!("Rotation {} · {}", report.rotation_id, report.state)
         }
         Err(e) => {
