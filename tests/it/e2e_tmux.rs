@@ -14,10 +14,17 @@ const HEIGHT: u16 = 40;
 struct Tmux {
     socket: String,
     env: Vec<(String, String)>,
+    /// Every screen read during the test, for the secret-hygiene check.
+    captures: std::cell::RefCell<Vec<String>>,
 }
 
 impl Tmux {
     fn start(home: &Path) -> Tmux {
+        Self::start_with(home, &[])
+    }
+
+    /// `extra` environment for the shell (and so for keyturn), on top of the isolated HOME and XDG dirs.
+    fn start_with(home: &Path, extra: &[(&str, &str)]) -> Tmux {
         static N: AtomicU32 = AtomicU32::new(0);
         let socket = format!(
             "keyturn-e2e-{}-{}",
@@ -30,7 +37,7 @@ impl Tmux {
             p.display().to_string()
         };
         // Nothing of the developer's own configuration, keyring or state may leak in, nor out.
-        let env = vec![
+        let mut env: Vec<(String, String)> = vec![
             ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
             ("HOME".into(), home.display().to_string()),
             ("XDG_CONFIG_HOME".into(), dir("config")),
@@ -41,7 +48,12 @@ impl Tmux {
             ("LANG".into(), "C.UTF-8".into()),
             ("LC_ALL".into(), "C.UTF-8".into()),
         ];
-        let t = Tmux { socket, env };
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let t = Tmux {
+            socket,
+            env,
+            captures: Default::default(),
+        };
         let w = WIDTH.to_string();
         let h = HEIGHT.to_string();
         t.run(&[
@@ -78,7 +90,28 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
+        let s = String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "e2e"]).stdout)
+            .into_owned();
+        self.captures.borrow_mut().push(s.clone());
+        s
+    }
+
+    fn env_value(&self, name: &str) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// Run `keyturn ARGS` outside tmux with the same environment (same HOME and XDG dirs).
+    fn keyturn(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keyturn"))
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .args(args)
+            .output()
+            .expect("run keyturn")
     }
 
     /// Literal text, then no Enter.
@@ -307,4 +340,397 @@ fn demo_in_tmux() {
     tmux.type_text("echo e2e-shell-$((6*7))");
     tmux.key("Enter");
     tmux.wait_for("the shell to run a command", |s| s.contains("e2e-shell-42"));
+}
+
+/// Skip (locally) or fail (CI) without tmux.
+fn require_tmux(test: &str) -> bool {
+    if tmux_available() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("tmux is required in CI for the end-to-end tests (.ci/run installs it)");
+    }
+    eprintln!("SKIPPED {test}: tmux is not installed (apt-get install tmux); CI runs it");
+    false
+}
+
+/// A shell with a recognisable prompt.
+fn shell(tmux: &Tmux) {
+    tmux.type_text("PS1='e2e''$ '");
+    tmux.key("Enter");
+    tmux.wait_for("the shell prompt", |s| s.contains("e2e$"));
+}
+
+/// The selected credential's row in the detail view.
+fn selected_credential(screen: &str) -> Option<&str> {
+    screen
+        .lines()
+        .find(|l| l.starts_with("▶ secret") || l.starts_with("▶ cert"))
+}
+
+/// The app's name from the detail view's title line: ` NAME · app registration · appId …`.
+fn detail_name(screen: &str) -> Option<String> {
+    let line = screen
+        .lines()
+        .find(|l| l.contains(" · app registration · appId "))?;
+    Some(line.split(" · app registration").next()?.trim().to_string())
+}
+
+/// `New keyId    GUID` on the result view.
+fn new_key_id(screen: &str) -> Option<String> {
+    let line = screen
+        .lines()
+        .find(|l| l.trim_start().starts_with("New keyId"))?;
+    Some(line.split_whitespace().nth(2)?.to_string())
+}
+
+fn detail_loaded(s: &str) -> bool {
+    s.contains("Credentials (")
+        && !s.contains("loading owners")
+        && !s.contains("loading audit events")
+}
+
+/// On the plan screen: type the app's name, Tab to Confirm, Enter; wait for the result view.
+fn approve_and_wait(tmux: &Tmux, name: &str) -> String {
+    tmux.wait_for("the plan screen", |s| {
+        s.contains(&format!("Type {name} to approve")) && s.contains("[ Confirm ]")
+    });
+    tmux.type_text(name);
+    tmux.wait_for("the typed name to be accepted", |s| {
+        s.lines()
+            .any(|l| l.starts_with(" > ") && l.contains(name) && l.contains('✔'))
+    });
+    tmux.key("Tab");
+    tmux.key("Enter");
+    tmux.wait_for("the rotation's result", |s| {
+        s.lines()
+            .any(|l| l.starts_with(" Rotation ") && l.contains(" · "))
+            && s.contains("keyturn journal show")
+    })
+}
+
+#[test]
+fn demo_rotation_in_tmux() {
+    if !require_tmux("demo_rotation_in_tmux") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let tmux = Tmux::start(home.path());
+    shell(&tmux);
+    tmux.type_text(&format!("{} demo", env!("CARGO_BIN_EXE_keyturn")));
+    tmux.key("Enter");
+    tmux.wait_for("the app list to load", loaded);
+
+    // Walk down the list to the first app whose selected secret is stored in the demo vault.
+    let mut found = None;
+    for _ in 0..25 {
+        tmux.key("Enter");
+        let s = tmux.wait_for("the detail view", detail_loaded);
+        if let Some(line) = selected_credential(&s)
+            && line.starts_with("▶ secret")
+            && !line.trim_end().ends_with('–')
+        {
+            found = Some(s);
+            break;
+        }
+        tmux.key("Escape");
+        tmux.wait_for("the list", |s| s.contains("sort:"));
+        tmux.type_text("j");
+    }
+    let detail = found.expect("no app in the first 25 rows has a secret stored in the demo vault");
+    let name = detail_name(&detail).expect("the detail view names the app");
+    let old = selected_credential(&detail).unwrap().to_string();
+
+    tmux.type_text("r");
+    let result = approve_and_wait(&tmux, &name);
+    assert!(
+        result.contains("✔ Done: the new secret is on the app, in the vault and verified"),
+        "{result}"
+    );
+    let new_key = new_key_id(&result).expect("the result view shows the new keyId");
+    assert!(result.contains("removed from the app"), "{result}");
+
+    // Back in the detail view the new secret shows, stored in the vault, and the old one is gone.
+    tmux.key("Escape");
+    let after = tmux.wait_for("the new secret in the detail view", |s| {
+        selected_credential(s).is_some_and(|l| l.contains(&new_key[..8]))
+    });
+    assert!(
+        !selected_credential(&after)
+            .unwrap()
+            .trim_end()
+            .ends_with('–'),
+        "the new secret is stored in the vault: {after}"
+    );
+    assert!(!after.contains(&old), "the old secret is gone: {after}");
+
+    tmux.type_text("q");
+    tmux.wait_for("the shell prompt after quitting", |s| {
+        !s.contains("sort:") && s.contains("e2e$")
+    });
+
+    // The journal (same XDG dirs) has the rotation, Done.
+    let out = tmux.keyturn(&["journal", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("journal JSON");
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["newKeyId"].as_str() == Some(new_key.as_str()))
+        .unwrap_or_else(|| panic!("rotation to {new_key} not in the journal: {list}"));
+    assert_eq!(entry["state"], "Done", "{entry}");
+    assert_eq!(entry["completed"], true, "{entry}");
+}
+
+/// `keyturn emulator --state` as a subprocess, killed on drop.
+struct EmulatorProcess {
+    child: std::process::Child,
+    ready: serde_json::Value,
+}
+
+impl EmulatorProcess {
+    fn start(home: &Path) -> EmulatorProcess {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keyturn"))
+            .args(["emulator", "--state"])
+            .env("HOME", home)
+            .env("XDG_STATE_HOME", home.join("emulator-state"))
+            .env("XDG_DATA_HOME", home.join("emulator-data"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start keyturn emulator");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the emulator's ready line");
+        let ready = serde_json::from_str(&line).expect("the ready line is JSON");
+        EmulatorProcess { child, ready }
+    }
+
+    fn s(&self, key: &str) -> String {
+        self.ready[key].as_str().unwrap_or_default().to_string()
+    }
+
+    /// `GET {graphUrl}/_emulator/state`: the whole tenant and vault, secret values included.
+    fn state(&self) -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--cacert", &self.s("caCert")])
+            .arg(format!("{}/_emulator/state", self.s("graphUrl")))
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "state route: {out:?}");
+        serde_json::from_slice(&out.stdout).expect("state JSON")
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The new secret's value must never leave the engine: rotate through the interactive TUI (`keyturn`, with a
+/// config-file mapping), then look for the value, read from the emulator's state, everywhere keyturn writes.
+#[test]
+fn rotation_secret_hygiene_in_tmux() {
+    if !require_tmux("rotation_secret_hygiene_in_tmux") {
+        return;
+    }
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("SKIPPED rotation_secret_hygiene_in_tmux: curl is not installed");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(home.path());
+    let vault = emu.ready["vaultUrls"][0].as_str().unwrap().to_string();
+    let state = emu.state();
+
+    // An app with client secrets only, not mapped by the vault's tags, whose name no service principal shares:
+    // the config file maps it to a secret that does not exist yet.
+    let mapped_by_tags: Vec<&str> = state["vaults"][0]["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["versions"].as_array()?.last()?["tags"]["ProviderAddress"].as_str())
+        .collect();
+    // Service principals are listed only when they have credentials of their own.
+    let has = |v: &serde_json::Value, k: &str| v[k].as_array().is_some_and(|l| !l.is_empty());
+    let sp_names: Vec<&str> = state["servicePrincipals"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter(|s| has(s, "passwordCredentials") || has(s, "keyCredentials"))
+                .filter_map(|s| s["displayName"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let app = state["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            let name = a["displayName"].as_str().unwrap_or("");
+            a["passwordCredentials"]
+                .as_array()
+                .is_some_and(|p| p.len() == 1)
+                && a["keyCredentials"].as_array().is_none_or(|k| k.is_empty())
+                && !mapped_by_tags.contains(&a["id"].as_str().unwrap_or(""))
+                && !sp_names.contains(&name)
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ')
+        })
+        .expect("the demo tenant has an unmapped app with one client secret");
+    let name = app["displayName"].as_str().unwrap().to_string();
+    let app_id = app["appId"].as_str().unwrap().to_string();
+    let secret_name = "keyturn-e2e-hygiene";
+
+    let config = home.path().join("keyturn-e2e.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.default]\nvaults = [\"{vault}\"]\noperator = \"e2e\"\n\n[[profiles.default.mappings]]\napp = \"{app_id}\"\nvault = \"{vault}\"\nsecret = \"{secret_name}\"\n"
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let (tenant, client, secret, authority, graph, ca) = (
+        emu.s("tenantId"),
+        emu.s("clientId"),
+        emu.s("clientSecret"),
+        emu.s("authorityHost"),
+        emu.s("graphUrl"),
+        emu.s("caCert"),
+    );
+    let tmux = Tmux::start_with(
+        home.path(),
+        &[
+            ("AZURE_TENANT_ID", &tenant),
+            ("AZURE_CLIENT_ID", &client),
+            ("AZURE_CLIENT_SECRET", &secret),
+            ("AZURE_AUTHORITY_HOST", &authority),
+            ("KEYTURN_GRAPH_URL", &graph),
+            ("KEYTURN_CA_CERT", &ca),
+            ("KEYTURN_CONFIG", &config),
+            ("KEYTURN_LOG", "trace"),
+        ],
+    );
+    shell(&tmux);
+    // Every byte keyturn writes to the terminal, and its stderr, are kept for the check.
+    let pane_log = home.path().join("pane.out");
+    let stderr_log = home.path().join("stderr.out");
+    tmux.run(&[
+        "pipe-pane",
+        "-t",
+        "e2e",
+        "-o",
+        &format!("cat >> {}", pane_log.display()),
+    ]);
+    tmux.type_text(&format!(
+        "{} 2>{}",
+        env!("CARGO_BIN_EXE_keyturn"),
+        stderr_log.display()
+    ));
+    tmux.key("Enter");
+    tmux.wait_for("the app list to load", loaded);
+
+    tmux.type_text("/");
+    tmux.type_text(&name);
+    tmux.key("Enter");
+    tmux.wait_for("the filtered list", |s| {
+        selected_line(s).is_some_and(|l| l.contains(&name))
+    });
+    tmux.key("Enter");
+    tmux.wait_for("the detail view", |s| {
+        detail_loaded(s) && selected_credential(s).is_some_and(|l| l.starts_with("▶ secret"))
+    });
+    tmux.type_text("r");
+    let plan = tmux.wait_for("the plan", |s| s.contains("to approve"));
+    assert!(plan.contains("found in: config file"), "{plan}");
+    assert!(plan.contains("does not exist yet"), "{plan}");
+    let result = approve_and_wait(&tmux, &name);
+    assert!(result.contains("✔ Done:"), "{result}");
+    let new_key = new_key_id(&result).expect("the result view shows the new keyId");
+    tmux.key("Escape");
+    tmux.wait_for("the new secret in the detail view", |s| {
+        selected_credential(s).is_some_and(|l| l.contains(&new_key[..8]))
+    });
+    tmux.type_text("q");
+    tmux.wait_for("the shell prompt after quitting", |s| {
+        !s.contains("sort:") && s.contains("e2e$")
+    });
+    tmux.run(&["pipe-pane", "-t", "e2e"]);
+
+    // The new value, as only the emulator can tell: on the app (secretText) and in the vault (latest version).
+    let state = emu.state();
+    let value = state["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| {
+            a["passwordCredentials"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|c| c["keyId"].as_str() == Some(new_key.as_str()))
+        .and_then(|c| c["secretText"].as_str().map(str::to_string))
+        .expect("the emulator knows the new secret's value");
+    let stored = state["vaults"][0]["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == secret_name)
+        .and_then(|s| {
+            s["versions"].as_array()?.last()?["value"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .expect("the mapped vault secret was created");
+    assert_eq!(stored, value, "the vault holds the new value");
+    assert!(value.len() >= 16, "a real secret value: {}", value.len());
+
+    let captures = tmux.captures.borrow();
+    assert!(captures.len() > 10, "screens were read during the flow");
+    for (i, screen) in captures.iter().enumerate() {
+        assert!(
+            !screen.contains(&value),
+            "the secret is on screen capture {i}"
+        );
+    }
+    let mut checked = Vec::new();
+    let mut files = vec![pane_log.clone(), stderr_log.clone()];
+    for dir in [
+        "XDG_STATE_HOME",
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME",
+    ] {
+        files.extend(walk(Path::new(&tmux.env_value(dir))));
+    }
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        let hit = bytes.windows(value.len()).any(|w| w == value.as_bytes());
+        assert!(!hit, "the new secret's value is in {}", f.display());
+        checked.push(f);
+    }
+    let log = Path::new(&tmux.env_value("XDG_STATE_HOME")).join("keyturn/keyturn.log");
+    let log_text = std::fs::read_to_string(&log).expect("the trace log exists");
+    assert!(
+        log_text.contains("TRACE") || log_text.contains("trace"),
+        "the log is at trace level"
+    );
+    assert!(
+        checked
+            .iter()
+            .any(|f| f.starts_with(tmux.env_value("XDG_DATA_HOME"))
+                && f.to_string_lossy().contains("keyturn")),
+        "the journal files were checked: {checked:?}"
+    );
+    assert!(
+        std::fs::metadata(&pane_log).is_ok_and(|m| m.len() > 1000),
+        "the terminal output was recorded"
+    );
 }

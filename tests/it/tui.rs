@@ -1534,3 +1534,191 @@ fn journal_news_and_device_code_prompt_are_popups() {
     press(&mut app, KeyCode::Esc);
     assert!(app.popup.is_none());
 }
+
+// ---- the flow through `update` and the real effect runner, against the emulator ---------------------------------
+
+/// Feed events to `update` (and its effects to the runner) until `done` holds, as the event loop does.
+async fn pump(
+    app: &mut App,
+    runner: &mut keyturn::tui::effects::Runner,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+    what: &str,
+    mut seen: impl FnMut(&App),
+    done: impl Fn(&App) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done(app) {
+        let event = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .expect("the runner's channel stays open");
+        if let Some(action) = app.action_for(event)
+            && let Some(effect) = update(app, action)
+        {
+            runner.run(effect);
+        }
+        seen(app);
+    }
+}
+
+fn key_and_run(app: &mut App, runner: &mut keyturn::tui::effects::Runner, code: KeyCode) {
+    if let Some(effect) = press(app, code) {
+        runner.run(effect);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
+    use keyturn::tui::effects::{RotationService, Runner};
+    let emu = crate::support::start(keyturn::emulator::EmulatorConfig::default()).await;
+    let info = emu.info().clone();
+    let mut session = crate::support::session(&emu);
+    session.settings.vaults = info.vault_urls.clone();
+    session.settings.profile.operator = Some("on-call".into());
+
+    // An app whose secret the demo vault holds (tags ProviderAddress + CredentialId), as the detail shows it.
+    let state = emu.state();
+    let (object_id, key_id, name) = state["vaults"][0]["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|s| {
+            let tags = &s["versions"].as_array()?.last()?["tags"];
+            let (app, key) = (tags["ProviderAddress"].as_str()?, tags["CredentialId"].as_str()?);
+            let a = state["applications"]
+                .as_array()?
+                .iter()
+                .find(|a| a["id"] == app)?;
+            a["passwordCredentials"]
+                .as_array()?
+                .iter()
+                .any(|c| c["keyId"] == key)
+                .then(|| {
+                    (
+                        ObjectId::new(app),
+                        KeyId::new(key),
+                        a["displayName"].as_str().unwrap().to_string(),
+                    )
+                })
+        })
+        .expect("the demo tenant maps an app secret into its vault");
+
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        Arc::new(keyturn::store::Journal::open(&dir.path().join("journal.sqlite3")).unwrap());
+    let service = RotationService {
+        exec: keyturn::rotation::live_executor(&session, journal.clone()),
+        defaults: keyturn::rotation::plan_request(&session, "", &KeyId::new("")),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut runner = Runner::new(session.graph.clone(), tx.clone())
+        .with_vaults(
+            keyturn::keyvault::KeyVaultSecrets::new(
+                session.credential.clone(),
+                session.http.clone(),
+                keyturn::keyvault::VaultOptions::default(),
+            ),
+            info.vault_urls.clone(),
+        )
+        .with_rotation(Ok(service));
+    let mut cfg = config(Theme::monochrome());
+    cfg.clock = session.clock.clone();
+    let mut app = sized(App::new(cfg), 120, 40);
+
+    // Load, select the app, open it, select the mapped secret.
+    let first = app.start();
+    runner.run(first);
+    pump(&mut app, &mut runner, &mut rx, "the inventory", |_| {}, |a| {
+        a.phase == keyturn::tui::app::LoadPhase::Done && a.inventory.get(&object_id).is_some()
+    })
+    .await;
+    let pos = app.inventory.position_of(&object_id).unwrap();
+    for _ in 0..pos {
+        key_and_run(&mut app, &mut runner, KeyCode::Down);
+    }
+    key_and_run(&mut app, &mut runner, KeyCode::Enter);
+    let index = app
+        .detail_row()
+        .unwrap()
+        .entry
+        .credentials
+        .iter()
+        .position(|c| c.key_id.as_str().eq_ignore_ascii_case(key_id.as_str()))
+        .unwrap();
+    for _ in 0..index {
+        key_and_run(&mut app, &mut runner, KeyCode::Down);
+    }
+
+    // r -> the plan, built by the engine in the runner.
+    key_and_run(&mut app, &mut runner, KeyCode::Char('r'));
+    assert!(matches!(
+        app.flow.as_ref().map(|f| &f.stage),
+        Some(FlowStage::Planning)
+    ));
+    pump(&mut app, &mut runner, &mut rx, "the plan", |_| {}, |a| {
+        !matches!(a.flow.as_ref().map(|f| &f.stage), Some(FlowStage::Planning))
+    })
+    .await;
+    let Some(FlowStage::Plan(form)) = app.flow.as_ref().map(|f| &f.stage) else {
+        panic!("no plan: {:?}", app.flow)
+    };
+    assert_eq!(form.focus, PlanField::Cancel);
+    assert!(!form.ask_target, "the demo vault's tags map this secret");
+    assert_eq!(form.plan.old.key_id.as_str(), key_id.as_str());
+
+    // Type the name, Confirm -> progress events -> the result.
+    type_text(&mut app, &name);
+    press(&mut app, KeyCode::Tab);
+    key_and_run(&mut app, &mut runner, KeyCode::Enter);
+    let mut saw_running = Vec::new();
+    pump(
+        &mut app,
+        &mut runner,
+        &mut rx,
+        "the rotation's result",
+        |a| {
+            if let Some(FlowStage::Running(run)) = a.flow.as_ref().map(|f| &f.stage) {
+                for l in &run.steps {
+                    if l.state == keyturn::tui::app::StepState::Running
+                        && !saw_running.contains(&l.step)
+                    {
+                        saw_running.push(l.step);
+                    }
+                }
+            }
+        },
+        |a| matches!(a.flow.as_ref().map(|f| &f.stage), Some(FlowStage::Result(_))),
+    )
+    .await;
+    assert_eq!(
+        saw_running,
+        [Step::AddSecret, Step::StoreInVault, Step::ReadBack, Step::RemoveOld],
+        "each step was shown running, in order"
+    );
+    let Some(FlowStage::Result(result)) = app.flow.as_ref().map(|f| &f.stage) else {
+        panic!()
+    };
+    let report = result.outcome.clone().expect("the rotation ran");
+    assert_eq!(report.state, "Done", "{report:?}");
+    let new_key = report.new_key_id.clone().expect("a new keyId");
+    assert!(screen_text(&app, 120, 40).contains(new_key.as_str()));
+    assert_eq!(
+        journal.get(report.rotation_id).unwrap().state_kind,
+        keyturn::rotation::StateKind::Done
+    );
+
+    // The app is read again: its row and detail show the new secret (and the vault's "stored in" follows).
+    let new_lower = KeyId::new(new_key.as_str().to_ascii_lowercase());
+    pump(&mut app, &mut runner, &mut rx, "the reloaded app", |_| {}, |a| {
+        let row = a.inventory.get(&object_id).unwrap();
+        row.entry.credentials.iter().any(|c| c.key_id == new_key)
+            && !row.entry.credentials.iter().any(|c| c.key_id == key_id)
+            && a.stored_in.contains_key(&new_lower)
+    })
+    .await;
+    press(&mut app, KeyCode::Esc);
+    assert!(app.flow.is_none());
+    let text = screen_text(&app, 120, 40);
+    assert!(text.contains(new_key.short()), "{text}");
+    runner.shutdown();
+}
