@@ -269,7 +269,7 @@ async fn demo(args: DemoArgs, log_file: Option<std::path::PathBuf>) -> ExitCode 
         let mut session = Session::connect(settings)?;
         session.log_file = log_file;
         install_error_hooks();
-        keyturn::tui::run(session).await
+        keyturn::tui::run_demo(session).await
     }
     .await;
     emu.shutdown().await;

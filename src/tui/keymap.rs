@@ -470,7 +470,7 @@ pub static KEYMAP: &[Binding] = &[
         keys: &[Key::plain(KeyCode::Esc), Key::plain(KeyCode::Enter)],
         label: "Esc",
         command: C::Back,
-        desc: "back to the app, reloaded with its new secret",
+        desc: "back to the app (after a rotation, read again: its new secret shows)",
         context: X::RotationResult,
         section: S::ThisView,
         hint: Some("back"),

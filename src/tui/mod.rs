@@ -39,7 +39,21 @@ const MAX_BATCH: usize = 256;
 /// Install color-eyre's hooks before calling this (`color_eyre::install()`): the panic hook installed here restores
 /// the terminal first and then hands over to whatever hook was there before.
 pub async fn run(session: crate::session::Session) -> color_eyre::Result<()> {
-    run_session(session, None).await
+    run_session(session, None, Recovery::Resume).await
+}
+
+/// [`run`] for `keyturn demo`: the journal's news is shown but nothing is resumed, since an interrupted rotation in
+/// the journal belongs to a real tenant and must never be "finished" against the emulated one.
+pub async fn run_demo(session: crate::session::Session) -> color_eyre::Result<()> {
+    run_session(session, None, Recovery::ReportOnly).await
+}
+
+/// What the start does with interrupted rotations in the journal.
+enum Recovery {
+    /// `rotation::on_start`: finish them (unless read-only), then report.
+    Resume,
+    /// Report only.
+    ReportOnly,
 }
 
 /// [`run`] for a session whose device-code sign-in reports to `prompt` (from [`crate::auth::watch_prompt`]): the
@@ -48,21 +62,33 @@ pub async fn run_with_sign_in(
     session: crate::session::Session,
     prompt: watch::Receiver<Option<crate::auth::DeviceCodePrompt>>,
 ) -> color_eyre::Result<()> {
-    run_session(session, Some(prompt)).await
+    run_session(session, Some(prompt), Recovery::Resume).await
 }
 
 async fn run_session(
     session: crate::session::Session,
     sign_in: Option<watch::Receiver<Option<crate::auth::DeviceCodePrompt>>>,
+    recovery: Recovery,
 ) -> color_eyre::Result<()> {
-    let background = Background {
-        rotation: Some(effects::RotationService::for_session(&session)),
-        startup: Some({
-            // Per DESIGN section 5, a start that may write finishes interrupted rotations; this runs behind the
-            // first frame, and its news arrives as a popup.
+    // Per DESIGN section 5, a start that may write finishes interrupted rotations; this runs behind the first
+    // frame, and its news arrives as a popup.
+    let startup: StartupFuture = match recovery {
+        Recovery::Resume => {
             let session = session.clone();
             Box::pin(async move { crate::rotation::on_start(&session).await })
+        }
+        Recovery::ReportOnly => Box::pin(async {
+            crate::store::Journal::open_default()
+                .and_then(|j| crate::rotation::startup_report(&j))
+                .unwrap_or_else(|e| crate::rotation::StartupReport {
+                    errors: vec![e.to_string()],
+                    ..Default::default()
+                })
         }),
+    };
+    let background = Background {
+        rotation: Some(effects::RotationService::for_session(&session)),
+        startup: Some(startup),
         sign_in,
     };
     let cfg = Config {

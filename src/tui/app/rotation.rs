@@ -675,8 +675,7 @@ impl App {
                     "Quitting now stops it between two steps. Nothing is lost (every step".into(),
                     "is journaled) but the next start of keyturn has to finish it.".into(),
                     String::new(),
-                    "Wait for the result (seconds, usually), or press q again to quit".into(),
-                    "anyway.".into(),
+                    "Wait for the result (seconds, usually). To quit anyway: Esc, then q.".into(),
                 ],
                 true,
             );
