@@ -695,19 +695,32 @@ impl App {
         } else {
             None
         };
+        // Recovered rotations come first in the news; every other line waits for a human.
+        let waiting = news.lines.len().saturating_sub(news.recovered);
+        let title = if waiting > 0 {
+            format!(
+                "{} need{} attention",
+                crate::tui::format::plural(waiting, "rotation", "rotations"),
+                if waiting == 1 { "s" } else { "" }
+            )
+        } else {
+            format!(
+                "{} finished at start",
+                crate::tui::format::plural(
+                    news.recovered,
+                    "interrupted rotation",
+                    "interrupted rotations"
+                )
+            )
+        };
         let mut lines = news.lines;
         lines.push(String::new());
         lines.push("`keyturn journal` lists rotations; `keyturn journal show ID` shows one".into());
         lines.push("step by step.".into());
-        let title = format!(
-            "{} need{} attention",
-            crate::tui::format::plural(lines.len() - 3, "rotation", "rotations"),
-            if lines.len() - 3 == 1 { "s" } else { "" }
-        );
         self.show_popup(Popup::Message {
             title,
             lines,
-            danger: true,
+            danger: waiting > 0,
             scroll: 0,
         });
         effect
