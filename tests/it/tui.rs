@@ -1567,9 +1567,49 @@ fn key_and_run(app: &mut App, runner: &mut keyturn::tui::effects::Runner, code: 
     }
 }
 
+/// The TUI's state and its real effect runner over a session on the emulator, with a journal of its own.
+struct Harness {
+    app: App,
+    runner: keyturn::tui::effects::Runner,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    journal: Arc<keyturn::store::Journal>,
+    _dir: tempfile::TempDir,
+}
+
+fn harness(session: &keyturn::session::Session, vault_urls: &[String]) -> Harness {
+    use keyturn::tui::effects::{RotationService, Runner};
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        Arc::new(keyturn::store::Journal::open(&dir.path().join("journal.sqlite3")).unwrap());
+    let service = RotationService {
+        exec: keyturn::rotation::live_executor(session, journal.clone()),
+        defaults: keyturn::rotation::plan_request(session, "", &KeyId::new("")),
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let runner = Runner::new(session.graph.clone(), tx)
+        .with_vaults(
+            keyturn::keyvault::KeyVaultSecrets::new(
+                session.credential.clone(),
+                session.http.clone(),
+                keyturn::keyvault::VaultOptions::default(),
+            ),
+            vault_urls.to_vec(),
+        )
+        .with_rotation(Ok(service));
+    let mut cfg = config(Theme::monochrome());
+    cfg.clock = session.clock.clone();
+    let app = sized(App::new(cfg), 120, 40);
+    Harness {
+        app,
+        runner,
+        rx,
+        journal,
+        _dir: dir,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
-    use keyturn::tui::effects::{RotationService, Runner};
     let emu = crate::support::start(keyturn::emulator::EmulatorConfig::default()).await;
     let info = emu.info().clone();
     let mut session = crate::support::session(&emu);
@@ -1584,7 +1624,10 @@ async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
         .iter()
         .find_map(|s| {
             let tags = &s["versions"].as_array()?.last()?["tags"];
-            let (app, key) = (tags["ProviderAddress"].as_str()?, tags["CredentialId"].as_str()?);
+            let (app, key) = (
+                tags["ProviderAddress"].as_str()?,
+                tags["CredentialId"].as_str()?,
+            );
             let a = state["applications"]
                 .as_array()?
                 .iter()
@@ -1603,34 +1646,25 @@ async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
         })
         .expect("the demo tenant maps an app secret into its vault");
 
-    let dir = tempfile::tempdir().unwrap();
-    let journal =
-        Arc::new(keyturn::store::Journal::open(&dir.path().join("journal.sqlite3")).unwrap());
-    let service = RotationService {
-        exec: keyturn::rotation::live_executor(&session, journal.clone()),
-        defaults: keyturn::rotation::plan_request(&session, "", &KeyId::new("")),
-    };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut runner = Runner::new(session.graph.clone(), tx.clone())
-        .with_vaults(
-            keyturn::keyvault::KeyVaultSecrets::new(
-                session.credential.clone(),
-                session.http.clone(),
-                keyturn::keyvault::VaultOptions::default(),
-            ),
-            info.vault_urls.clone(),
-        )
-        .with_rotation(Ok(service));
-    let mut cfg = config(Theme::monochrome());
-    cfg.clock = session.clock.clone();
-    let mut app = sized(App::new(cfg), 120, 40);
+    let Harness {
+        mut app,
+        mut runner,
+        mut rx,
+        journal,
+        _dir,
+    } = harness(&session, &info.vault_urls);
 
     // Load, select the app, open it, select the mapped secret.
     let first = app.start();
     runner.run(first);
-    pump(&mut app, &mut runner, &mut rx, "the inventory", |_| {}, |a| {
-        a.phase == keyturn::tui::app::LoadPhase::Done && a.inventory.get(&object_id).is_some()
-    })
+    pump(
+        &mut app,
+        &mut runner,
+        &mut rx,
+        "the inventory",
+        |_| {},
+        |a| a.phase == keyturn::tui::app::LoadPhase::Done && a.inventory.get(&object_id).is_some(),
+    )
     .await;
     let pos = app.inventory.position_of(&object_id).unwrap();
     for _ in 0..pos {
@@ -1655,9 +1689,14 @@ async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
         app.flow.as_ref().map(|f| &f.stage),
         Some(FlowStage::Planning)
     ));
-    pump(&mut app, &mut runner, &mut rx, "the plan", |_| {}, |a| {
-        !matches!(a.flow.as_ref().map(|f| &f.stage), Some(FlowStage::Planning))
-    })
+    pump(
+        &mut app,
+        &mut runner,
+        &mut rx,
+        "the plan",
+        |_| {},
+        |a| !matches!(a.flow.as_ref().map(|f| &f.stage), Some(FlowStage::Planning)),
+    )
     .await;
     let Some(FlowStage::Plan(form)) = app.flow.as_ref().map(|f| &f.stage) else {
         panic!("no plan: {:?}", app.flow)
@@ -1687,12 +1726,22 @@ async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
                 }
             }
         },
-        |a| matches!(a.flow.as_ref().map(|f| &f.stage), Some(FlowStage::Result(_))),
+        |a| {
+            matches!(
+                a.flow.as_ref().map(|f| &f.stage),
+                Some(FlowStage::Result(_))
+            )
+        },
     )
     .await;
     assert_eq!(
         saw_running,
-        [Step::AddSecret, Step::StoreInVault, Step::ReadBack, Step::RemoveOld],
+        [
+            Step::AddSecret,
+            Step::StoreInVault,
+            Step::ReadBack,
+            Step::RemoveOld
+        ],
         "each step was shown running, in order"
     );
     let Some(FlowStage::Result(result)) = app.flow.as_ref().map(|f| &f.stage) else {
@@ -1709,16 +1758,175 @@ async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
 
     // The app is read again: its row and detail show the new secret (and the vault's "stored in" follows).
     let new_lower = KeyId::new(new_key.as_str().to_ascii_lowercase());
-    pump(&mut app, &mut runner, &mut rx, "the reloaded app", |_| {}, |a| {
-        let row = a.inventory.get(&object_id).unwrap();
-        row.entry.credentials.iter().any(|c| c.key_id == new_key)
-            && !row.entry.credentials.iter().any(|c| c.key_id == key_id)
-            && a.stored_in.contains_key(&new_lower)
-    })
+    pump(
+        &mut app,
+        &mut runner,
+        &mut rx,
+        "the reloaded app",
+        |_| {},
+        |a| {
+            let row = a.inventory.get(&object_id).unwrap();
+            row.entry.credentials.iter().any(|c| c.key_id == new_key)
+                && !row.entry.credentials.iter().any(|c| c.key_id == key_id)
+                && a.stored_in.contains_key(&new_lower)
+        },
+    )
     .await;
     press(&mut app, KeyCode::Esc);
     assert!(app.flow.is_none());
     let text = screen_text(&app, 120, 40);
     assert!(text.contains(new_key.short()), "{text}");
     runner.shutdown();
+}
+
+/// Load the inventory, open the app, select the secret, press `r` and wait for the plan screen.
+async fn plan_for(h: &mut Harness, object_id: &ObjectId, key_id: &KeyId) {
+    let first = h.app.start();
+    h.runner.run(first);
+    pump(
+        &mut h.app,
+        &mut h.runner,
+        &mut h.rx,
+        "the inventory",
+        |_| {},
+        |a| a.phase == keyturn::tui::app::LoadPhase::Done && a.inventory.get(object_id).is_some(),
+    )
+    .await;
+    let pos = h.app.inventory.position_of(object_id).unwrap();
+    for _ in 0..pos {
+        key_and_run(&mut h.app, &mut h.runner, KeyCode::Down);
+    }
+    key_and_run(&mut h.app, &mut h.runner, KeyCode::Enter);
+    let index = h
+        .app
+        .detail_row()
+        .unwrap()
+        .entry
+        .credentials
+        .iter()
+        .position(|c| c.key_id.as_str().eq_ignore_ascii_case(key_id.as_str()))
+        .unwrap();
+    for _ in 0..index {
+        key_and_run(&mut h.app, &mut h.runner, KeyCode::Down);
+    }
+    key_and_run(&mut h.app, &mut h.runner, KeyCode::Char('r'));
+    pump(
+        &mut h.app,
+        &mut h.runner,
+        &mut h.rx,
+        "the plan",
+        |_| {},
+        |a| !matches!(a.flow.as_ref().map(|f| &f.stage), Some(FlowStage::Planning)),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmapped_secret_is_typed_in_checked_and_rotated_against_the_emulator() {
+    let emu = crate::support::start(keyturn::emulator::EmulatorConfig::default()).await;
+    let info = emu.info().clone();
+    let mut session = crate::support::session(&emu);
+    session.settings.vaults = info.vault_urls.clone();
+
+    // An app with one client secret that no vault secret is tagged for: the plan has to ask.
+    let state = emu.state();
+    let tagged: Vec<String> = state["vaults"][0]["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| {
+            let v = s["versions"].as_array()?.last()?;
+            v["tags"]["ProviderAddress"].as_str().map(str::to_string)
+        })
+        .collect();
+    let app = state["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["passwordCredentials"]
+                .as_array()
+                .is_some_and(|p| p.len() == 1)
+                && !tagged.iter().any(|t| a["id"] == t.as_str())
+        })
+        .expect("an unmapped app");
+    let object_id = ObjectId::new(app["id"].as_str().unwrap());
+    let key_id = KeyId::new(app["passwordCredentials"][0]["keyId"].as_str().unwrap());
+    let name = app["displayName"].as_str().unwrap().to_string();
+
+    let mut h = harness(&session, &info.vault_urls);
+    plan_for(&mut h, &object_id, &key_id).await;
+    let Some(FlowStage::Plan(form)) = h.app.flow.as_ref().map(|f| &f.stage) else {
+        panic!("no plan: {:?}", h.app.flow)
+    };
+    assert!(
+        form.ask_target,
+        "no mapping: the screen asks for the vault secret"
+    );
+
+    // Vault URL and a secret that does not exist yet; Enter asks the runner to check it.
+    while focus(&h.app) != PlanField::VaultUrl {
+        press(&mut h.app, KeyCode::Tab);
+    }
+    type_text(&mut h.app, &info.vault_urls[0]);
+    press(&mut h.app, KeyCode::Tab);
+    type_text(&mut h.app, "typed-in-secret");
+    key_and_run(&mut h.app, &mut h.runner, KeyCode::Enter);
+    pump(
+        &mut h.app,
+        &mut h.runner,
+        &mut h.rx,
+        "the target check",
+        |_| {},
+        |a| {
+            matches!(
+                a.flow.as_ref().map(|f| &f.stage),
+                Some(FlowStage::Plan(f)) if f.target_check != TargetCheck::Checking
+            )
+        },
+    )
+    .await;
+    let Some(FlowStage::Plan(form)) = h.app.flow.as_ref().map(|f| &f.stage) else {
+        panic!()
+    };
+    assert_eq!(form.target_check, TargetCheck::Checked);
+    let target = form.plan.target.as_ref().expect("the checked target");
+    assert_eq!(target.source, MappingSource::Operator);
+    assert!(target.current.is_none(), "the secret does not exist yet");
+
+    press(&mut h.app, KeyCode::Tab);
+    press(&mut h.app, KeyCode::Tab);
+    assert_eq!(focus(&h.app), PlanField::Name);
+    type_text(&mut h.app, &name);
+    press(&mut h.app, KeyCode::Tab);
+    press(&mut h.app, KeyCode::Tab);
+    assert_eq!(focus(&h.app), PlanField::Confirm);
+    key_and_run(&mut h.app, &mut h.runner, KeyCode::Enter);
+    pump(
+        &mut h.app,
+        &mut h.runner,
+        &mut h.rx,
+        "the result",
+        |_| {},
+        |a| {
+            matches!(
+                a.flow.as_ref().map(|f| &f.stage),
+                Some(FlowStage::Result(_))
+            )
+        },
+    )
+    .await;
+    let Some(FlowStage::Result(result)) = h.app.flow.as_ref().map(|f| &f.stage) else {
+        panic!()
+    };
+    let report = result.outcome.clone().expect("the rotation ran");
+    assert_eq!(report.state, "Done", "{report:?}");
+    assert!(
+        report
+            .vault_secret_id
+            .as_deref()
+            .is_some_and(|id| id.contains("/secrets/typed-in-secret/")),
+        "{report:?}"
+    );
+    h.runner.shutdown();
 }
