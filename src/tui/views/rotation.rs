@@ -361,29 +361,25 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// `https://vault/secrets/name/version` -> `vault/name@version`.
-fn secret_version(id: &str) -> String {
+/// `https://vault/secrets/name/version` -> (`vault/name`, `version`).
+fn secret_version(id: &str) -> (String, Option<String>) {
     let Some((vault, rest)) = id.split_once("/secrets/") else {
-        return id.to_string();
+        return (id.to_string(), None);
     };
     match rest.split_once('/') {
-        Some((name, version)) => format!("{}@{version}", short_location(vault, name)),
-        None => short_location(vault, rest),
+        Some((name, version)) => (short_location(vault, name), Some(version.to_string())),
+        None => (short_location(vault, rest), None),
     }
 }
 
 fn old_outcome(r: &RotationReport) -> String {
     match &r.old_credential {
         OldCredentialOutcome::Removed => "removed from the app".into(),
-        OldCredentialOutcome::KeptUntil { until } => format!(
-            "kept until {}; `keyturn journal resume {}` removes it then",
-            date(*until),
-            r.rotation_id
-        ),
-        OldCredentialOutcome::RemovalPending { error } => format!(
-            "still on the app: removing it failed ({error}); `keyturn journal resume {}` retries",
-            r.rotation_id
-        ),
+        // What to do about it is in the report's message, right below.
+        OldCredentialOutcome::KeptUntil { until } => format!("kept until {}", date(*until)),
+        OldCredentialOutcome::RemovalPending { .. } => {
+            "still on the app: removing it failed".into()
+        }
         OldCredentialOutcome::Untouched => "untouched, still working".into(),
     }
 }
@@ -394,10 +390,21 @@ fn result(app: &App, flow: &RotationFlow, r: &ResultView, frame: &mut Frame, are
     let head = match &r.outcome {
         Ok(report) => {
             let (symbol, style, what) = match report.state.as_str() {
-                _ if report.completed => (
+                "Done" => (
                     "✔",
                     Style::new(),
                     "the new secret is on the app, in the vault and verified",
+                ),
+                // Kept by choice: completed as planned.
+                _ if report.completed => (
+                    "✔",
+                    Style::new(),
+                    "the new secret is in the vault and verified; the old one is kept",
+                ),
+                "OldRemovalPending" => (
+                    "⚠",
+                    t.warning(),
+                    "the new secret is in the vault and verified; the old one is still on the app",
                 ),
                 "RolledBack" => (
                     "✖",
@@ -408,10 +415,12 @@ fn result(app: &App, flow: &RotationFlow, r: &ResultView, frame: &mut Frame, are
                 "NeedsAttention" => ("⚠", t.danger(), "a human must look; both secrets are kept"),
                 _ => ("⚠", t.warning(), "not finished"),
             };
-            lines.push(Line::styled(
-                format!(" {symbol} {}: {what}", report.state),
-                style,
-            ));
+            let state = if report.completed {
+                "Done"
+            } else {
+                &report.state
+            };
+            lines.push(Line::styled(format!(" {symbol} {state}: {what}"), style));
             lines.push(Line::from(""));
             if let Some(k) = &report.new_key_id {
                 lines.push(row("New keyId", k.to_string()));
@@ -420,7 +429,11 @@ fn result(app: &App, flow: &RotationFlow, r: &ResultView, frame: &mut Frame, are
                 lines.push(row("New end date", date(end)));
             }
             if let Some(id) = &report.vault_secret_id {
-                lines.push(row("Vault secret", secret_version(id)));
+                let (location, version) = secret_version(id);
+                lines.push(row("Vault secret", location));
+                if let Some(v) = version {
+                    lines.push(row("", format!("version {v}")));
+                }
             }
             lines.push(row(
                 "Old keyId",
@@ -446,7 +459,7 @@ fn result(app: &App, flow: &RotationFlow, r: &ResultView, frame: &mut Frame, are
             ));
             lines.push(Line::from(""));
             lines.extend(step_lines(app, &r.run, area.width));
-            format!("Rotation {} · {}", report.rotation_id, report.state)
+            format!("Rotation {} · {state}", report.rotation_id)
         }
         Err(e) => {
             lines.push(Line::styled(
@@ -515,8 +528,13 @@ pub fn status(app: &App) -> Option<(String, Option<Status>)> {
         FlowStage::Result(r) => match &r.outcome {
             Ok(report) if report.completed => (
                 format!(
-                    "rotation {} of {name}: {}",
-                    report.rotation_id, report.state
+                    "rotation {} of {name}: Done{}",
+                    report.rotation_id,
+                    if report.state == "Done" {
+                        ""
+                    } else {
+                        " (old secret kept)"
+                    }
                 ),
                 None,
             ),
