@@ -266,9 +266,9 @@ fn main() {
         let warm_start = Instant::now();
         let (mut cache, _) = InventoryCache::open(&cache_path).expect("cache");
         let t_open = warm_start.elapsed();
-        let cached = cache.load(&scope).expect("load").expect("cached");
+        let (snapshot, _) = cache.load_snapshot(&scope).expect("load").expect("cached");
         let t_load = warm_start.elapsed();
-        let warm_entries = sync::entries(&cached, opts);
+        let warm_entries = sync::snapshot_entries(snapshot, opts);
         let t_entries = warm_start.elapsed();
         let app = app_with(&session, warm_entries, &mut term);
         let warm = warm_start.elapsed();
@@ -280,6 +280,8 @@ fn main() {
             (warm - t_entries).as_secs_f64() * 1000.0
         );
         drop(app);
+        // The objects the delta merge needs are read behind the first frame, as the TUI does.
+        let cached = cache.load(&scope).expect("load").expect("cached");
         let delta_start = Instant::now();
         let refreshed = sync::refresh(&session.graph, Some(&mut cache), &scope, Some(cached), opts, chrono::Utc::now(), |_, _| {})
             .await

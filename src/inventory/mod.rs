@@ -55,7 +55,7 @@ impl std::fmt::Display for Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialType {
     Secret,
@@ -104,13 +104,16 @@ pub fn days_left(end: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     (end - now).num_seconds().div_euclid(86_400)
 }
 
-/// One credential of one object, as `check` reports it and the detail view lists it.
-#[derive(Debug, Clone, PartialEq)]
+/// One credential of one object, as `check` reports it and the detail view lists it. (Serialised only into the
+/// inventory cache's snapshot, where dates are numbers so a warm start parses no date text.)
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Credential {
     pub credential_type: CredentialType,
     pub key_id: KeyId,
     pub name: Option<String>,
+    #[serde(with = "exact_time")]
     pub start: Option<DateTime<Utc>>,
+    #[serde(with = "exact_time")]
     pub end: Option<DateTime<Utc>>,
     /// For certificates: the thumbprint (`customKeyIdentifier`) and the usages merged from Sign/Verify entries.
     pub thumbprint: Option<String>,
@@ -118,8 +121,29 @@ pub struct Credential {
     pub hint: Option<String>,
 }
 
+/// Dates as (seconds, nanoseconds): exact to Graph's 100 ns, and valid far beyond the year 2262 that a single i64
+/// of nanoseconds would reach (Entra accepts end dates such as 2299-12-31).
+mod exact_time {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        d.map(|d| (d.timestamp(), d.timestamp_subsec_nanos()))
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        match Option::<(i64, u32)>::deserialize(d)? {
+            None => Ok(None),
+            Some((secs, nanos)) => DateTime::from_timestamp(secs, nanos)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("date out of range")),
+        }
+    }
+}
+
 /// An app registration or service principal with its credentials (certificate Sign/Verify pairs merged).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Entry {
     pub object_type: ObjectType,
     pub object_id: ObjectId,

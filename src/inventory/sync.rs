@@ -14,6 +14,19 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
+/// The snapshot keeps every entry; a view without service principals filters them when it reads it.
+const ALL: LoadOptions = LoadOptions {
+    service_principals: true,
+};
+
+/// A snapshot's entries as a view with `opts` shows them.
+pub fn snapshot_entries(mut entries: Vec<Entry>, opts: LoadOptions) -> Vec<Entry> {
+    if !opts.service_principals {
+        entries.retain(|e| e.object_type == ObjectType::Application);
+    }
+    entries
+}
+
 /// The cache key of a tenant as seen through one Graph endpoint.
 pub fn scope(tenant_id: &str, graph_url: &str) -> String {
     format!(
@@ -41,12 +54,15 @@ pub struct Refreshed {
 
 /// Inventory entries of a cached (or refreshed) inventory.
 pub fn entries(inv: &CachedInventory, opts: LoadOptions) -> Vec<Entry> {
-    let mut out: Vec<Entry> = inv
-        .applications
-        .iter()
-        .cloned()
-        .map(Entry::from_application)
-        .collect();
+    let mut out: Vec<Entry> = crate::parallel::map_chunks(&inv.applications, |apps| {
+        apps.iter()
+            .cloned()
+            .map(Entry::from_application)
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     if opts.service_principals {
         out.extend(
             inv.service_principals
@@ -104,10 +120,13 @@ pub async fn refresh(
         application_delta,
         service_principal_delta,
     };
-    if let Some(c) = cache
-        && let Err(e) = c.replace(scope, &inventory)
-    {
-        tracing::warn!(error = %e, "could not save the inventory cache");
+    if let Some(c) = cache {
+        let saved = c
+            .replace(scope, &inventory)
+            .and_then(|()| c.save_snapshot(scope, &entries(&inventory, ALL), now));
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "could not save the inventory cache");
+        }
     }
     Ok(Refreshed {
         inventory,
@@ -202,6 +221,7 @@ async fn delta_refresh(
                 now,
             );
         }
+        let save = save.and_then(|()| c.save_snapshot(scope, &entries(&inv, ALL), now));
         if let Err(e) = save {
             tracing::warn!(error = %e, "could not save the delta to the inventory cache");
         }

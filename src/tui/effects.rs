@@ -2,10 +2,15 @@
 //! request aborts the one still running or still waiting out its debounce, so scrolling through 50,000 rows sends
 //! one owners request for the row the operator stops on, not one per row passed.
 use super::app::{AuditRequest, DetailRequest, Effect};
-use super::event::{AuditLoaded, Event, InventoryLoaded, InventoryPage, OwnersLoaded};
+use super::event::{
+    AuditLoaded, Event, InventoryCached, InventoryLoaded, InventoryPage, OwnersLoaded,
+};
 use crate::graph::{GraphClient, KeyId};
 use crate::inventory::load::{LoadOptions, load_streaming};
+use crate::inventory::sync;
 use crate::keyvault::KeyVaultSecrets;
+use crate::store::cache::InventoryCache;
+use std::path::PathBuf;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
@@ -18,6 +23,8 @@ pub struct Runner {
     /// The profile's vaults, read for "stored in" (secrets tagged `CredentialId`) whenever the inventory loads.
     vaults: Option<(KeyVaultSecrets, Vec<String>)>,
     vault_index: Option<JoinHandle<()>>,
+    /// The inventory cache file and this tenant's scope in it: loads start from it and refresh it with deltas.
+    cache: Option<(PathBuf, String)>,
     inventory: Option<JoinHandle<()>>,
     owners: Option<JoinHandle<()>>,
     audit: Option<JoinHandle<()>>,
@@ -32,6 +39,7 @@ impl Runner {
             tx,
             vaults: None,
             vault_index: None,
+            cache: None,
             inventory: None,
             owners: None,
             audit: None,
@@ -46,6 +54,12 @@ impl Runner {
         self
     }
 
+    /// Start every load from the cache at `path` (this tenant's `scope` in it) and keep it up to date.
+    pub fn with_cache(mut self, path: PathBuf, scope: String) -> Self {
+        self.cache = Some((path, scope));
+        self
+    }
+
     pub fn run(&mut self, effect: Effect) {
         match effect {
             Effect::LoadInventory {
@@ -55,6 +69,13 @@ impl Runner {
                 self.spawn_vault_index();
                 abort(&mut self.inventory);
                 let (graph, tx) = (self.graph.clone(), self.tx.clone());
+                if let Some((path, scope)) = self.cache.clone() {
+                    let opts = LoadOptions { service_principals };
+                    self.inventory = Some(tokio::spawn(load_with_cache(
+                        graph, tx, path, scope, generation, opts,
+                    )));
+                    return;
+                }
                 self.inventory = Some(tokio::spawn(async move {
                     tracing::info!(generation, service_principals, "loading inventory");
                     let pages = tx.clone();
@@ -204,4 +225,108 @@ mod tests {
             "127.0.0.1:8443/demo"
         );
     }
+}
+
+/// A load that starts from the cache: the cached inventory is shown at once, then brought up to date with delta
+/// queries (or a full load when there is no usable delta link), and the cache is rewritten. A cache that cannot be
+/// opened or read only costs the warm start: the load goes on without it.
+async fn load_with_cache(
+    graph: GraphClient,
+    tx: UnboundedSender<Event>,
+    path: PathBuf,
+    scope: String,
+    generation: u64,
+    opts: LoadOptions,
+) {
+    // First the snapshot (one blob, no date text to parse): the first frame. Then the Graph objects that the delta
+    // merge needs, behind that frame.
+    let read_scope = scope.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let (cache, warning) = InventoryCache::open(&path)?;
+        let snapshot = cache.load_snapshot(&read_scope)?;
+        Ok::<_, crate::store::cache::CacheError>((cache, warning, snapshot))
+    })
+    .await;
+    let cache = match opened {
+        Ok(Ok((cache, warning, snapshot))) => {
+            if let Some(w) = warning {
+                tracing::warn!("{w}");
+            }
+            if let Some((entries, saved_at)) = snapshot {
+                let _ = tx.send(Event::InventoryCached(InventoryCached {
+                    generation,
+                    entries: sync::snapshot_entries(entries, opts),
+                    saved_at,
+                }));
+            }
+            Some(cache)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "inventory cache unusable; loading without it");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "inventory cache task failed; loading without it");
+            None
+        }
+    };
+    let read_scope = scope.clone();
+    let (mut cache, previous) = match cache {
+        Some(cache) => tokio::task::spawn_blocking(move || {
+            let previous = cache.load(&read_scope).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cached objects unreadable; loading in full");
+                None
+            });
+            (Some(cache), previous)
+        })
+        .await
+        .unwrap_or((None, None)),
+        None => (None, None),
+    };
+    let pages = tx.clone();
+    let result = sync::refresh(
+        &graph,
+        cache.as_mut(),
+        &scope,
+        previous,
+        opts,
+        chrono::Utc::now(),
+        move |entries, progress| {
+            let _ = pages.send(Event::InventoryPage(InventoryPage {
+                generation,
+                entries,
+                progress,
+            }));
+        },
+    )
+    .await;
+    let result = result.map(|refreshed| {
+        tracing::info!(how = ?refreshed.how, "inventory refreshed");
+        if let sync::SyncKind::Delta { .. } = refreshed.how {
+            // A delta round streams nothing while it runs: hand over the whole refreshed list as one page.
+            let entries = sync::entries(&refreshed.inventory, opts);
+            let total = entries.len();
+            let _ = tx.send(Event::InventoryPage(InventoryPage {
+                generation,
+                entries,
+                progress: crate::inventory::load::Progress::Page {
+                    kind: crate::graph::ObjectType::Application,
+                    page: 1,
+                    items: total,
+                    total_so_far: total,
+                    more: false,
+                },
+            }));
+            total
+        } else {
+            refreshed.inventory.applications.len() + refreshed.inventory.service_principals.len()
+        }
+    });
+    if let Err(e) = &result {
+        tracing::warn!(error = %e, "inventory refresh failed");
+    }
+    let _ = tx.send(Event::InventoryLoaded(InventoryLoaded {
+        generation,
+        result: result.map_err(Into::into),
+    }));
 }

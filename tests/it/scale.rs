@@ -102,6 +102,14 @@ async fn cache_survives_restart_and_delta_carries_adds_changes_removals() {
         Vec::<String>::new()
     );
     assert!(cached.application_delta.is_some() && cached.service_principal_delta.is_some());
+    // The warm-start snapshot holds exactly the entries the objects give.
+    let (snapshot, _) = cache.load_snapshot(&scope).unwrap().expect("a snapshot");
+    let expected = sync::entries(&first.inventory, opts);
+    assert_eq!(snapshot.len(), expected.len());
+    assert!(
+        snapshot == expected,
+        "the snapshot differs from the objects' entries"
+    );
 
     // Nothing changed: an empty delta.
     let again = sync::refresh(
@@ -245,4 +253,116 @@ fn corrupt_cache_is_discarded_with_a_warning() {
     assert!(warning.contains("discarded"), "{warning}");
     assert!(warning.contains("inventory-cache.sqlite"), "{warning}");
     assert!(cache.load("any").unwrap().is_none());
+}
+
+/// Every event of one TUI load, until the load ends.
+async fn events_of_load(
+    runner: &mut keyturn::tui::effects::Runner,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<keyturn::tui::Event>,
+    generation: u64,
+) -> Vec<keyturn::tui::Event> {
+    use keyturn::tui::{Effect, Event};
+    runner.run(Effect::LoadInventory {
+        generation,
+        service_principals: true,
+    });
+    let mut out = Vec::new();
+    loop {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+            .await
+            .expect("the load ends")
+            .expect("channel open");
+        let done = matches!(e, Event::InventoryLoaded(_));
+        out.push(e);
+        if done {
+            return out;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tui_starts_from_the_cache_then_refreshes_by_delta() {
+    use keyturn::tui::{App, Event, update};
+    let emu = support::start(EmulatorConfig::default()).await;
+    let session = support::session(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.sqlite");
+    let scope = sync::scope(&session.tenant_id, &emu.info().graph_url);
+
+    // First run: no cache yet, so no cached event; the pages stream in.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut runner = keyturn::tui::effects::Runner::new(session.graph.clone(), tx)
+        .with_cache(path.clone(), scope.clone());
+    let first = events_of_load(&mut runner, &mut rx, 1).await;
+    assert!(!first.iter().any(|e| matches!(e, Event::InventoryCached(_))));
+    let streamed: usize = first
+        .iter()
+        .map(|e| {
+            if let Event::InventoryPage(p) = e {
+                p.entries.len()
+            } else {
+                0
+            }
+        })
+        .sum();
+    assert!(streamed > 30, "the demo tenant streamed in: {streamed}");
+
+    // Second run (a restart): the cached inventory comes first, then the delta round's result.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut runner =
+        keyturn::tui::effects::Runner::new(session.graph.clone(), tx).with_cache(path, scope);
+    let (new_id, _) = emu.create_app("Registered while keyturn was closed");
+    let second = events_of_load(&mut runner, &mut rx, 1).await;
+    let Event::InventoryCached(cached) = &second[0] else {
+        panic!(
+            "the first event of a warm start is the cache: {:?}",
+            second[0]
+        );
+    };
+    assert_eq!(cached.entries.len(), streamed);
+
+    // Through the app state: the cache shows at once, the refresh replaces it in one step (no duplicates).
+    let mut app = App::new(keyturn::tui::Config {
+        tenant_id: session.tenant_id.clone(),
+        identity: "test".into(),
+        thresholds: session.thresholds,
+        clock: session.clock.clone(),
+        read_only: true,
+        log_file: None,
+        include_service_principals: true,
+        theme: keyturn::tui::Theme::monochrome(),
+    });
+    let _ = app.start();
+    let mut events = second.into_iter();
+    let cached = events.next().unwrap();
+    if let Some(a) = app.action_for(cached) {
+        let _ = update(&mut app, a);
+    }
+    assert_eq!(
+        app.inventory.len(),
+        streamed,
+        "cached rows on screen before any Graph answer"
+    );
+    assert!(
+        keyturn::tui::views::status_text(&app).0.contains("cached"),
+        "{:?}",
+        keyturn::tui::views::status_text(&app)
+    );
+    for e in events {
+        if let Some(a) = app.action_for(e) {
+            let _ = update(&mut app, a);
+        }
+    }
+    assert_eq!(
+        app.inventory.len(),
+        streamed + 1,
+        "the refreshed list replaced the cached one"
+    );
+    assert!(
+        app.inventory
+            .get(&keyturn::graph::ObjectId::new(new_id))
+            .is_some()
+    );
+    assert!(app.cached_at.is_none());
+    emu.shutdown().await;
 }
