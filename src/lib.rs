@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod keyvault;
 pub mod logging;
 pub mod net;
+pub mod parallel;
 pub mod report;
 pub mod rotation;
 pub mod session;

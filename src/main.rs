@@ -268,6 +268,8 @@ async fn demo(args: DemoArgs, log_file: Option<std::path::PathBuf>) -> ExitCode 
         settings.vaults = info.vault_urls.clone();
         let mut session = Session::connect(settings)?;
         session.log_file = log_file;
+        // Each demo is a new emulated tenant: nothing to warm-start from, nothing worth keeping.
+        session.inventory_cache = None;
         install_error_hooks();
         keyturn::tui::run_demo(session).await
     }

@@ -10,7 +10,9 @@ pub enum NetError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the CA certificate file {path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
+    #[error(
+        "the CA certificate file {path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)"
+    )]
     CaCertInvalid { path: PathBuf },
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
@@ -43,9 +45,10 @@ pub fn load_ca_certs(path: &Path) -> Result<Vec<reqwest::Certificate>, NetError>
         path: path.to_path_buf(),
         source,
     })?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| NetError::CaCertInvalid {
-        path: path.to_path_buf(),
-    })?;
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| NetError::CaCertInvalid {
+            path: path.to_path_buf(),
+        })?;
     if certs.is_empty() {
         return Err(NetError::CaCertInvalid {
             path: path.to_path_buf(),
@@ -61,7 +64,9 @@ pub fn is_loopback_host(host: &str) -> bool {
     if h.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    h.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    h.parse::<std::net::IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -87,6 +92,9 @@ mod tests {
         let err = load_ca_certs(&p).unwrap_err().to_string();
         assert!(err.contains("ca.pem"), "{err}");
         let missing = dir.path().join("missing.pem");
-        assert!(matches!(load_ca_certs(&missing), Err(NetError::CaCertUnreadable { .. })));
+        assert!(matches!(
+            load_ca_certs(&missing),
+            Err(NetError::CaCertUnreadable { .. })
+        ));
     }
 }

@@ -124,6 +124,8 @@ pub struct Session {
     pub settings: Settings,
     /// How sign-in was set up: its plan, the source that worked, and warnings to show once.
     pub sign_in: SignedIn,
+    /// The inventory cache file the TUI starts from (warm start + delta); `None` turns the cache off (the demo).
+    pub inventory_cache: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Session {
@@ -209,6 +211,7 @@ impl Session {
             include_service_principals: settings.include_service_principals,
             settings,
             sign_in,
+            inventory_cache: crate::store::cache::InventoryCache::default_path(),
         })
     }
 

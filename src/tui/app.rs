@@ -2,8 +2,8 @@
 //! its own: tests drive it directly and snapshot what `views::render` draws of it.
 use super::event::{AppReloaded, StartupNews};
 use super::event::{
-    AuditLoaded, Event, InventoryLoaded, InventoryPage, LoadError, OwnersLoaded, RequestId,
-    RotationUpdate,
+    AuditLoaded, Event, InventoryCached, InventoryLoaded, InventoryPage, LoadError, OwnersLoaded,
+    RequestId, RotationUpdate,
 };
 use super::keymap::{self, Command, Context};
 use super::model::{Inventory, Row, SortKey, StatusFilter, View};
@@ -199,6 +199,7 @@ pub enum Action {
         height: u16,
     },
     Tick,
+    InventoryCached(InventoryCached),
     InventoryPage(InventoryPage),
     InventoryLoaded(InventoryLoaded),
     OwnersLoaded(OwnersLoaded),
@@ -288,6 +289,8 @@ pub struct App {
     staged: Option<Vec<Row>>,
     service_principals_loaded: bool,
     pub last_refresh: Option<DateTime<Utc>>,
+    /// While the list shows the cached inventory (until the refresh lands): when that cache was saved.
+    pub cached_at: Option<DateTime<Utc>>,
     pub waiting: Option<Waiting>,
     pub owners: HashMap<ObjectId, Loadable<Vec<Owner>>>,
     pub audits: HashMap<ObjectId, Loadable<Vec<DirectoryAudit>>>,
@@ -329,6 +332,7 @@ impl App {
             staged: None,
             service_principals_loaded,
             last_refresh: None,
+            cached_at: None,
             waiting: None,
             owners: HashMap::new(),
             audits: HashMap::new(),
@@ -451,6 +455,7 @@ impl App {
             Event::Input(_) => None,
             Event::Tick => Some(Action::Tick),
             Event::Terminate => Some(Action::Terminate),
+            Event::InventoryCached(c) => Some(Action::InventoryCached(c)),
             Event::InventoryPage(p) => Some(Action::InventoryPage(p)),
             Event::InventoryLoaded(l) => Some(Action::InventoryLoaded(l)),
             Event::OwnersLoaded(o) => Some(Action::OwnersLoaded(o)),
@@ -996,6 +1001,19 @@ impl App {
         }
     }
 
+    /// The cached inventory: shown at once when nothing is on screen yet; the pages of the refresh that follows are
+    /// staged and replace it in one step when the refresh is done, so the list never shows both.
+    fn on_inventory_cached(&mut self, cached: InventoryCached) {
+        if cached.generation != self.generation || !self.inventory.is_empty() {
+            return;
+        }
+        let rows = self.rows_of(cached.entries);
+        self.inventory.extend(rows);
+        self.reselect();
+        self.staged = Some(Vec::new());
+        self.cached_at = Some(cached.saved_at);
+    }
+
     fn on_inventory_page(&mut self, page: InventoryPage) {
         if page.generation != self.generation {
             return;
@@ -1046,6 +1064,7 @@ impl App {
                 }
                 self.phase = LoadPhase::Done;
                 self.last_refresh = Some(self.now());
+                self.cached_at = None;
                 if let Screen::Detail(d) = &self.screen
                     && self.inventory.get(&d.object_id).is_none()
                 {
@@ -1183,6 +1202,10 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
             None
         }
         Action::InventoryLoaded(l) => app.on_inventory_loaded(l),
+        Action::InventoryCached(c) => {
+            app.on_inventory_cached(c);
+            None
+        }
         Action::OwnersLoaded(o) => {
             app.on_owners_loaded(o);
             None

@@ -16,6 +16,8 @@ pub enum Event {
     Tick,
     /// SIGTERM / SIGHUP: leave cleanly, restoring the terminal.
     Terminate,
+    /// The inventory as cached at the last run, shown at once while the refresh runs.
+    InventoryCached(InventoryCached),
     InventoryPage(InventoryPage),
     InventoryLoaded(InventoryLoaded),
     OwnersLoaded(OwnersLoaded),
@@ -32,6 +34,14 @@ pub enum Event {
     AppReloaded(AppReloaded),
     /// Which vault secret holds which credential (`CredentialId` tags in the profile's vaults).
     StoredIn(Vec<(KeyId, String)>),
+}
+
+/// The cached inventory of this tenant, and when it was saved.
+#[derive(Debug)]
+pub struct InventoryCached {
+    pub generation: u64,
+    pub entries: Vec<Entry>,
+    pub saved_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// One page of the inventory, as it arrives.

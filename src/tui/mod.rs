@@ -106,10 +106,15 @@ async fn run_session(
         session.http.clone(),
         crate::keyvault::client::VaultOptions::default(),
     );
+    let cache = session.inventory_cache.clone().map(|path| {
+        let scope = crate::inventory::sync::scope(&session.tenant_id, &session.settings.graph_url);
+        (path, scope)
+    });
     run_with(
         cfg,
         session.graph.clone(),
         Some((vaults, session.settings.vaults.clone())),
+        cache,
         background,
     )
     .await
@@ -130,11 +135,13 @@ pub struct Background {
     pub sign_in: Option<watch::Receiver<Option<crate::auth::DeviceCodePrompt>>>,
 }
 
-/// [`run`] without a [`crate::session::Session`]: what it needs, spelled out. `vaults` are read for "stored in".
+/// [`run`] without a [`crate::session::Session`]: what it needs, spelled out. `vaults` are read for "stored in";
+/// `cache` is the inventory cache file and this tenant's scope in it (warm start, delta refresh).
 pub async fn run_with(
     cfg: Config,
     graph: crate::graph::GraphClient,
     vaults: Option<(crate::keyvault::KeyVaultSecrets, Vec<String>)>,
+    cache: Option<(std::path::PathBuf, String)>,
     background: Background,
 ) -> color_eyre::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
@@ -145,6 +152,9 @@ pub async fn run_with(
     let mut runner = effects::Runner::new(graph, tx.clone());
     if let Some((secrets, urls)) = vaults {
         runner = runner.with_vaults(secrets, urls);
+    }
+    if let Some((path, scope)) = cache {
+        runner = runner.with_cache(path, scope);
     }
     if let Some(rotation) = background.rotation {
         runner = runner.with_rotation(rotation);

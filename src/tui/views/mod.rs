@@ -144,6 +144,17 @@ pub fn status_text(app: &App) -> (String, Option<Status>) {
             Some(Status::Warning),
         );
     }
+    if let Some(at) = app.cached_at
+        && matches!(app.phase, LoadPhase::Starting | LoadPhase::Loading { .. })
+    {
+        return (
+            format!(
+                "showing the inventory cached {} · refreshing from Graph…",
+                ago(at, now)
+            ),
+            None,
+        );
+    }
     match &app.phase {
         LoadPhase::Starting => ("signing in and loading app registrations…".into(), None),
         LoadPhase::Loading {
