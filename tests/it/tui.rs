@@ -1516,6 +1516,7 @@ fn journal_news_and_device_code_prompt_are_popups() {
         text.contains("ABCD-EFGH") && text.contains("microsoft.com/devicelogin"),
         "{text}"
     );
+    insta::assert_snapshot!("sign_in_80x24", draw(&app, 80, 24).backend());
     // News arriving meanwhile waits for the prompt to close, which the sign-in's end does.
     update(
         &mut app,
