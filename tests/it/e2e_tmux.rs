@@ -290,11 +290,12 @@ fn demo_in_tmux() {
     assert!(!name.is_empty(), "no name in {first:?}");
     tmux.type_text("/");
     tmux.type_text(&name);
-    let filtered = tmux.wait_for("the filter to narrow the list", |s| {
+    // The whole frame, status line included: a capture can catch the terminal mid-redraw.
+    tmux.wait_for("the filter to narrow the list", |s| {
         shown_of_total(s).is_some_and(|(shown, t)| t == total && shown < total && shown >= 1)
             && selected_line(s).is_some_and(|l| l.contains(&name))
+            && s.contains(&format!("/{name}"))
     });
-    assert!(filtered.contains(&format!("/{name}")), "{filtered}");
     tmux.key("Escape");
     tmux.wait_for("the filter to clear", |s| {
         shown_of_total(s) == Some((total, total))
@@ -402,10 +403,12 @@ fn approve_and_wait(tmux: &Tmux, name: &str) -> String {
     });
     tmux.key("Tab");
     tmux.key("Enter");
+    // The whole result view: a capture can catch the terminal mid-redraw.
     tmux.wait_for("the rotation's result", |s| {
         s.lines()
             .any(|l| l.starts_with(" Rotation ") && l.contains(" · "))
             && s.contains("keyturn journal show")
+            && (s.contains("New keyId") || s.contains(" ✖ ") || s.contains(" ⚠ "))
     })
 }
 
@@ -494,9 +497,14 @@ impl EmulatorProcess {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_keyturn"))
             .args(["emulator", "--state"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", home)
+            .env("TMPDIR", home)
+            .env("XDG_CONFIG_HOME", home.join("emulator-config"))
             .env("XDG_STATE_HOME", home.join("emulator-state"))
             .env("XDG_DATA_HOME", home.join("emulator-data"))
+            .env("XDG_CACHE_HOME", home.join("emulator-cache"))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -656,7 +664,9 @@ fn rotation_secret_hygiene_in_tmux() {
         detail_loaded(s) && selected_credential(s).is_some_and(|l| l.starts_with("▶ secret"))
     });
     tmux.type_text("r");
-    let plan = tmux.wait_for("the plan", |s| s.contains("to approve"));
+    let plan = tmux.wait_for("the plan", |s| {
+        s.contains("to approve") && s.contains("found in:") && s.contains("Approver")
+    });
     assert!(plan.contains("found in: config file"), "{plan}");
     assert!(plan.contains("does not exist yet"), "{plan}");
     let result = approve_and_wait(&tmux, &name);
