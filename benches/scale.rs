@@ -266,7 +266,7 @@ fn main() {
         let warm_start = Instant::now();
         let (mut cache, _) = InventoryCache::open(&cache_path).expect("cache");
         let t_open = warm_start.elapsed();
-        let (snapshot, _) = cache.load_snapshot(&scope).expect("load").expect("cached");
+        let snapshot = cache.load_snapshot(&scope).expect("load").expect("cached").entries;
         let t_load = warm_start.elapsed();
         let warm_entries = sync::snapshot_entries(snapshot, opts);
         let t_entries = warm_start.elapsed();

@@ -38,6 +38,7 @@ fn after_help() -> String {
 
 /// Global options; each has its environment variable and the flag wins.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Directory (tenant) id.
     #[arg(
@@ -159,8 +160,9 @@ pub struct LoginArgs {
     pub no_verify: bool,
 }
 
+/// The emulated tenant, for `demo` and `emulator`.
 #[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
+pub struct TenantArgs {
     /// Generate a tenant of N apps instead of the demo tenant.
     #[arg(long, value_name = "N")]
     pub apps: Option<usize>,
@@ -173,6 +175,12 @@ pub struct DemoArgs {
     /// Answer every K-th request with 429 + Retry-After (to see throttling handled).
     #[arg(long = "throttle-every", value_name = "K")]
     pub throttle_every: Option<u32>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub tenant: TenantArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -198,18 +206,8 @@ pub struct EmulatorArgs {
     /// Port for the token endpoint and Graph (0 = any free port); each vault gets its own port.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Serve a generated tenant of N apps instead of the demo tenant.
-    #[arg(long, value_name = "N")]
-    pub apps: Option<usize>,
-    /// Seed for the generated tenant.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Latency added to every request.
-    #[arg(long = "latency-ms", default_value_t = 0)]
-    pub latency_ms: u64,
-    /// Answer every K-th request with 429 + Retry-After.
-    #[arg(long = "throttle-every", value_name = "K")]
-    pub throttle_every: Option<u32>,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
     /// Serve GET {graphUrl}/_emulator/state with the full tenant and vault state (secret values included).
     #[arg(long)]
     pub state: bool,

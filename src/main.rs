@@ -216,25 +216,20 @@ async fn check(global: &keyturn::cli::GlobalArgs, args: CheckArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn emulator_config(
-    apps: Option<usize>,
-    seed: u64,
-    latency_ms: u64,
-    throttle_every: Option<u32>,
-) -> EmulatorConfig {
+fn emulator_config(t: &keyturn::cli::TenantArgs) -> EmulatorConfig {
     EmulatorConfig {
-        tenant: match apps {
-            Some(apps) => TenantSource::Generated { apps, seed },
+        tenant: match t.apps {
+            Some(apps) => TenantSource::Generated { apps, seed: t.seed },
             None => TenantSource::Demo,
         },
-        latency: Duration::from_millis(latency_ms),
-        throttle_every,
+        latency: Duration::from_millis(t.latency_ms),
+        throttle_every: t.throttle_every,
         ..EmulatorConfig::default()
     }
 }
 
 async fn emulator(args: EmulatorArgs) -> ExitCode {
-    let mut cfg = emulator_config(args.apps, args.seed, args.latency_ms, args.throttle_every);
+    let mut cfg = emulator_config(&args.tenant);
     cfg.port = args.port;
     cfg.state_route = args.state;
     cfg.vaults = args.vaults.max(1);
@@ -246,7 +241,7 @@ async fn emulator(args: EmulatorArgs) -> ExitCode {
 
 /// The TUI against the built-in emulated tenant, through the same code path as a real tenant.
 async fn demo(args: DemoArgs, log_file: Option<std::path::PathBuf>) -> ExitCode {
-    let cfg = emulator_config(args.apps, args.seed, args.latency_ms, args.throttle_every);
+    let cfg = emulator_config(&args.tenant);
     let emu = match Emulator::start(cfg).await {
         Ok(e) => e,
         Err(e) => return fail(e),

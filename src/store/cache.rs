@@ -33,6 +33,13 @@ pub struct CachedInventory {
     pub service_principal_delta: Option<String>,
 }
 
+/// The list as it was last shown, for a warm start.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub entries: Vec<crate::inventory::Entry>,
+    pub saved_at: DateTime<Utc>,
+}
+
 pub struct InventoryCache {
     conn: Connection,
     path: PathBuf,
@@ -337,10 +344,7 @@ impl InventoryCache {
     }
 
     /// The snapshot of `scope` and when it was saved; `None` when there is none or it no longer decodes.
-    pub fn load_snapshot(
-        &self,
-        scope: &str,
-    ) -> Result<Option<(Vec<crate::inventory::Entry>, DateTime<Utc>)>, CacheError> {
+    pub fn load_snapshot(&self, scope: &str) -> Result<Option<Snapshot>, CacheError> {
         let row = self
             .conn
             .query_row(
@@ -363,7 +367,10 @@ impl InventoryCache {
             );
             return Ok(None);
         };
-        Ok(Some((entries, saved_at.with_timezone(&Utc))))
+        Ok(Some(Snapshot {
+            entries,
+            saved_at: saved_at.with_timezone(&Utc),
+        }))
     }
 
     pub fn path(&self) -> &Path {

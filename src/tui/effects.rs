@@ -210,23 +210,6 @@ pub fn short_location(vault_url: &str, name: &str) -> String {
     format!("{vault}/{name}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::short_location;
-
-    #[test]
-    fn vault_names_are_short() {
-        assert_eq!(
-            short_location("https://kv-payroll.vault.azure.net", "payroll-sync"),
-            "kv-payroll/payroll-sync"
-        );
-        assert_eq!(
-            short_location("https://127.0.0.1:8443", "demo"),
-            "127.0.0.1:8443/demo"
-        );
-    }
-}
-
 /// A load that starts from the cache: the cached inventory is shown at once, then brought up to date with delta
 /// queries (or a full load when there is no usable delta link), and the cache is rewritten. A cache that cannot be
 /// opened or read only costs the warm start: the load goes on without it.
@@ -252,11 +235,11 @@ async fn load_with_cache(
             if let Some(w) = warning {
                 tracing::warn!("{w}");
             }
-            if let Some((entries, saved_at)) = snapshot {
+            if let Some(snap) = snapshot {
                 let _ = tx.send(Event::InventoryCached(InventoryCached {
                     generation,
-                    entries: sync::snapshot_entries(entries, opts),
-                    saved_at,
+                    entries: sync::snapshot_entries(snap.entries, opts),
+                    saved_at: snap.saved_at,
                 }));
             }
             Some(cache)
@@ -329,4 +312,21 @@ async fn load_with_cache(
         generation,
         result: result.map_err(Into::into),
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_location;
+
+    #[test]
+    fn vault_names_are_short() {
+        assert_eq!(
+            short_location("https://kv-payroll.vault.azure.net", "payroll-sync"),
+            "kv-payroll/payroll-sync"
+        );
+        assert_eq!(
+            short_location("https://127.0.0.1:8443", "demo"),
+            "127.0.0.1:8443/demo"
+        );
+    }
 }

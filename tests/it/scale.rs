@@ -103,7 +103,11 @@ async fn cache_survives_restart_and_delta_carries_adds_changes_removals() {
     );
     assert!(cached.application_delta.is_some() && cached.service_principal_delta.is_some());
     // The warm-start snapshot holds exactly the entries the objects give.
-    let (snapshot, _) = cache.load_snapshot(&scope).unwrap().expect("a snapshot");
+    let snapshot = cache
+        .load_snapshot(&scope)
+        .unwrap()
+        .expect("a snapshot")
+        .entries;
     let expected = sync::entries(&first.inventory, opts);
     assert_eq!(snapshot.len(), expected.len());
     assert!(
