@@ -1,10 +1,12 @@
 //! One integration-test binary, a module per capability (links once on a 2-core machine).
 mod auth;
+mod check;
 mod config_cli;
 mod conformance;
+mod e2e_tmux;
 mod emulator;
 mod rotation;
+mod scale;
 mod sdk;
 mod support;
 mod tui;
-mod e2e_tmux;
