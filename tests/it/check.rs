@@ -430,3 +430,88 @@ async fn unknown_app_is_not_found() {
     );
     emu.shutdown().await;
 }
+
+/// `--read-only`, `KEYTURN_READ_ONLY=1` and `read_only = true` in the profile each make `keyturn rotate --yes`
+/// refuse with exit 3 and change nothing; an unknown app ends in exit 3 with one line too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_refuses_when_read_only_and_names_an_unknown_app() {
+    let home = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let env = env_for(emu.info(), home.path());
+    let state = emu.state();
+    let app = state["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| !a["passwordCredentials"].as_array().unwrap().is_empty())
+        .unwrap();
+    let app_id = app["appId"].as_str().unwrap().to_string();
+    let key_id = app["passwordCredentials"][0]["keyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vault = emu.info().vault_urls[0].clone();
+    let rotate = [
+        "rotate",
+        "--app",
+        &app_id,
+        "--key-id",
+        &key_id,
+        "--vault",
+        &vault,
+        "--secret-name",
+        "ro-test",
+        "--yes",
+    ];
+    let config = home.path().join("locked.toml");
+    std::fs::write(&config, "[profiles.locked]\nread_only = true\n").unwrap();
+
+    let flag = [&["--read-only"][..], &rotate[..]].concat();
+    let profile = [
+        &["--config", config.to_str().unwrap(), "--profile", "locked"][..],
+        &rotate[..],
+    ]
+    .concat();
+    let mut by_env = env.clone();
+    by_env.push(("KEYTURN_READ_ONLY".into(), "1".into()));
+    for (env, args) in [
+        (env.clone(), flag),
+        (by_env, rotate.to_vec()),
+        (env.clone(), profile),
+    ] {
+        let run = keyturn(env, &args).await;
+        assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("read-only"), "{args:?}: {}", run.stderr);
+    }
+    let after = emu.state();
+    assert_eq!(
+        after["applications"], state["applications"],
+        "nothing changed in the tenant"
+    );
+    assert_eq!(
+        after["vaults"], state["vaults"],
+        "nothing changed in the vault"
+    );
+
+    let unknown = [
+        "rotate",
+        "--app",
+        "00000000-0000-0000-0000-00000000beef",
+        "--key-id",
+        &key_id,
+        "--vault",
+        &vault,
+        "--secret-name",
+        "x",
+        "--yes",
+    ];
+    let run = keyturn(env, &unknown).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("00000000-0000-0000-0000-00000000beef"),
+        "{}",
+        run.stderr
+    );
+    emu.shutdown().await;
+}
