@@ -265,6 +265,9 @@ async fn demo(args: DemoArgs, log_file: Option<std::path::PathBuf>) -> ExitCode 
         session.log_file = log_file;
         // Each demo is a new emulated tenant: nothing to warm-start from, nothing worth keeping.
         session.inventory_cache = None;
+        session.journal_path = keyturn::config::data_dir()
+            .ok()
+            .map(|d| d.join(keyturn::store::journal::DEMO_JOURNAL_FILE));
         install_error_hooks();
         keyturn::tui::run_demo(session).await
     }

@@ -126,6 +126,8 @@ pub struct Session {
     pub sign_in: SignedIn,
     /// The inventory cache file the TUI starts from (warm start + delta); `None` turns the cache off (the demo).
     pub inventory_cache: Option<PathBuf>,
+    /// The rotation journal (the data dir's, or the demo's own).
+    pub journal_path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Session {
@@ -212,7 +214,16 @@ impl Session {
             settings,
             sign_in,
             inventory_cache: crate::store::cache::InventoryCache::default_path(),
+            journal_path: crate::store::Journal::default_path().ok(),
         })
+    }
+
+    /// Open this session's rotation journal.
+    pub fn open_journal(&self) -> Result<crate::store::Journal, crate::store::JournalError> {
+        match &self.journal_path {
+            Some(p) => crate::store::Journal::open(p),
+            None => crate::store::Journal::open_default(),
+        }
     }
 
     /// Sign in (if not yet) and read the Graph token's claims: who this is, in which tenant, with which

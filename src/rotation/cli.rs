@@ -142,7 +142,7 @@ pub fn plan_request(session: &Session, app: &str, key_id: &KeyId) -> PlanRequest
 /// What every start does with the journal (TUI and CLI): finish interrupted rotations (not when read-only), then
 /// report what waits for a human. Never fails: a journal that cannot be opened is reported as such.
 pub async fn on_start(session: &Session) -> StartupReport {
-    match Journal::open_default() {
+    match session.open_journal() {
         Ok(j) => on_start_with(session, Arc::new(j)).await,
         Err(e) => StartupReport {
             errors: vec![e.to_string()],
@@ -174,7 +174,7 @@ pub async fn rotate_command(
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
 ) -> u8 {
-    match Journal::open_default() {
+    match session.open_journal() {
         Ok(j) => rotate_command_with(session, Arc::new(j), args, out, err).await,
         Err(e) => {
             let _ = writeln!(err, "keyturn: {e}");

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 /// File name inside the data dir (`$XDG_DATA_HOME/keyturn/` on Linux).
 pub const JOURNAL_FILE: &str = "journal.sqlite3";
+/// `keyturn demo` keeps its rotations apart: they belong to an emulated tenant that is gone when the demo ends, and
+/// must never show up, or be "resumed", beside the real tenant's.
+pub const DEMO_JOURNAL_FILE: &str = "demo-journal.sqlite3";
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {

@@ -77,14 +77,17 @@ async fn run_session(
             let session = session.clone();
             Box::pin(async move { crate::rotation::on_start(&session).await })
         }
-        Recovery::ReportOnly => Box::pin(async {
-            crate::store::Journal::open_default()
-                .and_then(|j| crate::rotation::startup_report(&j))
-                .unwrap_or_else(|e| crate::rotation::StartupReport {
-                    errors: vec![e.to_string()],
-                    ..Default::default()
-                })
-        }),
+        Recovery::ReportOnly => {
+            let journal = session.open_journal();
+            Box::pin(async move {
+                journal
+                    .and_then(|j| crate::rotation::startup_report(&j))
+                    .unwrap_or_else(|e| crate::rotation::StartupReport {
+                        errors: vec![e.to_string()],
+                        ..Default::default()
+                    })
+            })
+        }
     };
     let background = Background {
         rotation: Some(effects::RotationService::for_session(&session)),

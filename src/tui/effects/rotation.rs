@@ -23,7 +23,7 @@ pub struct RotationService {
 impl RotationService {
     /// The product's service for a session, or why rotation is unavailable (no journal, no rotation).
     pub fn for_session(session: &crate::session::Session) -> Result<RotationService, String> {
-        let journal = crate::store::Journal::open_default().map_err(|e| {
+        let journal = session.open_journal().map_err(|e| {
             format!(
                 "the rotation journal cannot be opened ({e}); keyturn does not rotate without it, since every step must be recorded"
             )
