@@ -293,6 +293,8 @@ async fn interactive(
 ) -> ExitCode {
     let result = async {
         let settings = Settings::resolve(&global.overrides())?;
+        let unconfigured = settings.tenant_id.is_none() && settings.client_id.is_none();
+        let config_path = settings.config_path.clone();
         // The TUI owns the terminal: a device code goes into its popup, never onto stderr under it. Someone is at
         // the keyboard, so a device code may be offered even when stderr is not a terminal.
         let (hook, prompt) = keyturn::auth::watch_prompt();
@@ -303,14 +305,23 @@ async fn interactive(
                 interactive: Some(true),
                 ..Default::default()
             },
-        )?;
+        )
+        .inspect_err(|_| {
+            if unconfigured {
+                // A first run with nothing configured: say where to start, then the reason.
+                eprintln!(
+                    "keyturn: no tenant is configured yet. Try keyturn on the built-in demo tenant with \
+                     `keyturn demo`, or set tenant_id and client_id in {} (README: Configuration; then \
+                     `keyturn doctor`).",
+                    config_path.display()
+                );
+            }
+        })?;
         session.log_file = log_file;
         install_error_hooks();
-        keyturn::tui::run_with_sign_in(session, prompt).await
+        keyturn::tui::run_with_sign_in(session, prompt).await?;
+        Ok::<_, color_eyre::Report>(ExitCode::SUCCESS)
     }
     .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    result.unwrap_or_else(fail)
 }
