@@ -1860,6 +1860,11 @@ async fn batch(
         h.insert("x-ms-resource-unit".into(), json!("1"));
         if let Some((_, ct)) = &reply.body {
             h.insert("Content-Type".into(), json!(ct));
+            // Like the sample in reference/graph/07_json_batching.md: a sub-response with a body says its OData
+            // version, as a top-level response does.
+            if reply.status < 300 {
+                h.insert("OData-Version".into(), json!("4.0"));
+            }
         }
         if let Some(ra) = reply.header("Retry-After") {
             h.insert("Retry-After".into(), json!(ra));

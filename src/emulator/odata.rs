@@ -188,6 +188,13 @@ pub(crate) enum FilterError {
     Syntax(String),
     /// `Request_UnsupportedQuery` "Complex query on property keyCredentials is not supported."
     Complex(String),
+    /// `Request_UnsupportedQuery` "This query on 'Application' for 'KeyCredential' is not supported": the wording
+    /// recorded for `keyCredentials/any(...)` on applications (reference/graph/01_filter_on_credentials_issues.md,
+    /// item 3); service principals answer with `Complex`.
+    NotOnResource {
+        resource: &'static str,
+        entity: &'static str,
+    },
     /// `Request_UnsupportedQuery` for a property that cannot be filtered.
     Property {
         property: String,
@@ -210,6 +217,9 @@ impl FilterError {
         match self {
             FilterError::Syntax(why) => format!("Invalid filter clause: {why}"),
             FilterError::Complex(p) => format!("Complex query on property {p} is not supported."),
+            FilterError::NotOnResource { resource, entity } => {
+                format!("This query on '{resource}' for '{entity}' is not supported")
+            }
             FilterError::Property { property, resource } => {
                 format!(
                     "Unsupported or invalid query filter clause specified for property '{property}' of resource '{resource}'."
@@ -598,6 +608,12 @@ fn check(
                 .iter()
                 .find(|c| c.eq_ignore_ascii_case(coll))
             {
+                if schema.resource == "Application" && c.eq_ignore_ascii_case("keyCredentials") {
+                    return Err(FilterError::NotOnResource {
+                        resource: schema.resource,
+                        entity: "KeyCredential",
+                    });
+                }
                 return Err(FilterError::Complex((*c).to_string()));
             }
             let c = schema
@@ -825,11 +841,12 @@ mod tests {
             run("passwordCredentials/any(c:c/endDateTime le 2024-01-01T00:00:00Z)"),
             Err(FilterError::Complex("passwordCredentials".into()))
         );
+        // The test schema is the applications one, which has its own wording for keyCredentials.
         assert_eq!(
             run("keyCredentials/any(k: k/endDateTime ge 2021-01-02T12:00:00Z)")
                 .unwrap_err()
                 .message(),
-            "Complex query on property keyCredentials is not supported."
+            "This query on 'Application' for 'KeyCredential' is not supported"
         );
         assert_eq!(
             run("displayName ne 'x'"),
