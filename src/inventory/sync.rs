@@ -97,9 +97,11 @@ pub async fn refresh(
             Err(DeltaFailure::Graph(e)) => return Err(e),
         }
     }
-    let application_delta = Some(latest_link(client, ObjectType::Application).await?);
+    // Delta links only speed up the next start: a tenant or proxy that refuses delta queries still gets its
+    // inventory, just without a warm refresh next time.
+    let application_delta = optional_link(client, ObjectType::Application).await;
     let service_principal_delta = if opts.service_principals {
-        Some(latest_link(client, ObjectType::ServicePrincipal).await?)
+        optional_link(client, ObjectType::ServicePrincipal).await
     } else {
         None
     };
@@ -374,6 +376,16 @@ where
     objects.retain(|_| keep.next().unwrap_or(true));
     objects.extend(added);
     Ok(out)
+}
+
+async fn optional_link(client: &GraphClient, kind: ObjectType) -> Option<String> {
+    match latest_link(client, kind).await {
+        Ok(link) => Some(link),
+        Err(e) => {
+            tracing::warn!(error = %e, ?kind, "no delta link: the next start loads in full");
+            None
+        }
+    }
 }
 
 /// `$deltatoken=latest`: a delta link that starts from now, without reading the collection.

@@ -370,3 +370,55 @@ async fn tui_starts_from_the_cache_then_refreshes_by_delta() {
     assert!(app.cached_at.is_none());
     emu.shutdown().await;
 }
+
+/// A tenant (or proxy) that refuses delta queries still gets its inventory; the next start simply loads in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_delta_queries_cost_only_the_warm_refresh() {
+    use keyturn::emulator::{Fault, FaultKind, Op};
+    let emu = support::start(EmulatorConfig::default()).await;
+    let session = support::session(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cache, _) = InventoryCache::open(&dir.path().join("c.sqlite")).unwrap();
+    let scope = sync::scope(&session.tenant_id, &emu.info().graph_url);
+    let (now, opts) = (chrono::Utc::now(), LoadOptions::default());
+    emu.faults().add(Fault {
+        op: Op::Delta,
+        kind: FaultKind::Status(400),
+        times: 2,
+    });
+    let first = sync::refresh(
+        &session.graph,
+        Some(&mut cache),
+        &scope,
+        None,
+        opts,
+        now,
+        |_, _| {},
+    )
+    .await
+    .expect("the inventory loads without delta links");
+    assert!(first.inventory.application_delta.is_none());
+    assert!(first.inventory.applications.len() > 30);
+    let cached = cache.load(&scope).unwrap().expect("saved all the same");
+    let again = sync::refresh(
+        &session.graph,
+        Some(&mut cache),
+        &scope,
+        Some(cached),
+        opts,
+        now,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(again.how, SyncKind::Full { reason: Some(_) }),
+        "{:?}",
+        again.how
+    );
+    assert!(
+        again.inventory.application_delta.is_some(),
+        "delta links come back once delta answers"
+    );
+    emu.shutdown().await;
+}
