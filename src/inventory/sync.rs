@@ -50,6 +50,9 @@ pub enum SyncKind {
 pub struct Refreshed {
     pub inventory: CachedInventory,
     pub how: SyncKind,
+    /// Every entry of the refreshed inventory, service principals included (filter with [`snapshot_entries`]):
+    /// computed once, for the cache's snapshot and for the caller.
+    pub entries: Vec<Entry>,
 }
 
 /// Inventory entries of a cached (or refreshed) inventory.
@@ -122,10 +125,11 @@ pub async fn refresh(
         application_delta,
         service_principal_delta,
     };
+    let all = entries(&inventory, ALL);
     if let Some(c) = cache {
         let saved = c
             .replace(scope, &inventory)
-            .and_then(|()| c.save_snapshot(scope, &entries(&inventory, ALL), now));
+            .and_then(|()| c.save_snapshot(scope, &all, now));
         if let Err(e) = saved {
             tracing::warn!(error = %e, "could not save the inventory cache");
         }
@@ -133,6 +137,7 @@ pub async fn refresh(
     Ok(Refreshed {
         inventory,
         how: SyncKind::Full { reason },
+        entries: all,
     })
 }
 
@@ -204,6 +209,7 @@ async fn delta_refresh(
         None => None,
     };
     inv.saved_at = now;
+    let all = entries(&inv, ALL);
     if let Some(c) = cache {
         let mut save = c.apply_delta(
             scope,
@@ -223,7 +229,7 @@ async fn delta_refresh(
                 now,
             );
         }
-        let save = save.and_then(|()| c.save_snapshot(scope, &entries(&inv, ALL), now));
+        let save = save.and_then(|()| c.save_snapshot(scope, &all, now));
         if let Err(e) = save {
             tracing::warn!(error = %e, "could not save the delta to the inventory cache");
         }
@@ -231,6 +237,7 @@ async fn delta_refresh(
     Ok(Refreshed {
         inventory: inv,
         how: SyncKind::Delta { changed, removed },
+        entries: all,
     })
 }
 

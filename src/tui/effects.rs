@@ -69,36 +69,14 @@ impl Runner {
                 self.spawn_vault_index();
                 abort(&mut self.inventory);
                 let (graph, tx) = (self.graph.clone(), self.tx.clone());
-                if let Some((path, scope)) = self.cache.clone() {
-                    let opts = LoadOptions { service_principals };
-                    self.inventory = Some(tokio::spawn(load_with_cache(
-                        graph, tx, path, scope, generation, opts,
-                    )));
-                    return;
-                }
-                self.inventory = Some(tokio::spawn(async move {
-                    tracing::info!(generation, service_principals, "loading inventory");
-                    let pages = tx.clone();
-                    let result = load_streaming(
-                        &graph,
-                        LoadOptions { service_principals },
-                        move |entries, progress| {
-                            let _ = pages.send(Event::InventoryPage(InventoryPage {
-                                generation,
-                                entries,
-                                progress,
-                            }));
-                        },
-                    )
-                    .await;
-                    if let Err(e) = &result {
-                        tracing::warn!(error = %e, "inventory load failed");
-                    }
-                    let _ = tx.send(Event::InventoryLoaded(InventoryLoaded {
-                        generation,
-                        result: result.map_err(Into::into),
-                    }));
-                }));
+                let opts = LoadOptions { service_principals };
+                self.inventory = Some(tokio::spawn(load_inventory(
+                    graph,
+                    tx,
+                    self.cache.clone(),
+                    generation,
+                    opts,
+                )));
             }
             Effect::LoadDetail { owners, audit } => {
                 if let Some(r) = owners {
@@ -210,17 +188,54 @@ pub fn short_location(vault_url: &str, name: &str) -> String {
     format!("{vault}/{name}")
 }
 
-/// A load that starts from the cache: the cached inventory is shown at once, then brought up to date with delta
-/// queries (or a full load when there is no usable delta link), and the cache is rewritten. A cache that cannot be
-/// opened or read only costs the warm start: the load goes on without it.
-async fn load_with_cache(
+/// Load the inventory, streaming pages into the list. With a cache (real tenants) the load starts from it: the
+/// cached list is shown at once, then brought up to date with delta queries (or a full load when there is no usable
+/// delta link), and the cache is rewritten. A cache that cannot be opened or read only costs the warm start.
+async fn load_inventory(
     graph: GraphClient,
     tx: UnboundedSender<Event>,
+    cache: Option<(PathBuf, String)>,
+    generation: u64,
+    opts: LoadOptions,
+) {
+    let pages = tx.clone();
+    let on_page = move |entries, progress| {
+        let _ = pages.send(Event::InventoryPage(InventoryPage {
+            generation,
+            entries,
+            progress,
+        }));
+    };
+    tracing::info!(
+        generation,
+        ?opts,
+        cached = cache.is_some(),
+        "loading inventory"
+    );
+    let result = match cache {
+        Some((path, scope)) => {
+            load_with_cache(&graph, &tx, path, scope, generation, opts, on_page).await
+        }
+        None => load_streaming(&graph, opts, on_page).await,
+    };
+    if let Err(e) = &result {
+        tracing::warn!(error = %e, "inventory load failed");
+    }
+    let _ = tx.send(Event::InventoryLoaded(InventoryLoaded {
+        generation,
+        result: result.map_err(Into::into),
+    }));
+}
+
+async fn load_with_cache(
+    graph: &GraphClient,
+    tx: &UnboundedSender<Event>,
     path: PathBuf,
     scope: String,
     generation: u64,
     opts: LoadOptions,
-) {
+    on_page: impl FnMut(Vec<crate::inventory::Entry>, crate::inventory::load::Progress),
+) -> Result<usize, crate::graph::GraphError> {
     // First the snapshot (one blob, no date text to parse): the first frame. Then the Graph objects that the delta
     // merge needs, behind that frame.
     let read_scope = scope.clone();
@@ -266,52 +281,34 @@ async fn load_with_cache(
         .unwrap_or((None, None)),
         None => (None, None),
     };
-    let pages = tx.clone();
-    let result = sync::refresh(
-        &graph,
+    let refreshed = sync::refresh(
+        graph,
         cache.as_mut(),
         &scope,
         previous,
         opts,
         chrono::Utc::now(),
-        move |entries, progress| {
-            let _ = pages.send(Event::InventoryPage(InventoryPage {
-                generation,
-                entries,
-                progress,
-            }));
-        },
+        on_page,
     )
-    .await;
-    let result = result.map(|refreshed| {
-        tracing::info!(how = ?refreshed.how, "inventory refreshed");
-        if let sync::SyncKind::Delta { .. } = refreshed.how {
-            // A delta round streams nothing while it runs: hand over the whole refreshed list as one page.
-            let entries = sync::entries(&refreshed.inventory, opts);
-            let total = entries.len();
-            let _ = tx.send(Event::InventoryPage(InventoryPage {
-                generation,
-                entries,
-                progress: crate::inventory::load::Progress::Page {
-                    kind: crate::graph::ObjectType::Application,
-                    page: 1,
-                    items: total,
-                    total_so_far: total,
-                    more: false,
-                },
-            }));
-            total
-        } else {
-            refreshed.inventory.applications.len() + refreshed.inventory.service_principals.len()
-        }
-    });
-    if let Err(e) = &result {
-        tracing::warn!(error = %e, "inventory refresh failed");
+    .await?;
+    tracing::info!(how = ?refreshed.how, "inventory refreshed");
+    let entries = sync::snapshot_entries(refreshed.entries, opts);
+    let total = entries.len();
+    if let sync::SyncKind::Delta { .. } = refreshed.how {
+        // A delta round streams nothing while it runs: hand over the whole refreshed list as one page.
+        let _ = tx.send(Event::InventoryPage(InventoryPage {
+            generation,
+            entries,
+            progress: crate::inventory::load::Progress::Page {
+                kind: crate::graph::ObjectType::Application,
+                page: 1,
+                items: total,
+                total_so_far: total,
+                more: false,
+            },
+        }));
     }
-    let _ = tx.send(Event::InventoryLoaded(InventoryLoaded {
-        generation,
-        result: result.map_err(Into::into),
-    }));
+    Ok(total)
 }
 
 #[cfg(test)]
