@@ -109,10 +109,7 @@ async fn run_session(
         session.http.clone(),
         crate::keyvault::client::VaultOptions::default(),
     );
-    let cache = session.inventory_cache.clone().map(|path| {
-        let scope = crate::inventory::sync::scope(&session.tenant_id, &session.settings.graph_url);
-        (path, scope)
-    });
+    let cache = inventory_cache_for(&session);
     run_with(
         cfg,
         session.graph.clone(),
@@ -341,4 +338,18 @@ fn spawn_signals(tx: mpsc::UnboundedSender<Event>) -> Option<tokio::task::JoinHa
 #[cfg(not(unix))]
 fn spawn_signals(_tx: mpsc::UnboundedSender<Event>) -> Option<tokio::task::JoinHandle<()>> {
     None
+}
+
+/// The inventory cache file and this session's scope in it, or `None` to start cold. The cache is keyed by tenant:
+/// a sign-in that did not name one (Azure CLI, a managed identity without `tenant_id`) would key every tenant the
+/// identity reaches the same, and could show one tenant's cached list under another's name.
+pub fn inventory_cache_for(
+    session: &crate::session::Session,
+) -> Option<(std::path::PathBuf, String)> {
+    if session.tenant_id.trim().is_empty() {
+        return None;
+    }
+    let path = session.inventory_cache.clone()?;
+    let scope = crate::inventory::sync::scope(&session.tenant_id, &session.settings.graph_url);
+    Some((path, scope))
 }

@@ -422,3 +422,28 @@ async fn refused_delta_queries_cost_only_the_warm_refresh() {
     );
     emu.shutdown().await;
 }
+
+/// A session that does not know its tenant (Azure CLI or managed identity without tenant_id) never uses the cache:
+/// its scope would be shared by every tenant the identity can reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_without_a_tenant_starts_cold() {
+    let emu = support::start(EmulatorConfig::default()).await;
+    let mut session = support::session(&emu);
+    session.inventory_cache = Some(std::path::PathBuf::from("/tmp/never-used.sqlite"));
+    let (path, scope) =
+        keyturn::tui::inventory_cache_for(&session).expect("a known tenant uses the cache");
+    assert!(
+        scope.starts_with(&session.tenant_id.to_ascii_lowercase()),
+        "{scope}"
+    );
+    assert_eq!(path, std::path::PathBuf::from("/tmp/never-used.sqlite"));
+    session.tenant_id = String::new();
+    assert!(keyturn::tui::inventory_cache_for(&session).is_none());
+    session.tenant_id = "abc".into();
+    session.inventory_cache = None;
+    assert!(
+        keyturn::tui::inventory_cache_for(&session).is_none(),
+        "the demo turns the cache off"
+    );
+    emu.shutdown().await;
+}
