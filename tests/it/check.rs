@@ -307,11 +307,25 @@ async fn throttling_changes_nothing_in_the_report() {
     let mut env = env_for(emu.info(), home.path());
     // One instant for both runs, so that days left cannot tick between them.
     env.push(("KEYTURN_NOW".into(), "2026-11-27T12:00:00Z".into()));
+    let log = home.path().join("xdg_state_home/keyturn/keyturn.log");
+    let throttle_notices = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("throttled by Graph")
+            .count()
+    };
     let plain = keyturn(env.clone(), &["check", "--all", "--format", "json"]).await;
     assert!(plain.code <= 2, "{}", plain.stderr);
+    assert_eq!(throttle_notices(), 0, "the plain run was not throttled");
     emu.faults().set_throttle_every(Some(7));
     let throttled = keyturn(env, &["check", "--all", "--format", "json"]).await;
     assert_eq!(throttled.code, plain.code, "{}", throttled.stderr);
+    // The second run really went through 429s (each retry is logged), so the equality below means something.
+    assert!(
+        throttle_notices() >= 1,
+        "the throttled run saw no 429 (log {})",
+        log.display()
+    );
     let a = credentials(&plain.stdout);
     let b = credentials(&throttled.stdout);
     assert!(a.len() > 5_000, "generated tenant too small: {}", a.len());
