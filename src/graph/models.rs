@@ -3,6 +3,7 @@
 use super::ids::{AppId, KeyId, ObjectId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+// Missing `Option` fields read as `None` without `#[serde(default)]`: only collections carry it.
 
 /// Graph sends `null` for some collections in some shapes; Microsoft documents credentials as "Not nullable", but a
 /// client that crashes on a `null` loses the whole inventory, so read `null` as empty.
@@ -19,15 +20,10 @@ where
 #[serde(rename_all = "camelCase")]
 pub struct PasswordCredential {
     pub key_id: KeyId,
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub hint: Option<String>,
-    #[serde(default)]
     pub start_date_time: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub end_date_time: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub custom_key_identifier: Option<String>,
 }
 
@@ -36,18 +32,13 @@ pub struct PasswordCredential {
 #[serde(rename_all = "camelCase")]
 pub struct KeyCredential {
     pub key_id: KeyId,
-    #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default, rename = "type")]
     pub key_type: Option<String>,
-    #[serde(default)]
     pub usage: Option<String>,
-    #[serde(default)]
     pub start_date_time: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub end_date_time: Option<DateTime<Utc>>,
     /// Thumbprint (base64) by default; the Sign and Verify entries of one certificate share it.
-    #[serde(default)]
     pub custom_key_identifier: Option<String>,
 }
 
@@ -57,13 +48,9 @@ pub struct KeyCredential {
 #[serde(rename_all = "camelCase")]
 pub struct NewPasswordCredential {
     pub key_id: KeyId,
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub hint: Option<String>,
-    #[serde(default)]
     pub start_date_time: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub end_date_time: Option<DateTime<Utc>>,
     #[serde(deserialize_with = "secret_string")]
     pub secret_text: secrecy::SecretString,
@@ -109,11 +96,8 @@ impl ObjectType {
 pub struct Application {
     pub id: ObjectId,
     pub app_id: AppId,
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub created_date_time: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub sign_in_audience: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub password_credentials: Vec<PasswordCredential>,
@@ -127,13 +111,9 @@ pub struct Application {
 pub struct ServicePrincipal {
     pub id: ObjectId,
     pub app_id: AppId,
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub service_principal_type: Option<String>,
-    #[serde(default)]
     pub app_owner_organization_id: Option<String>,
-    #[serde(default)]
     pub preferred_token_signing_key_end_date_time: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub password_credentials: Vec<PasswordCredential>,
@@ -258,21 +238,14 @@ impl Owner {
 #[serde(rename_all = "camelCase")]
 pub struct DirectoryAudit {
     pub id: String,
-    #[serde(default)]
     pub category: Option<String>,
-    #[serde(default)]
     pub correlation_id: Option<String>,
-    #[serde(default)]
     pub result: Option<String>,
-    #[serde(default)]
     pub result_reason: Option<String>,
     pub activity_display_name: String,
     pub activity_date_time: DateTime<Utc>,
-    #[serde(default)]
     pub logged_by_service: Option<String>,
-    #[serde(default)]
     pub operation_type: Option<String>,
-    #[serde(default)]
     pub initiated_by: Option<AuditInitiator>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub target_resources: Vec<TargetResource>,
@@ -283,35 +256,25 @@ pub struct DirectoryAudit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditInitiator {
-    #[serde(default)]
     pub user: Option<UserIdentity>,
-    #[serde(default)]
     pub app: Option<AppIdentity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct UserIdentity {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub user_principal_name: Option<String>,
-    #[serde(default)]
     pub ip_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AppIdentity {
-    #[serde(default)]
     pub app_id: Option<String>,
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub service_principal_id: Option<String>,
-    #[serde(default)]
     pub service_principal_name: Option<String>,
 }
 
@@ -319,13 +282,10 @@ pub struct AppIdentity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetResource {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default, rename = "type", alias = "Type")]
     pub resource_type: Option<String>,
-    #[serde(default)]
     pub user_principal_name: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub modified_properties: Vec<ModifiedProperty>,
@@ -335,19 +295,14 @@ pub struct TargetResource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ModifiedProperty {
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub old_value: Option<String>,
-    #[serde(default)]
     pub new_value: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct KeyValue {
-    #[serde(default)]
     pub key: Option<String>,
-    #[serde(default)]
     pub value: Option<String>,
 }
 
