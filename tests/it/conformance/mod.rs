@@ -1,13 +1,16 @@
-//! Conformance of the emulator and of keyturn's client models with the examples Microsoft publishes
-//! (`../shared/reference/`, read at test time, never copied).
+//! Conformance of the emulator and of keyturn's client models with the examples Microsoft publishes, carried by
+//! the repository as fixtures (`tests/fixtures/microsoft/<area>/<topic>/<payload>.json`, one payload per file,
+//! byte for byte, each area's SOURCES.md naming where every payload was recorded from).
 //!
-//! Every JSON block of every reference file is claimed by one entry of [`TABLE`]: compared with the emulator's
-//! answer to the same request (same keys, JSON types, string kinds and `@odata` annotations; values may differ),
-//! parsed by the client model that reads it in production, or set aside with the reason written next to it.
-//! `every_reference_block_is_claimed` fails when a block appears, disappears or is claimed twice, so the table
-//! cannot drift from the reference. Exact strings are asserted where Microsoft's service is exact (error codes and
-//! messages, the en-dash activity name, the double-encoded KeyDescription values, the Key Vault challenge).
-//! tests/FIDELITY.md explains the choices, including where the reference contradicts itself.
+//! Every fixture is claimed by one entry of [`TABLE`]: compared with the emulator's answer to the same request
+//! (same keys, JSON types, string kinds and `@odata` annotations; values may differ), parsed by the client model
+//! that reads it in production, or set aside with the reason written next to it. `every_fixture_is_claimed` fails
+//! when a fixture appears, disappears or is claimed twice, so the table cannot drift from the fixtures. Exact
+//! strings are asserted where Microsoft's service is exact (error codes and messages, the en-dash activity name,
+//! the double-encoded KeyDescription values, the Key Vault challenge). tests/FIDELITY.md explains the choices,
+//! including where Microsoft's own examples contradict each other.
+mod crosscheck;
+
 use crate::support::{self, GRAPH_SCOPE, VAULT_SCOPE, client, graph_token, start, vault_token};
 use keyturn::emulator::{AppChange, Emulator, EmulatorConfig, Fault, FaultKind, Op};
 use keyturn::graph::{GraphClient, GraphError, ObjectId, ObjectType, RetryPolicy};
@@ -18,9 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Microsoft's published examples, beside the repository (the same path in CI, where shared/ is copied beside the
-/// clone). A missing directory or file fails the suite: silently testing nothing is the failure this prevents.
-const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference");
+/// Microsoft's published examples, carried by the repository (`tests/fixtures/microsoft/`, each area's SOURCES.md
+/// names where every payload was recorded from). A missing directory or file fails the suite: silently testing
+/// nothing is the failure this prevents.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/microsoft");
 
 // =============================================================================================================
 // Structural diff
@@ -614,15 +618,15 @@ pub(crate) mod shape {
 }
 
 // =============================================================================================================
-// Reference blocks
+// Fixture blocks
 
-/// One JSON block of a reference file: a fenced or inline example in a .md file, or an example or definition
-/// inside a .json file.
+/// One payload: a fixture file of a group, or an example or definition inside a JSON document (the Key Vault
+/// examples and OpenAPI excerpt); the cross-check also cuts research notes into blocks.
 #[derive(Debug, Clone)]
 struct Block {
-    /// Path under the reference directory, e.g. `graph/03_addPassword_removePassword.md`.
+    /// The group, e.g. `graph/addPassword_removePassword` or `keyvault/kv_secrets_examples.json`.
     file: String,
-    /// `line N` in a .md file, the JSON pointer in a .json file.
+    /// The fixture's file name, the JSON pointer in a JSON document, `line N` in a note.
     locator: String,
     text: String,
     /// `None` when the text is not JSON (Microsoft's notation, truncation marks).
@@ -647,62 +651,99 @@ impl Block {
     }
 }
 
-fn reference_dir() -> PathBuf {
-    let dir = PathBuf::from(REFERENCE);
+fn fixture_dir() -> PathBuf {
+    let dir = PathBuf::from(FIXTURES);
     assert!(
-        dir.join("README.md").is_file(),
-        "the reference material is missing at {} (shared/reference beside the repository); the conformance \
-         suite reads Microsoft's examples from there",
+        dir.join("exact-strings.json").is_file(),
+        "the fixtures of Microsoft's examples are missing at {}; the conformance suite reads them from there",
         dir.display()
     );
     dir
 }
 
-/// Every .md and .json file under the reference directory, as relative paths.
-fn reference_files() -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let entries =
-            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
-        for entry in entries {
-            let path = entry.expect("a directory entry").path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("md" | "json")
-            ) {
-                let rel = path.strip_prefix(root).expect("under the root");
+/// Every group of fixtures, as paths under the fixture directory: a directory `<area>/<topic>` whose files are
+/// one payload each, or a JSON document `<area>/<name>.json` whose examples or definitions are the payloads.
+fn fixture_groups() -> Vec<String> {
+    let root = fixture_dir();
+    let mut out = Vec::new();
+    for area in sorted_entries(&root).into_iter().filter(|p| p.is_dir()) {
+        for path in sorted_entries(&area) {
+            let is_json = path.extension().and_then(|e| e.to_str()) == Some("json");
+            if path.is_dir() || is_json {
+                let rel = path.strip_prefix(&root).expect("under the root");
                 out.push(rel.to_string_lossy().replace('\\', "/"));
             }
         }
     }
-    let root = reference_dir();
-    let mut out = Vec::new();
-    walk(&root, &root, &mut out);
+    out
+}
+
+fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+    let mut out: Vec<PathBuf> = entries
+        .map(|e| e.expect("a directory entry").path())
+        .collect();
     out.sort();
     out
 }
 
-fn read_reference(file: &str) -> String {
-    let path = reference_dir().join(file);
+fn read_fixture(file: &str) -> String {
+    let path = fixture_dir().join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "reference file {} is missing or unreadable ({e}); the conformance table names it",
+            "fixture {} is missing or unreadable ({e}); the conformance table names it",
             path.display()
         )
     })
 }
 
-/// The blocks of one file.
-fn blocks_of(file: &str) -> Vec<Block> {
-    let text = read_reference(file);
-    if file.ends_with(".json") {
-        let doc: Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"));
-        json_file_blocks(file, &doc)
-    } else {
-        md_blocks(file, &text)
+/// One of the exact strings of `exact-strings.json` (strings Microsoft's service sends byte for byte, recorded
+/// from the source named next to each).
+fn exact_string(name: &str) -> String {
+    let doc: Value = serde_json::from_str(&read_fixture("exact-strings.json"))
+        .expect("exact-strings.json is JSON");
+    doc[name]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("exact-strings.json has no string {name:?}"))
+        .to_string()
+}
+
+/// The blocks of one group. A payload file holds the bytes Microsoft published plus one final newline; `.txt`
+/// files hold Microsoft's notation or truncated samples, which are not JSON.
+fn blocks_of(group: &str) -> Vec<Block> {
+    if group.ends_with(".json") {
+        let doc: Value = serde_json::from_str(&read_fixture(group))
+            .unwrap_or_else(|e| panic!("{group} is not JSON: {e}"));
+        return json_file_blocks(group, &doc);
     }
+    let dir = fixture_dir().join(group);
+    let blocks: Vec<Block> = sorted_entries(&dir)
+        .into_iter()
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "txt")))
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let raw = read_fixture(&format!("{group}/{name}"));
+            let text = raw.strip_suffix('\n').unwrap_or(&raw).to_string();
+            let json = serde_json::from_str(&text).ok();
+            assert_eq!(
+                name.ends_with(".json"),
+                json.is_some(),
+                "{group}/{name}: .json fixtures are JSON, .txt fixtures are Microsoft's notation"
+            );
+            Block {
+                file: group.to_string(),
+                locator: name,
+                text,
+                json,
+            }
+        })
+        .collect();
+    assert!(!blocks.is_empty(), "{group}: no fixtures");
+    blocks
 }
 
 /// In the Key Vault examples file, each example's request body (`parameters/parameters`) and response bodies; in
@@ -805,7 +846,7 @@ fn matching_bracket(bytes: &[u8], start: usize) -> Option<usize> {
 // =============================================================================================================
 // The table
 
-/// What a reference block is used for.
+/// What a fixture is used for.
 #[derive(Debug, Clone, Copy)]
 enum Claim {
     /// A response example: the emulator's answer to `req` has the same shape; `same` lists JSON pointers whose
@@ -964,17 +1005,17 @@ const ERROR_SAME: &[&str] = &["/error/code", "/error/message"];
 const GRAPH_ERROR_MISSING_CLIENT_REQUEST_ID: &[Allow] = &[Allow::Extra("client-request-id")];
 
 /// Which example maps to which emulator request and client model. Anchors are text that occurs in exactly one
-/// block of the file (for .json files, the JSON pointer).
+/// fixture of the group (for a JSON document, the JSON pointer).
 const TABLE: &[Entry] = &[
     // ---------------------------------------------------------------------------------------------- graph/01
     Entry {
-        file: "graph/01_application_list_and_query.md",
+        file: "graph/application_list_and_query",
         anchor: "\"displayName\": \"My app\"",
         // Truncated by Microsoft (5 properties of ~30, no id): the emulator must have these, of these types.
         claim: response(Req::ListApplications, Mode::Covers, Model::ApplicationPage),
     },
     Entry {
-        file: "graph/01_application_list_and_query.md",
+        file: "graph/application_list_and_query",
         anchor: "\"@odata.count\":1",
         claim: response(
             Req::ListApplicationsCounted,
@@ -983,7 +1024,7 @@ const TABLE: &[Entry] = &[
         ),
     },
     Entry {
-        file: "graph/01_filter_on_credentials_issues.md",
+        file: "graph/filter_on_credentials_issues",
         anchor: "Complex query on property keyCredentials",
         claim: Claim::Response {
             req: Req::KeyCredentialFilterOnServicePrincipals,
@@ -995,7 +1036,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/01_filter_on_credentials_issues.md",
+        file: "graph/filter_on_credentials_issues",
         anchor: "NotEqualsMatch",
         claim: Claim::NotApplicable {
             reason: "a /users query; the emulator serves no users collection",
@@ -1003,7 +1044,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/01_passwordCredential_keyCredential.md",
+        file: "graph/passwordCredential_keyCredential",
         anchor: "\"hint\": \"String\"",
         claim: Claim::Representation {
             req: Req::PasswordCredentials,
@@ -1011,7 +1052,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/01_passwordCredential_keyCredential.md",
+        file: "graph/passwordCredential_keyCredential",
         anchor: "#microsoft.graph.keyCredential",
         claim: Claim::Representation {
             req: Req::KeyCredentials,
@@ -1020,7 +1061,7 @@ const TABLE: &[Entry] = &[
     },
     // ---------------------------------------------------------------------------------------------- graph/03
     Entry {
-        file: "graph/03_addPassword_removePassword.md",
+        file: "graph/addPassword_removePassword",
         anchor: "\"passwordCredential\": {",
         claim: Claim::Request {
             req: Req::AddPassword,
@@ -1028,7 +1069,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/03_addPassword_removePassword.md",
+        file: "graph/addPassword_removePassword",
         anchor: "\"secretText\"",
         claim: Claim::Response {
             req: Req::AddPassword,
@@ -1041,7 +1082,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/03_addPassword_removePassword.md",
+        file: "graph/addPassword_removePassword",
         anchor: "{\"keyId\":\"f0b0b335-1d71-4883-8f98-567911bfdca6\"}",
         claim: Claim::Request {
             req: Req::RemovePassword,
@@ -1049,7 +1090,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/03_addPassword_removePassword.md",
+        file: "graph/addPassword_removePassword",
         anchor: "\"proof\":\"eyJ",
         claim: Claim::NotApplicable {
             reason: "addKey needs a proof-of-possession JWT; keyturn rotates client secrets only and the emulator \
@@ -1058,7 +1099,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/03_addPassword_removePassword.md",
+        file: "graph/addPassword_removePassword",
         anchor: "$metadata#microsoft.graph.keyCredential",
         claim: Claim::NotApplicable {
             reason: "addKey answer, truncated by Microsoft to its @odata.context; addKey is not served",
@@ -1066,7 +1107,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/03_addPassword_removePassword.md",
+        file: "graph/addPassword_removePassword",
         anchor: "\"proof\": \"<jwt>\"",
         claim: Claim::NotApplicable {
             reason: "removeKey body marked GUESS in the reference; removeKey is not served",
@@ -1075,7 +1116,7 @@ const TABLE: &[Entry] = &[
     },
     // ---------------------------------------------------------------------------------------------- graph/04
     Entry {
-        file: "graph/04_list_owners.md",
+        file: "graph/list_owners",
         anchor: "\"id-value\"",
         claim: Claim::Response {
             req: Req::Owners,
@@ -1089,13 +1130,13 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/04_list_owners.md",
+        file: "graph/list_owners",
         anchor: "#microsoft.graph.servicePrincipal",
         claim: response(Req::Owners, Mode::Covers, Model::OwnersPage),
     },
     // ---------------------------------------------------------------------------------------------- graph/05
     Entry {
-        file: "graph/05_directoryAudits.md",
+        file: "graph/directoryAudits",
         anchor: "\"Audry Oliver\"",
         claim: Claim::Response {
             req: Req::Audits,
@@ -1112,7 +1153,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/05_directoryAudits.md",
+        file: "graph/directoryAudits",
         anchor: "GroupLifecyclePolicies_Get",
         claim: Claim::Response {
             req: Req::AuditsByUser,
@@ -1125,7 +1166,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/05_directoryAudits.md",
+        file: "graph/directoryAudits",
         anchor: "userIdentity|null",
         claim: Claim::Notation {
             reason: "type notation of initiatedBy; both shapes are compared through examples 1 and 2 and the \
@@ -1133,7 +1174,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/05_directoryAudits.md",
+        file: "graph/directoryAudits",
         anchor: "\"servicePrincipalName\": \"String\"",
         claim: Claim::Representation {
             req: Req::AuditAppInitiator,
@@ -1141,7 +1182,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/05_directoryAudits.md",
+        file: "graph/directoryAudits",
         anchor: "kavachiq-wi05-spike",
         claim: Claim::Response {
             req: Req::KeyDescription,
@@ -1153,7 +1194,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/05_directoryAudits.md",
+        file: "graph/directoryAudits",
         anchor: "\"Included Updated Properties\"",
         claim: Claim::Response {
             req: Req::IncludedUpdatedProperties,
@@ -1167,7 +1208,7 @@ const TABLE: &[Entry] = &[
     },
     // ---------------------------------------------------------------------------------------------- graph/06
     Entry {
-        file: "graph/06_applications_delta.md",
+        file: "graph/applications_delta",
         anchor: "pqwSUjGY",
         claim: Claim::Response {
             req: Req::DeltaFirstPage,
@@ -1180,12 +1221,12 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/06_applications_delta.md",
+        file: "graph/applications_delta",
         anchor: "\"@removed\"",
         claim: response(Req::DeltaRemoved, Mode::Exact, Model::None),
     },
     Entry {
-        file: "graph/06_applications_delta.md",
+        file: "graph/applications_delta",
         anchor: "$deltatoken=<opaque>",
         claim: Claim::Response {
             req: Req::DeltaLastPage,
@@ -1198,14 +1239,14 @@ const TABLE: &[Entry] = &[
     },
     // ---------------------------------------------------------------------------------------------- graph/07
     Entry {
-        file: "graph/07_json_batching.md",
+        file: "graph/json_batching",
         anchor: "\"requests\": [ ... ]",
         claim: Claim::Notation {
             reason: "abbreviated request envelope; the $batch requests of BatchOk/Forbidden/MethodNotAllowed use it",
         },
     },
     Entry {
-        file: "graph/07_json_batching.md",
+        file: "graph/json_batching",
         anchor: "\"ConsistencyLevel\": \"eventual\"",
         claim: Claim::NotApplicable {
             reason: "a sub-request's header map, not a body; ConsistencyLevel is sent by ListApplicationsCounted",
@@ -1213,14 +1254,14 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/07_json_batching.md",
+        file: "graph/json_batching",
         anchor: "{ \"id\", \"status\", \"headers\", \"body\" }",
         claim: Claim::Notation {
             reason: "abbreviated response envelope; the three sub-response examples are compared in full",
         },
     },
     Entry {
-        file: "graph/07_json_batching.md",
+        file: "graph/json_batching",
         anchor: "\"id\": \"1\"",
         claim: Claim::Response {
             req: Req::BatchOk,
@@ -1239,7 +1280,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/07_json_batching.md",
+        file: "graph/json_batching",
         anchor: "\"id\": \"3\"",
         claim: Claim::Response {
             req: Req::BatchForbidden,
@@ -1251,7 +1292,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/07_json_batching.md",
+        file: "graph/json_batching",
         anchor: "\"id\": \"4\"",
         claim: Claim::Response {
             req: Req::BatchMethodNotAllowed,
@@ -1263,7 +1304,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/07_throttling.md",
+        file: "graph/throttling",
         anchor: "TooManyRequests",
         claim: Claim::Response {
             req: Req::Throttled,
@@ -1282,7 +1323,7 @@ const TABLE: &[Entry] = &[
     },
     // ---------------------------------------------------------------------------------------------- graph/08
     Entry {
-        file: "graph/08_beta_credential_signin_activity.md",
+        file: "graph/beta_credential_signin_activity",
         anchor: "\"#microsoft.graph.appCredentialSignInActivity\"",
         claim: Claim::NotApplicable {
             reason: "beta reports API; keyturn reads v1.0 only and the emulator serves no reports",
@@ -1290,7 +1331,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/08_beta_credential_signin_activity.md",
+        file: "graph/beta_credential_signin_activity",
         anchor: "\"expirationDate\"",
         claim: Claim::NotApplicable {
             reason: "beta reports API, and the sample contradicts its own schema (expirationDate, \"-8:00\")",
@@ -1298,7 +1339,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/08_beta_credential_signin_activity.md",
+        file: "graph/beta_credential_signin_activity",
         anchor: "servicePrincipalSignInActivities",
         claim: Claim::NotApplicable {
             reason: "beta reports API; not read by keyturn, not served",
@@ -1307,7 +1348,7 @@ const TABLE: &[Entry] = &[
     },
     // ---------------------------------------------------------------------------------------------- graph/09
     Entry {
-        file: "graph/09_graph_errors.md",
+        file: "graph/graph_errors",
         anchor: "invalidRange",
         claim: Claim::Response {
             req: Req::NotFound,
@@ -1320,14 +1361,14 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/09_graph_errors.md",
+        file: "graph/graph_errors",
         anchor: "\"innererror\": { ... }",
         claim: Claim::Notation {
             reason: "the OData spec's error notation; Graph's concrete bodies are the blocks below",
         },
     },
     Entry {
-        file: "graph/09_graph_errors.md",
+        file: "graph/graph_errors",
         anchor: "Authorization_RequestDenied",
         claim: Claim::Response {
             req: Req::Forbidden,
@@ -1339,7 +1380,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/09_graph_errors.md",
+        file: "graph/graph_errors",
         anchor: "Specified HTTP method",
         claim: Claim::Response {
             req: Req::MethodNotAllowed,
@@ -1351,7 +1392,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/09_graph_errors.md",
+        file: "graph/graph_errors",
         anchor: "Request_ResourceNotFound",
         claim: Claim::Response {
             req: Req::NotFound,
@@ -1363,7 +1404,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/09_graph_errors.md",
+        file: "graph/graph_errors",
         anchor: "Access token is empty",
         claim: Claim::Response {
             req: Req::NoToken,
@@ -1375,7 +1416,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "graph/09_graph_errors.md",
+        file: "graph/graph_errors",
         anchor: "Complex query",
         claim: Claim::Response {
             req: Req::KeyCredentialFilterOnServicePrincipals,
@@ -1388,7 +1429,7 @@ const TABLE: &[Entry] = &[
     },
     // ---------------------------------------------------------------------------------------------- keyvault
     Entry {
-        file: "keyvault/10_kv_secrets_examples.json",
+        file: "keyvault/kv_secrets_examples.json",
         anchor: "/SetSecret/parameters/parameters",
         claim: Claim::Request {
             req: Req::KvSet,
@@ -1396,7 +1437,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_examples.json",
+        file: "keyvault/kv_secrets_examples.json",
         anchor: "/SetSecret/responses/200/body",
         claim: Claim::Response {
             req: Req::KvSet,
@@ -1408,7 +1449,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_examples.json",
+        file: "keyvault/kv_secrets_examples.json",
         anchor: "/GetSecret/responses/200/body",
         claim: Claim::Response {
             req: Req::KvGet,
@@ -1420,12 +1461,12 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_examples.json",
+        file: "keyvault/kv_secrets_examples.json",
         anchor: "/GetSecretVersions/responses/200/body",
         claim: response(Req::KvVersions, Mode::Covers, Model::KvListResult),
     },
     Entry {
-        file: "keyvault/10_kv_secrets_examples.json",
+        file: "keyvault/kv_secrets_examples.json",
         anchor: "/UpdateSecret/parameters/parameters",
         claim: Claim::Request {
             req: Req::KvUpdate,
@@ -1433,7 +1474,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_examples.json",
+        file: "keyvault/kv_secrets_examples.json",
         anchor: "/UpdateSecret/responses/200/body",
         claim: Claim::Response {
             req: Req::KvUpdate,
@@ -1445,34 +1486,34 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_openapi_excerpt.json",
+        file: "keyvault/kv_secrets_openapi_excerpt.json",
         anchor: "/definitions/SecretBundle",
         claim: Claim::OpenApi { req: Req::KvGet },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_openapi_excerpt.json",
+        file: "keyvault/kv_secrets_openapi_excerpt.json",
         anchor: "/definitions/SecretAttributes",
         claim: Claim::OpenApi { req: Req::KvSet },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_openapi_excerpt.json",
+        file: "keyvault/kv_secrets_openapi_excerpt.json",
         anchor: "/definitions/DeletionRecoveryLevel",
         claim: Claim::OpenApi { req: Req::KvUpdate },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_openapi_excerpt.json",
+        file: "keyvault/kv_secrets_openapi_excerpt.json",
         anchor: "/definitions/SecretItem",
         claim: Claim::OpenApi { req: Req::KvList },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_openapi_excerpt.json",
+        file: "keyvault/kv_secrets_openapi_excerpt.json",
         anchor: "/definitions/SecretListResult",
         claim: Claim::OpenApi {
             req: Req::KvVersions,
         },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_openapi_excerpt.json",
+        file: "keyvault/kv_secrets_openapi_excerpt.json",
         anchor: "/definitions/SecretSetParameters",
         claim: Claim::Request {
             req: Req::KvSet,
@@ -1480,7 +1521,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_openapi_excerpt.json",
+        file: "keyvault/kv_secrets_openapi_excerpt.json",
         anchor: "/definitions/SecretUpdateParameters",
         claim: Claim::Request {
             req: Req::KvUpdate,
@@ -1488,28 +1529,28 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_openapi_excerpt.json",
+        file: "keyvault/kv_secrets_openapi_excerpt.json",
         anchor: "/definitions/DeletedSecretBundle",
         claim: Claim::Notation {
             reason: "a prose summary of the definition; keyturn never deletes secrets and the emulator does not",
         },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_openapi_excerpt.json",
+        file: "keyvault/kv_secrets_openapi_excerpt.json",
         anchor: "/definitions/KeyVaultError",
         claim: Claim::OpenApi {
             req: Req::KvForbidden,
         },
     },
     Entry {
-        file: "keyvault/10_kv_secrets_openapi_excerpt.json",
+        file: "keyvault/kv_secrets_openapi_excerpt.json",
         anchor: "/definitions/Error",
         claim: Claim::OpenApi {
             req: Req::KvNotFound,
         },
     },
     Entry {
-        file: "keyvault/11_kv_challenge_auth_and_errors.md",
+        file: "keyvault/kv_challenge_auth_and_errors",
         anchor: "BadArgument",
         claim: Claim::Response {
             req: Req::KvBadParameter,
@@ -1521,7 +1562,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/11_kv_challenge_auth_and_errors.md",
+        file: "keyvault/kv_challenge_auth_and_errors",
         anchor: "AKV10000",
         claim: Claim::Response {
             req: Req::KvUnauthorized,
@@ -1533,7 +1574,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/11_kv_challenge_auth_and_errors.md",
+        file: "keyvault/kv_challenge_auth_and_errors",
         anchor: "SecretNotFound",
         claim: Claim::Response {
             req: Req::KvNotFound,
@@ -1545,7 +1586,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/11_kv_challenge_auth_and_errors.md",
+        file: "keyvault/kv_challenge_auth_and_errors",
         anchor: "\"Forbidden\"",
         claim: Claim::Response {
             req: Req::KvForbidden,
@@ -1561,7 +1602,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/11_kv_challenge_auth_and_errors.md",
+        file: "keyvault/kv_challenge_auth_and_errors",
         anchor: "BadParameter",
         claim: Claim::Response {
             req: Req::KvBadParameter,
@@ -1573,14 +1614,14 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "keyvault/11_kv_challenge_auth_and_errors.md",
+        file: "keyvault/kv_challenge_auth_and_errors",
         anchor: "\"message\":\"Request is missing",
         // The 2021 wording; the service now prefixes AKV10000 (previous entry): shape only.
         claim: response(Req::KvUnauthorized, Mode::Exact, Model::KvError),
     },
     // ---------------------------------------------------------------------------------------------- entra
     Entry {
-        file: "entra/13_token_endpoint.md",
+        file: "entra/token_endpoint",
         anchor: "\"token_type\": \"Bearer\"",
         claim: Claim::Response {
             req: Req::Token,
@@ -1592,7 +1633,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "entra/13_token_endpoint.md",
+        file: "entra/token_endpoint",
         anchor: "\"invalid_scope\"",
         claim: Claim::Response {
             req: Req::TokenInvalidScope,
@@ -1605,7 +1646,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "entra/13_token_endpoint.md",
+        file: "entra/token_endpoint",
         anchor: "for a secret added to app",
         claim: Claim::Response {
             req: Req::TokenInvalidClient,
@@ -1617,7 +1658,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "entra/13_token_endpoint.md",
+        file: "entra/token_endpoint",
         anchor: "Invalid client secret is provided",
         // Same shape, the 2020 wording (the 2023 wording above is what the emulator sends).
         claim: Claim::Response {
@@ -1630,7 +1671,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "entra/13_device_code_flow.md",
+        file: "entra/device_code_flow",
         anchor: "\"refresh_token\"",
         claim: Claim::Response {
             req: Req::DeviceCodeToken,
@@ -1643,14 +1684,14 @@ const TABLE: &[Entry] = &[
     },
     // ---------------------------------------------------------------------------------------------- o365
     Entry {
-        file: "o365/14_management_activity_api.md",
+        file: "o365/management_activity_api",
         anchor: "{\"webhook\":{\"address\"",
         claim: Claim::Notation {
             reason: "Management Activity API notation; keyturn reads Graph's directoryAudits instead",
         },
     },
     Entry {
-        file: "o365/14_management_activity_api.md",
+        file: "o365/management_activity_api",
         anchor: "\"status\": \"enabled\"",
         claim: Claim::NotApplicable {
             reason: "Office 365 Management Activity API: not used by keyturn, not served by the emulator",
@@ -1658,7 +1699,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "o365/14_management_activity_api.md",
+        file: "o365/management_activity_api",
         anchor: "\"contentId\"",
         claim: Claim::NotApplicable {
             reason: "Office 365 Management Activity API: not used by keyturn, not served by the emulator",
@@ -1666,7 +1707,7 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "o365/14_management_activity_api.md",
+        file: "o365/management_activity_api",
         anchor: "\"RecordType\": 8",
         claim: Claim::NotApplicable {
             reason: "Office 365 Management Activity API record: not used by keyturn, not served by the emulator",
@@ -1674,159 +1715,35 @@ const TABLE: &[Entry] = &[
         },
     },
     Entry {
-        file: "o365/14_management_activity_api.md",
+        file: "o365/management_activity_api",
         anchor: "{Name, NewValue, OldValue}",
         claim: Claim::Notation {
             reason: "field-list notation of an O365 record; not used",
         },
     },
     Entry {
-        file: "o365/14_management_activity_api.md",
+        file: "o365/management_activity_api",
         anchor: "AF50000",
         claim: Claim::NotApplicable {
             reason: "Office 365 Management Activity API error: not used by keyturn, not served by the emulator",
             model: Model::None,
         },
     },
-    // ---------------------------------------------------------------------------------------------- README
-    // The index repeats examples of the files above, often abbreviated; the full versions are compared there.
+    // ---------------------------------------------------------------------------------------------- graph/16
     Entry {
-        file: "README.md",
-        anchor: "\"Request_UnsupportedQuery\"",
-        claim: Claim::Notation {
-            reason: "abbreviated (\",...\") copy of graph/01_filter_on_credentials_issues.md's body",
+        file: "graph/app_role_assignments_and_app_management_policy",
+        anchor: "$metadata#appRoleAssignments",
+        claim: Claim::NotApplicable {
+            reason: "appRoleAssignments of a service principal: not compared with the emulator yet",
+            model: Model::None,
         },
     },
     Entry {
-        file: "README.md",
-        anchor: "{\"passwordCredential\":{",
-        claim: Claim::Request {
-            req: Req::AddPassword,
-            model: Model::AddPasswordRequest,
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "{\"keyId\":\"<guid>\"}",
-        claim: Claim::Request {
-            req: Req::RemovePassword,
-            model: Model::RemovePasswordRequest,
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "\"displayName\":\"KeyDescription\"",
-        claim: Claim::Response {
-            req: Req::KeyDescription,
-            mode: Mode::Exact,
-            allow: &[],
-            same: &["/displayName"],
-            model: Model::ModifiedProperty,
-            repair: &[],
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "Included Updated Properties",
-        claim: Claim::Response {
-            req: Req::IncludedUpdatedProperties,
-            mode: Mode::Covers,
-            allow: &[],
-            same: &["/displayName", "/newValue"],
-            model: Model::ModifiedProperty,
-            repair: &[],
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "{\"user\":{id,",
-        claim: Claim::Notation {
-            reason: "field-list notation of initiatedBy; see graph/05_directoryAudits.md",
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "{\"app\":{appId",
-        claim: Claim::Notation {
-            reason: "field-list notation of initiatedBy; see graph/05_directoryAudits.md",
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "\"@removed\"",
-        claim: Claim::Notation {
-            reason: "notation of a removed delta item; the full example is in graph/06_applications_delta.md",
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "\"TooManyRequests\"",
-        claim: Claim::Response {
-            req: Req::Throttled,
-            mode: Mode::Exact,
-            allow: &[],
-            same: &["/error/code", "/error/message", "/error/innerError/message"],
-            model: Model::GraphError(429),
-            repair: &[],
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "{\"error\":{\"code\",\"message\",\"innerError\"",
-        claim: Claim::Notation {
-            reason: "field-list notation of Graph's error body; concrete bodies are in graph/09_graph_errors.md",
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "tags?",
-        claim: Claim::Notation {
-            reason: "field-list notation of a versions page; the spec example is compared",
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "\"innererror\"?",
-        claim: Claim::Notation {
-            reason: "field-list notation of KeyVaultError; the OpenAPI definition is checked",
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "AKV10000",
-        claim: Claim::Response {
-            req: Req::KvUnauthorized,
-            mode: Mode::Exact,
-            allow: &[],
-            same: ERROR_SAME,
-            model: Model::KvError,
-            repair: &[],
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "{\"token_type\":\"Bearer\"",
-        claim: Claim::Response {
-            req: Req::Token,
-            mode: Mode::Exact,
-            allow: &[Allow::Extra("ext_expires_in")],
-            same: &["/token_type", "/expires_in"],
-            model: Model::Token(200),
-            repair: &[],
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "{\"error\",\"error_description\"",
-        claim: Claim::Notation {
-            reason: "field-list notation of the token error; concrete bodies are in entra/13_token_endpoint.md",
-        },
-    },
-    Entry {
-        file: "README.md",
-        anchor: "AF20022",
-        claim: Claim::Notation {
-            reason: "abbreviated Management Activity API error; not used",
+        file: "graph/app_role_assignments_and_app_management_policy",
+        anchor: "defaultAppManagementPolicy",
+        claim: Claim::NotApplicable {
+            reason: "the tenant's default app management policy: not compared with the emulator yet",
+            model: Model::None,
         },
     },
 ];
@@ -2647,7 +2564,7 @@ impl Lab {
         .await
     }
 
-    /// The example request body of a reference block (requests are sent as Microsoft wrote them).
+    /// The example request body of a fixture (requests are sent as Microsoft wrote them).
     fn example(&self, file: &str, anchor: &str) -> Value {
         let entry = Entry {
             file: leak_str(file),
@@ -2768,7 +2685,7 @@ impl Lab {
                     .await
             }
             Req::AddPassword => {
-                let body = self.example("graph/03_addPassword_removePassword.md", "\"passwordCredential\": {");
+                let body = self.example("graph/addPassword_removePassword", "\"passwordCredential\": {");
                 let path = format!("/applications/{}/addPassword", self.app_object_id);
                 self.graph_call(Method::POST, &path, Some(&self.graph), Some(&body))
                     .await
@@ -2776,7 +2693,7 @@ impl Lab {
             Req::RemovePassword => {
                 let added = self.seen(Req::AddPassword).json["keyId"].clone();
                 let mut body = self.example(
-                    "graph/03_addPassword_removePassword.md",
+                    "graph/addPassword_removePassword",
                     "{\"keyId\":\"f0b0b335-1d71-4883-8f98-567911bfdca6\"}",
                 );
                 body["keyId"] = added;
@@ -2929,7 +2846,7 @@ impl Lab {
             }
             Req::NoToken => self.graph_call(Method::GET, "/applications", None, None).await,
             Req::KvSet => {
-                let body = self.example("keyvault/10_kv_secrets_examples.json", "/SetSecret/parameters/parameters");
+                let body = self.example("keyvault/kv_secrets_examples.json", "/SetSecret/parameters/parameters");
                 let q = format!("api-version={KV_API}");
                 self.vault_call(Method::PUT, "/secrets/crpsecret", &q, Some(&self.vault), Some(&body))
                     .await
@@ -2952,7 +2869,7 @@ impl Lab {
                     .await
             }
             Req::KvUpdate => {
-                let body = self.example("keyvault/10_kv_secrets_examples.json", "/UpdateSecret/parameters/parameters");
+                let body = self.example("keyvault/kv_secrets_examples.json", "/UpdateSecret/parameters/parameters");
                 let version = self.version_of(Req::KvSet);
                 let q = format!("api-version={KV_API}");
                 self.vault_call(
@@ -3061,13 +2978,13 @@ fn leak_str(s: &str) -> &'static str {
 // Tests
 
 #[test]
-fn every_reference_block_is_claimed() {
+fn every_fixture_is_claimed() {
     let mut problems = Vec::new();
-    let files = reference_files();
+    let files = fixture_groups();
     for required in ["graph", "keyvault", "entra"] {
         assert!(
             files.iter().any(|f| f.starts_with(required)),
-            "no reference files under {required}/"
+            "no fixtures under {required}/"
         );
     }
     let mut blocks_seen = 0;
@@ -3093,7 +3010,7 @@ fn every_reference_block_is_claimed() {
     for e in TABLE {
         assert!(
             files.iter().any(|f| f == e.file),
-            "the table names {} which is not in the reference",
+            "the table names {} which is not among the fixtures",
             e.file
         );
         let n = blocks_of(e.file)
@@ -3148,11 +3065,10 @@ fn every_reference_block_is_claimed() {
 }
 
 #[tokio::test]
-async fn reference_examples_match_the_emulator_and_the_client_models() {
-    let openapi: Value = serde_json::from_str(&read_reference(
-        "keyvault/10_kv_secrets_openapi_excerpt.json",
-    ))
-    .expect("the OpenAPI excerpt is JSON");
+async fn microsoft_examples_match_the_emulator_and_the_client_models() {
+    let openapi: Value =
+        serde_json::from_str(&read_fixture("keyvault/kv_secrets_openapi_excerpt.json"))
+            .expect("the OpenAPI excerpt is JSON");
     let defs = &openapi["definitions"];
     let mut lab = Lab::new().await;
     lab.observe_all().await;
@@ -3299,10 +3215,9 @@ async fn reference_examples_match_the_emulator_and_the_client_models() {
                             sdk_update_parameters(),
                         )
                     };
-                    let examples: Value = serde_json::from_str(&read_reference(
-                        "keyvault/10_kv_secrets_examples.json",
-                    ))
-                    .expect("examples are JSON");
+                    let examples: Value =
+                        serde_json::from_str(&read_fixture("keyvault/kv_secrets_examples.json"))
+                            .expect("examples are JSON");
                     for (what, v) in [
                         ("Microsoft's example", examples.pointer(pointer).cloned()),
                         ("the SDK", Some(sdk)),
@@ -3415,23 +3330,8 @@ async fn client_request_shape(model: Model, example: &Value, lab: &Lab) -> Resul
 }
 
 // =============================================================================================================
-// Exact strings, where Microsoft's service is exact. Expected values are read from the reference text.
-
-/// The text between the first pair of double quotes on the first line of `file` that contains `marker`.
-fn quoted_after(file: &str, marker: &str) -> String {
-    let text = read_reference(file);
-    let line = text
-        .lines()
-        .find(|l| l.contains(marker))
-        .unwrap_or_else(|| panic!("{file}: no line with {marker:?}"));
-    let rest = &line[line.find(marker).unwrap_or(0)..];
-    let start = rest.find('"').map(|i| i + 1).expect("an opening quote");
-    let end = rest[start..]
-        .find('"')
-        .map(|i| i + start)
-        .expect("a closing quote");
-    rest[start..end].to_string()
-}
+// Exact strings, where Microsoft's service is exact. Expected values are the recorded ones (exact-strings.json and
+// the payload fixtures).
 
 async fn audit_events_of(lab: &Lab, object_id: &str) -> Vec<Value> {
     let filter = format!("targetResources/any(t:t/id eq '{object_id}')");
@@ -3459,14 +3359,14 @@ fn key_description(event: &Value) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test]
 async fn credential_changes_are_audited_with_the_services_exact_strings() {
-    let activity = quoted_after("graph/05_audit_activity_names.md", "use exactly:");
+    let activity = exact_string("credentialActivityName");
     assert!(
         activity.contains('\u{2013}') && activity.ends_with(' '),
-        "the reference's service string has an en dash and a trailing space: {activity:?}"
+        "the service's string has an en dash and a trailing space: {activity:?}"
     );
     // The sample entry of a KeyDescription list, with its key id and name as placeholders.
     let sample_block = block_for(&Entry {
-        file: "graph/05_directoryAudits.md",
+        file: "graph/directoryAudits",
         anchor: "kavachiq-wi05-spike",
         claim: Claim::Notation { reason: "" },
     });
@@ -3540,34 +3440,26 @@ async fn vault_challenge_and_its_body_are_exact() {
         )
         .await;
     assert_eq!(obs.status, 401);
-    // The header format the reference recommends, with the emulator's authority: a challenge naming
-    // login.microsoftonline.com would send SDKs to the real Entra ID for a token the emulator cannot check.
-    let recommended = read_reference("keyvault/11_kv_challenge_auth_and_errors.md")
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("WWW-Authenticate: ")
-                .filter(|h| h.contains("{tenant}"))
-                .map(str::to_string)
-        })
-        .expect("the recommended challenge line");
-    let expected = recommended
+    // The service's header format, with the emulator's authority: a challenge naming login.microsoftonline.com
+    // would send SDKs to the real Entra ID for a token the emulator cannot check.
+    let expected = exact_string("vaultChallengeHeader")
         .replace("https://login.microsoftonline.com", &info.authority_host)
         .replace("{tenant}", &info.tenant_id);
     assert_eq!(obs.headers.get("www-authenticate"), Some(&expected));
     // Body and Content-Type byte for byte as in Microsoft's recording (Content-Length 97).
     let recorded = block_for(&Entry {
-        file: "keyvault/11_kv_challenge_auth_and_errors.md",
+        file: "keyvault/kv_challenge_auth_and_errors",
         anchor: "AKV10000",
         claim: Claim::Notation { reason: "" },
     });
     assert_eq!(obs.text, recorded.text);
-    let reference = read_reference("keyvault/11_kv_challenge_auth_and_errors.md");
-    assert!(reference.contains(&format!("'Content-Length', '{}'", obs.text.len())));
-    let content_type = obs.headers.get("content-type").expect("a content type");
-    assert!(
-        reference.contains(&format!("'Content-Type', '{content_type}'")),
-        "{content_type}"
+    assert_eq!(
+        obs.text.len().to_string(),
+        exact_string("vaultChallengeContentLength")
+    );
+    assert_eq!(
+        obs.headers.get("content-type"),
+        Some(&exact_string("vaultChallengeContentType"))
     );
 }
 
@@ -3597,7 +3489,7 @@ async fn token_endpoint_errors_have_the_services_description_format() {
         (Req::TokenInvalidClient, "for a secret added to app", 401),
     ] {
         let example = block_for(&Entry {
-            file: "entra/13_token_endpoint.md",
+            file: "entra/token_endpoint",
             anchor,
             claim: Claim::Notation { reason: "" },
         })
@@ -3639,7 +3531,7 @@ async fn graph_answers_match_the_exact_details_of_the_samples() {
     let mut lab = Lab::new().await;
     // 404 names the requested id in Microsoft's sentence.
     let example = block_for(&Entry {
-        file: "graph/09_graph_errors.md",
+        file: "graph/graph_errors",
         anchor: "Request_ResourceNotFound",
         claim: Claim::Notation { reason: "" },
     })
@@ -3655,13 +3547,7 @@ async fn graph_answers_match_the_exact_details_of_the_samples() {
     assert_eq!(obs.json["error"]["message"], json!(expected));
 
     // With $select the context lists the selected properties (example 4 of List applications).
-    let reference = read_reference("graph/01_application_list_and_query.md");
-    let fragment = reference
-        .split("$metadata#")
-        .skip(1)
-        .find(|rest| rest.starts_with("applications("))
-        .and_then(|rest| rest.split('"').next())
-        .expect("example 4's context with its $select list");
+    let fragment = exact_string("applicationsSelectContext");
     let select = fragment
         .trim_start_matches("applications(")
         .trim_end_matches(')');
@@ -3704,7 +3590,7 @@ async fn graph_answers_match_the_exact_details_of_the_samples() {
     // addPassword: hint is the first three characters of secretText, which is 16 to 64 characters long, and the
     // timestamps carry as many fractional digits as Microsoft's sample.
     let sample = block_for(&Entry {
-        file: "graph/03_addPassword_removePassword.md",
+        file: "graph/addPassword_removePassword",
         anchor: "\"secretText\"",
         claim: Claim::Notation { reason: "" },
     })
@@ -3729,19 +3615,11 @@ async fn graph_answers_match_the_exact_details_of_the_samples() {
     }
 }
 
-/// The wording recorded for `keyCredentials/any(...)` on applications is read from the reference (an issue thread
-/// quoting the service) and must be what the emulator answers, word for word.
+/// The wording recorded for `keyCredentials/any(...)` on applications (an issue thread quoting the service) must
+/// be what the emulator answers, word for word.
 #[tokio::test]
 async fn application_key_credential_filter_wording_is_the_recorded_one() {
-    let text = read_reference("graph/01_filter_on_credentials_issues.md");
-    // The file quotes the message inside a quoted sentence, so its quotes are backslash-escaped.
-    let open = r#"results in \""#;
-    let start = text
-        .find(open)
-        .map(|i| i + open.len())
-        .expect("the reference quotes the applications answer");
-    let end = text[start..].find(r#"\" even"#).expect("end of the quote") + start;
-    let recorded = &text[start..end];
+    let recorded = exact_string("applicationKeyCredentialFilterMessage");
     assert!(recorded.contains("'Application'"), "{recorded}");
 
     let emu = start_emulator().await;
