@@ -244,11 +244,7 @@ fn loaded(screen: &str) -> bool {
 
 #[test]
 fn demo_in_tmux() {
-    if !tmux_available() {
-        if std::env::var_os("CI").is_some() {
-            panic!("tmux is required in CI for the end-to-end test (.ci/run installs it)");
-        }
-        eprintln!("SKIPPED demo_in_tmux: tmux is not installed (apt-get install tmux); CI runs it");
+    if !require_tmux("demo_in_tmux") {
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -343,15 +339,16 @@ fn demo_in_tmux() {
     tmux.wait_for("the shell to run a command", |s| s.contains("e2e-shell-42"));
 }
 
-/// Skip (locally) or fail (CI) without tmux.
+/// Without tmux the test fails with the reason, or is skipped with a banner under `KEYTURN_TEST_SKIP=tmux`.
 fn require_tmux(test: &str) -> bool {
     if tmux_available() {
         return true;
     }
-    if std::env::var_os("CI").is_some() {
-        panic!("tmux is required in CI for the end-to-end tests (.ci/run installs it)");
-    }
-    eprintln!("SKIPPED {test}: tmux is not installed (apt-get install tmux); CI runs it");
+    crate::support::prerequisite_missing(
+        "tmux",
+        test,
+        "tmux is not installed (apt-get install tmux; .ci/run installs it)",
+    );
     false
 }
 

@@ -135,3 +135,26 @@ pub fn session(emu: &Emulator) -> keyturn::session::Session {
     let settings = keyturn::session::Settings::resolve(&overrides).expect("settings resolve");
     keyturn::session::Session::connect(settings).expect("session connects")
 }
+
+/// The variable that lets a run skip tests whose prerequisite is missing, on purpose: a comma-separated list of
+/// `tmux` (the end-to-end tests) and `sdk` (Microsoft's Python SDKs against the emulator).
+pub const SKIP_VAR: &str = "KEYTURN_TEST_SKIP";
+
+/// A test cannot run because `reason`. It fails, saying so, unless `KEYTURN_TEST_SKIP` names `kind`; then it
+/// returns and prints a banner straight to the process's stderr, past the test harness's capture, so a skipped
+/// test never reads as a plain "ok".
+pub fn prerequisite_missing(kind: &str, test: &str, reason: &str) {
+    let opted_out = std::env::var(SKIP_VAR)
+        .is_ok_and(|v| v.split(',').any(|k| k.trim().eq_ignore_ascii_case(kind)));
+    if !opted_out {
+        panic!(
+            "{test} cannot run: {reason}\nInstall what it needs (.ci/run does), or set {SKIP_VAR}={kind} to skip \
+             these tests on purpose."
+        );
+    }
+    use std::io::Write;
+    let banner = format!(
+        "\n*** SKIPPED {test} ({SKIP_VAR}={kind}): {reason}\n*** This run did NOT test it.\n"
+    );
+    let _ = std::io::stderr().write_all(banner.as_bytes());
+}
