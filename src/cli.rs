@@ -1,5 +1,5 @@
-//! Command-line interface. DESIGN section 3 is a contract: flags, environment variables, JSON fields and exit codes
-//! are relied on by scripts and monitoring outside the project.
+//! Command-line interface. docs/ARCHITECTURE.md section 2 is a contract: flags, environment variables, JSON fields and
+//! exit codes are relied on by scripts and monitoring outside the project.
 use crate::report::Format;
 use crate::session::Overrides;
 use clap::{Args, Parser, Subcommand};

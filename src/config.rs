@@ -53,7 +53,7 @@ pub enum SignIn {
     DeviceCode,
 }
 
-/// An explicit "this app's secret lives in this vault secret" entry (DESIGN section 6, first source).
+/// An explicit "this app's secret lives in this vault secret" entry (docs/ARCHITECTURE.md section 4, first source).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {

@@ -40,7 +40,8 @@ fn main() -> ExitCode {
     })
 }
 
-/// `keyturn rotate` (DESIGN section 3): the engine in `rotation::cli`; it prints the journal's news first.
+/// `keyturn rotate` (docs/ARCHITECTURE.md section 2): the engine in `rotation::cli`; it prints the journal's news
+/// first.
 async fn rotate(
     global: &keyturn::cli::GlobalArgs,
     args: keyturn::rotation::cli::RotateArgs,

@@ -25,7 +25,8 @@ pub enum SessionError {
     Graph(#[from] GraphError),
 }
 
-/// Global options from the command line and environment (DESIGN section 3); `None` means "from the profile".
+/// Global options from the command line and environment (docs/ARCHITECTURE.md section 2); `None` means "from the
+/// profile".
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub tenant_id: Option<String>,

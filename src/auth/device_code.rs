@@ -1,8 +1,8 @@
 //! Device-code sign-in (OAuth 2.0 device authorization grant) as an azure_core `TokenCredential`: azure_identity
 //! has none, and it is the one interactive sign-in that works over SSH on a jump host (no browser, no D-Bus).
 //!
-//! Wire format: reference/entra/13_device_code_flow.md. The user code and URL are handed to a [`PromptHook`]: the
-//! TUI shows a popup, the CLI faces print to stderr. Polling honours `interval`, `authorization_pending`,
+//! Wire format: tests/fixtures/microsoft/entra/device_code_flow/. The user code and URL are handed to a [`PromptHook`]:
+//! the TUI shows a popup, the CLI faces print to stderr. Polling honours `interval`, `authorization_pending`,
 //! `slow_down` (+5 s, RFC 8628), `authorization_declined` and `expired_token`.
 //!
 //! The first flow asks for `offline_access` too, so a token for a second resource (Key Vault after Graph) comes from

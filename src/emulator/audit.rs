@@ -1,5 +1,5 @@
 //! Directory audit events, shaped like the records Entra writes for credential changes
-//! (reference/graph/05_directoryAudits.md section D and 05_audit_activity_names.md):
+//! (tests/fixtures/microsoft/graph/directoryAudits/ and exact-strings.json):
 //! the activity name with an EN DASH and a TRAILING SPACE, `modifiedProperties` values that are JSON inside JSON,
 //! a companion "Update application" event, and `Directory_<guid>_<5 chars>_<number>` ids.
 use super::http::Obj;

@@ -319,7 +319,7 @@ pub struct FaultHandle {
 }
 
 /// Default replication lag before a just-added password can be removed: small so tests stay fast, non-zero so a
-/// client that removes immediately sees the 400 a real tenant gives (reference/graph/05_directoryAudits.md, D).
+/// client that removes immediately sees the 400 a real tenant gives (a third-party write-up of a real tenant).
 pub const DEFAULT_REPLICATION_LAG: Duration = Duration::from_millis(50);
 
 impl FaultHandle {

@@ -183,7 +183,7 @@ impl ErrorShape for Ctx {
 }
 
 impl Ctx {
-    /// The exact body of reference/graph/07_throttling.md.
+    /// The exact body of Microsoft's 429 sample (tests/fixtures/microsoft/graph/throttling/).
     fn throttle_body(&self) -> Reply {
         let body = ThrottleBody {
             error: ThrottleInner {
@@ -513,7 +513,7 @@ async fn dispatch(
                 match lock(&shared.tenant).remove_password(kind, idx, key_id, lag, &auth.caller) {
                     Ok(()) => Reply::empty(204),
                     // An unknown keyId and one added too recently to be replicated answer alike, as on a
-                    // real tenant (reference/graph/05_directoryAudits.md, section D).
+                    // real tenant (a third-party capture, tests/fixtures/microsoft/graph/directoryAudits/).
                     Err(RemoveError::NoSuchKey) => ctx.bad_request(&format!(
                         "Invalid value specified for property 'keyId' of resource '{}'.",
                         kind.resource_name()
@@ -917,7 +917,7 @@ const STR_ITEMS: &[Prop] = &[Prop {
     ops: EQ_SW,
 }];
 
-/// Default + advanced filters from the "advanced query capabilities" table (reference/graph/01_*, section C).
+/// Default + advanced filters from Microsoft's "advanced query capabilities" table of directory objects.
 static APP_SCHEMA: Schema = Schema {
     resource: "Application",
     props: &[
@@ -1032,7 +1032,8 @@ static SP_SCHEMA: Schema = Schema {
 const AUDIT_STR: &[CmpOp] = &[CmpOp::Eq, CmpOp::StartsWith];
 const AUDIT_EQ: &[CmpOp] = &[CmpOp::Eq];
 
-/// directoryAudit filters (reference/graph/05_directoryAudits.md, section B), plus `category eq` which clients use.
+/// directoryAudit filters (the filter table of Microsoft's directoryAudit resource page), plus `category eq` which
+/// clients use.
 static AUDIT_SCHEMA: Schema = Schema {
     resource: "directoryAudit",
     props: &[
@@ -1458,9 +1459,9 @@ struct DeltaToken {
 
 fn delta(shared: &Shared, ctx: &Ctx, kind: Kind, q: &QueryOptions) -> Reply {
     // An unknown, foreign or future token: 400 Request_BadRequest. The directory family of errors
-    // (reference/graph/09_graph_errors.md, section B) rather than OneDrive's `resyncRequired`/410, because
+    // (tests/fixtures/microsoft/graph/graph_errors/) rather than OneDrive's `resyncRequired`/410, because
     // applications and service principals are directory objects; third-party evidence says "HTTP 400"
-    // (reference/graph/06_applications_delta.md).
+    // (reports on real tenants).
     let invalid = || {
         ctx.bad_request(
             "The delta token is invalid or has expired. Start a new delta round without a token.",
@@ -1740,8 +1741,8 @@ struct BatchRequest {
     depends_on: Vec<String>,
 }
 
-/// JSON batching (reference/graph/07_json_batching.md): at most 20 requests with unique ids, run in order (which
-/// satisfies any dependsOn), each answered as `{id, status, headers, body}`; a failed dependency gives 424.
+/// JSON batching (tests/fixtures/microsoft/graph/json_batching/): at most 20 requests with unique ids, run in order
+/// (which satisfies any dependsOn), each answered as `{id, status, headers, body}`; a failed dependency gives 424.
 async fn batch(
     shared: &Shared,
     ctx: &Ctx,
@@ -1860,8 +1861,8 @@ async fn batch(
         h.insert("x-ms-resource-unit".into(), json!("1"));
         if let Some((_, ct)) = &reply.body {
             h.insert("Content-Type".into(), json!(ct));
-            // Like the sample in reference/graph/07_json_batching.md: a sub-response with a body says its OData
-            // version, as a top-level response does.
+            // Like Microsoft's sample (tests/fixtures/microsoft/graph/json_batching/): a sub-response with a body says
+            // its OData version, as a top-level response does.
             if reply.status < 300 {
                 h.insert("OData-Version".into(), json!("4.0"));
             }

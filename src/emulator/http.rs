@@ -11,9 +11,11 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// Graph's exact Content-Type for JSON (from the `$batch` sample in reference/graph/07_json_batching.md).
+/// Graph's exact Content-Type for JSON (from Microsoft's `$batch` sample,
+/// tests/fixtures/microsoft/graph/json_batching/).
 pub(crate) const GRAPH_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
-/// Key Vault's and the token endpoint's Content-Type (reference/keyvault/11_*, section D).
+/// Key Vault's and the token endpoint's Content-Type (tests/fixtures/microsoft/exact-strings.json,
+/// `vaultChallengeContentType`).
 pub(crate) const PLAIN_JSON: &str = "application/json; charset=utf-8";
 
 /// A reply before it becomes an HTTP response.

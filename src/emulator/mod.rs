@@ -1,7 +1,7 @@
-//! The emulator: Entra token endpoint, Microsoft Graph v1.0 and Key Vault secrets, served over HTTPS on
-//! 127.0.0.1 with a CA generated at start. It backs `keyturn demo`, `keyturn emulator`, keyturn's own tests and
-//! conformance tests run with Microsoft's SDKs, so it speaks the wire formats of `shared/reference/` exactly
-//! (error bodies, paging links, audit records, the Key Vault challenge) rather than a convenient approximation.
+//! The emulator: Entra token endpoint, Microsoft Graph v1.0 and Key Vault secrets, served over HTTPS on 127.0.0.1 with
+//! a CA generated at start. It backs `keyturn demo`, `keyturn emulator`, keyturn's own tests and conformance tests run
+//! with Microsoft's SDKs, so it speaks Microsoft's wire formats (`tests/fixtures/microsoft/`) exactly (error bodies,
+//! paging links, audit records, the Key Vault challenge) rather than a convenient approximation.
 //!
 //! Layout: `token` (sign-in), `graph` (directory routes) with `odata` (query options, filters, paging tokens) and
 //! `audit` (records of credential changes), `vault` (Key Vault), `model` (the directory data), `seed` (demo and
@@ -104,7 +104,7 @@ pub enum EmulatorError {
     Io(#[from] std::io::Error),
 }
 
-/// What the ready line prints (DESIGN section 3): everything a client needs to sign in and call.
+/// What the ready line prints (docs/ARCHITECTURE.md section 2): everything a client needs to sign in and call.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ReadyInfo {
@@ -320,7 +320,7 @@ impl Emulator {
         &self.shared.info
     }
 
-    /// Exactly one line of JSON with the DESIGN section 3 fields, no trailing newline.
+    /// Exactly one line of JSON with the docs/ARCHITECTURE.md section 2 fields, no trailing newline.
     pub fn ready_line(&self) -> String {
         serde_json::to_string(&self.shared.info).unwrap_or_default()
     }

@@ -521,7 +521,7 @@ pub(crate) fn graph_now() -> DateTime<Utc> {
 }
 
 /// RFC 3339 the way Graph writes it: `2021-09-09T19:50:29.3086381Z` (7 fractional digits) or, for whole
-/// seconds, `2024-01-01T00:00:00Z`. Clients must accept 0 to 7 digits (DESIGN section 4).
+/// seconds, `2024-01-01T00:00:00Z`. Clients must accept 0 to 7 digits (docs/ARCHITECTURE.md section 2).
 pub(crate) fn graph_time(t: &DateTime<Utc>) -> String {
     if t.timestamp_subsec_nanos() == 0 {
         t.format("%Y-%m-%dT%H:%M:%SZ").to_string()

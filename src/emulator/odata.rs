@@ -189,8 +189,8 @@ pub(crate) enum FilterError {
     /// `Request_UnsupportedQuery` "Complex query on property keyCredentials is not supported."
     Complex(String),
     /// `Request_UnsupportedQuery` "This query on 'Application' for 'KeyCredential' is not supported": the wording
-    /// recorded for `keyCredentials/any(...)` on applications (reference/graph/01_filter_on_credentials_issues.md,
-    /// item 3); service principals answer with `Complex`.
+    /// recorded for `keyCredentials/any(...)` on applications (tests/fixtures/microsoft/exact-strings.json,
+    /// `applicationKeyCredentialFilterMessage`); service principals answer with `Complex`.
     NotOnResource {
         resource: &'static str,
         entity: &'static str,

@@ -535,7 +535,7 @@ pub(crate) fn demo() -> Result<Seeded, SeedError> {
     })
 }
 
-/// Tags of Microsoft's KeyVault-Secrets-Rotation-AADApp sample (DESIGN section 6).
+/// Tags of Microsoft's KeyVault-Secrets-Rotation-AADApp sample (docs/ARCHITECTURE.md section 4).
 fn mapping_tags(
     key_id: Uuid,
     app_object_id: Uuid,
@@ -810,7 +810,7 @@ pub(crate) fn generated(apps: usize, seed: u64) -> Seeded {
         tenant.push_app(app);
         tenant.push_sp(sp);
     }
-    // Map up to 20 of the first apps' newest secrets into the vault, as DESIGN section 6 describes.
+    // Map up to 20 of the first apps' newest secrets into the vault, as docs/ARCHITECTURE.md section 4 describes.
     let mut secrets = Vec::new();
     for (i, app) in tenant.apps.iter().enumerate().take(200) {
         if secrets.len() >= 20 {

@@ -1,6 +1,6 @@
 //! The Entra token endpoint: client credentials with a client secret, device code (with polling), refresh tokens,
 //! the OIDC metadata and instance-discovery documents MSAL-based SDKs fetch first, and the AADSTS error bodies of
-//! reference/entra/13_token_endpoint.md.
+//! Microsoft's examples (tests/fixtures/microsoft/entra/token_endpoint/).
 //!
 //! Tokens are JWT-shaped (header.payload.signature, base64url) with the claims real Entra v1 access tokens carry,
 //! but the signature part is random: the emulator remembers every token it issued and validates by lookup, which
@@ -227,8 +227,8 @@ struct AadError {
     error_uri: String,
 }
 
-/// An AADSTS error exactly as reference/entra/13_token_endpoint.md shows it: the description carries the Trace
-/// ID, Correlation ID and Timestamp lines joined by `\r\n`, and the same values appear as fields.
+/// An AADSTS error exactly as Microsoft's examples show it (tests/fixtures/microsoft/entra/): the description carries
+/// the Trace ID, Correlation ID and Timestamp lines joined by `\r\n`, and the same values appear as fields.
 pub(crate) fn aad_error(
     status: u16,
     error: &'static str,

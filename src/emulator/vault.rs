@@ -1,6 +1,6 @@
-//! Key Vault secrets data plane (reference/keyvault/): set, get (latest or a version), list versions, update
-//! attributes, list secrets; the 401 challenge SDKs need before they fetch a token; KeyVaultError bodies with the
-//! lowercase `innererror` of the spec. Each vault is its own HTTPS listener, like `https://<name>.vault.azure.net`.
+//! Key Vault secrets data plane (tests/fixtures/microsoft/keyvault/): set, get (latest or a version), list versions,
+//! update attributes, list secrets; the 401 challenge SDKs need before they fetch a token; KeyVaultError bodies with
+//! the lowercase `innererror` of the spec. Each vault is its own HTTPS listener, like `https://<name>.vault.azure.net`.
 use super::Shared;
 use super::faults::{ErrorShape, Op, with_fault};
 use super::http::{Obj, PLAIN_JSON, Reply, hex32, lock, parse_query, pct_decode, pct_encode_query};
@@ -276,7 +276,7 @@ fn valid_name(name: &str) -> bool {
     (1..=127).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// Headers every vault response carries (the recorded 401 in reference/keyvault/11_*, section D).
+/// Headers every vault response carries (a real 401 recorded by the Azure SDK for JS tests).
 fn vault_headers(mut r: Reply, request_id: &str, client_request_id: Option<&str>) -> Reply {
     r.set_header("Cache-Control", "no-cache");
     r.set_header("Pragma", "no-cache");

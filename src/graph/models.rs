@@ -1,5 +1,5 @@
 //! Graph v1.0 resources as keyturn reads them. Field names follow Microsoft's wire format (camelCase); every model
-//! is checked against Microsoft's published examples in `../shared/reference/` by the conformance tests.
+//! is checked against Microsoft's published examples in `tests/fixtures/microsoft/` by the conformance tests.
 use super::ids::{AppId, KeyId, ObjectId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -143,8 +143,8 @@ pub enum Owner {
 }
 
 /// Graph tags every item of a directoryObject collection with `@odata.type`, but Microsoft's own List owners sample
-/// (reference/graph/04_list_owners.md) has items without it. An untagged item reads as [`Owner::Other`] instead of
-/// failing the whole owners list.
+/// (tests/fixtures/microsoft/graph/list_owners/) has items without it. An untagged item reads as [`Owner::Other`]
+/// instead of failing the whole owners list.
 impl<'de> Deserialize<'de> for Owner {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]

@@ -1,6 +1,6 @@
-//! Which vault secret holds which app's client secret (DESIGN section 6): (1) the config file's explicit entries,
-//! (2) tags on secrets in the profile's listed vaults (`ProviderAddress` = app object id, `CredentialId` = keyId),
-//! (3) asked for on the confirmation screen.
+//! Which vault secret holds which app's client secret (docs/ARCHITECTURE.md section 4): (1) the config file's explicit
+//! entries, (2) tags on secrets in the profile's listed vaults (`ProviderAddress` = app object id, `CredentialId` =
+//! keyId), (3) asked for on the confirmation screen.
 use super::{KeyVaultError, SecretSummary, SecretTarget, TAG_CREDENTIAL_ID, TAG_PROVIDER_ADDRESS};
 use crate::graph::{AppId, KeyId, ObjectId};
 use std::collections::HashMap;

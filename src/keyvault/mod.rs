@@ -1,5 +1,5 @@
 //! Azure Key Vault: the secrets client keyturn writes rotated values with, and the mapping from an app's
-//! credential to the vault secret that holds it (DESIGN section 6).
+//! credential to the vault secret that holds it (docs/ARCHITECTURE.md section 4).
 pub mod client;
 pub mod mapping;
 
@@ -75,7 +75,7 @@ pub fn normalise_vault_url(url: &str) -> Result<String, KeyVaultError> {
     })
 }
 
-/// Key Vault object names: 1-127 characters of `0-9a-zA-Z-` (reference/keyvault/12_kv_naming_rules.md).
+/// Key Vault object names: 1-127 characters of `0-9a-zA-Z-` (Microsoft's Key Vault naming rules).
 pub fn validate_secret_name(name: &str) -> Result<String, KeyVaultError> {
     let ok = !name.is_empty()
         && name.len() <= 127

@@ -10,7 +10,7 @@ pub enum Format {
     Csv,
 }
 
-/// Exit codes (monitoring-plugins convention), DESIGN section 3.
+/// Exit codes (monitoring-plugins convention), docs/ARCHITECTURE.md section 2.
 pub mod exit {
     pub const OK: u8 = 0;
     pub const WARNING: u8 = 1;

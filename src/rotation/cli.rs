@@ -1,5 +1,5 @@
-//! `keyturn rotate` (DESIGN section 3) and `keyturn journal`: the non-interactive faces of the rotation engine.
-//! Both return the process exit code; output goes to the writers they are given (stdout, stderr in the binary).
+//! `keyturn rotate` (docs/ARCHITECTURE.md section 2) and `keyturn journal`: the non-interactive faces of the rotation
+//! engine. Both return the process exit code; output goes to the writers they are given (stdout, stderr in the binary).
 //!
 //! Exit codes of `rotate`: 0 the rotation completed as planned; 1 it ended without completing and nothing is
 //! left half-done (Failed, RolledBack); 2 it needs a human (NeedsAttention, or the old secret could not be

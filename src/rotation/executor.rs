@@ -1,5 +1,5 @@
-//! The executor: drives one approved plan through the state machine of DESIGN section 5, journaling before and
-//! after every call, and finishes or undoes interrupted rotations from the journal.
+//! The executor: drives one approved plan through the state machine of docs/ARCHITECTURE.md section 4, journaling
+//! before and after every call, and finishes or undoes interrupted rotations from the journal.
 //!
 //! The rule everything here serves: at every end state the vault's latest version is either the one it was before,
 //! or holds the value of a credential that is still active on the app. So once the vault may hold the new value,
@@ -468,8 +468,8 @@ impl<G: GraphApi, V: VaultApi> Executor<G, V> {
         self.finish_old(id, false).await
     }
 
-    /// Finish an unfinished rotation forward (`keyturn journal resume ID`), by the rules of DESIGN section 5.
-    /// `force` takes it over from a process that looks alive and removes a kept old secret before its date.
+    /// Finish an unfinished rotation forward (`keyturn journal resume ID`), by the rules of docs/ARCHITECTURE.md
+    /// section 4. `force` takes it over from a process that looks alive and removes a kept old secret before its date.
     pub async fn resume(&self, id: i64, force: bool) -> Result<RotationReport, RotationError> {
         self.writable()?;
         self.claim(id, force)?;
@@ -539,8 +539,8 @@ impl<G: GraphApi, V: VaultApi> Executor<G, V> {
         result
     }
 
-    /// At start: finish every rotation that was interrupted mid-way (its process is gone), per DESIGN section 5.
-    /// Parked ones (NeedsAttention, OldRemovalPending) are left for a human; `startup_report` lists them.
+    /// At start: finish every rotation that was interrupted mid-way (its process is gone), per docs/ARCHITECTURE.md
+    /// section 4. Parked ones (NeedsAttention, OldRemovalPending) are left for a human; `startup_report` lists them.
     pub async fn recover_interrupted(&self) -> Result<Vec<RotationReport>, RotationError> {
         if self.opts.read_only {
             return Ok(Vec::new());

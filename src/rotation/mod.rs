@@ -1,5 +1,5 @@
 //! Rotation of an app registration's client secret into Key Vault: the plan the operator approves, the state
-//! machine of DESIGN section 5, and the executor that drives it through Graph and Key Vault.
+//! machine of docs/ARCHITECTURE.md section 4, and the executor that drives it through Graph and Key Vault.
 //!
 //! How a face drives it (the TUI's plan/progress/result screens, `keyturn rotate`):
 //! 1. `let exec = cli::live_executor(&session, journal)` (`Journal::open_default()`); `Executor` is `Clone + Send`.

@@ -1,5 +1,5 @@
-//! The plan: everything the confirmation screen shows (DESIGN section 5), built from Graph and the vault before
-//! anything is changed, and approved only by typing the app's display name.
+//! The plan: everything the confirmation screen shows (docs/ARCHITECTURE.md section 4), built from Graph and the vault
+//! before anything is changed, and approved only by typing the app's display name.
 use super::ports::{GraphApi, VaultApi};
 use super::state::OldDisposition;
 use crate::graph::{AppId, GraphError, KeyId, ObjectId};

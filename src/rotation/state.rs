@@ -1,5 +1,5 @@
-//! The rotation state machine of DESIGN section 5, as data: the states, the steps that move between them, and the
-//! edges that are allowed. The executor drives it; the journal persists it; nothing here does I/O.
+//! The rotation state machine of docs/ARCHITECTURE.md section 4, as data: the states, the steps that move between them,
+//! and the edges that are allowed. The executor drives it; the journal persists it; nothing here does I/O.
 //!
 //! ```text
 //! Planned -> Approved -> SecretAdded(newKeyId) -> StoredInVault(version) -> Verified -> OldRemoved -> Done
@@ -159,9 +159,9 @@ impl StateKind {
         !self.is_final() && !self.is_parked()
     }
 
-    /// The edges of DESIGN section 5. `NeedsAttention` can be left forward or backward once a human resumes or
-    /// rolls back (or to `Failed` when it turns out addPassword created nothing); `OldRemovalPending` loops while
-    /// removal keeps failing.
+    /// The edges of docs/ARCHITECTURE.md section 4. `NeedsAttention` can be left forward or backward once a human
+    /// resumes or rolls back (or to `Failed` when it turns out addPassword created nothing); `OldRemovalPending` loops
+    /// while removal keeps failing.
     pub fn can_go_to(self, next: StateKind) -> bool {
         use StateKind::*;
         matches!(

@@ -107,7 +107,7 @@ fn latest_value(h: &H) -> String {
     h.vault.versions(&h.target).last().unwrap().value.clone()
 }
 
-/// The invariants of DESIGN section 5, after any end state:
+/// The invariants of docs/ARCHITECTURE.md section 4, after any end state:
 /// - no credential exists that the journal does not know of (it was there before, or is a journaled new keyId);
 /// - the vault's latest value is the value from before, or the value of a credential still on the app;
 /// - whenever the journal says Done, the vault's latest value belongs to an active credential.

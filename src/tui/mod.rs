@@ -70,8 +70,8 @@ async fn run_session(
     sign_in: Option<watch::Receiver<Option<crate::auth::DeviceCodePrompt>>>,
     recovery: Recovery,
 ) -> color_eyre::Result<()> {
-    // Per DESIGN section 5, a start that may write finishes interrupted rotations; this runs behind the first
-    // frame, and its news arrives as a popup.
+    // As docs/ARCHITECTURE.md section 4 says, a start that may write finishes interrupted rotations; this runs behind
+    // the first frame, and its news arrives as a popup.
     let startup: StartupFuture = match recovery {
         Recovery::Resume => {
             let session = session.clone();

@@ -1,6 +1,6 @@
-//! The emulator over real HTTPS (reqwest trusting the generated CA): the wire formats of shared/reference,
-//! paging, filters, writes and their audit records, Key Vault, throttling, every fault kind, delta, and the
-//! test-only state route.
+//! The emulator over real HTTPS (reqwest trusting the generated CA): Microsoft's wire formats
+//! (tests/fixtures/microsoft/), paging, filters, writes and their audit records, Key Vault, throttling, every fault
+//! kind, delta, and the test-only state route.
 use crate::support::{
     self, GRAPH_SCOPE, VAULT_SCOPE, client, client_with_timeout, graph_get, graph_post,
     graph_token, graph_url, start, token_as, token_response, vault_token,
@@ -137,7 +137,7 @@ async fn client_credentials_token_and_its_errors() {
     .await;
     assert_eq!(graph_get(&emu, &own, "/applications?$top=1").await.0, 200);
 
-    // Wrong secret: 401 and the AADSTS7000215 body of reference/entra/13_token_endpoint.md.
+    // Wrong secret: 401 and the AADSTS7000215 body of Microsoft's token-endpoint example.
     let resp = token_response(&emu, &info.client_id, "not-the-secret", GRAPH_SCOPE).await;
     assert_eq!(resp.status(), 401);
     assert!(
@@ -470,7 +470,8 @@ async fn filters_and_the_unsupported_credential_filter() {
         for set in ["applications", "servicePrincipals"] {
             let (status, body) = graph_get(&emu, &token, &format!("/{set}?$filter={expr}")).await;
             assert_eq!(status, 400);
-            // keyCredentials on applications has its own recorded wording (reference/graph/01_filter_on_credentials_issues.md, item 3).
+            // keyCredentials on applications has its own recorded wording (exact-strings.json,
+            // applicationKeyCredentialFilterMessage).
             let message = if set == "applications" && prop == "keyCredentials" {
                 "This query on 'Application' for 'KeyCredential' is not supported".to_string()
             } else {

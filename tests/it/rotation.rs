@@ -1,5 +1,5 @@
-//! Rotation against the emulator over real HTTPS: Graph through `GraphClient`, Key Vault through the official SDK.
-//! One emulator per test (port 0). Every fault case asserts the invariants of DESIGN section 5 against the
+//! Rotation against the emulator over real HTTPS: Graph through `GraphClient`, Key Vault through the official SDK. One
+//! emulator per test (port 0). Every fault case asserts the invariants of docs/ARCHITECTURE.md section 4 against the
 //! emulator's state (which, unlike any real API, shows secret values).
 //!
 //! The SIGKILL cases run the real `keyturn rotate --yes` with `KEYTURN_TEST_PAUSE_AFTER=<state>` (a hidden test
@@ -228,7 +228,7 @@ async fn rotate(env: &Env, exec: &LiveExecutor) -> RotationReport {
     exec.execute(approved).await.unwrap()
 }
 
-/// The invariants of DESIGN section 5, on the emulator's state:
+/// The invariants of docs/ARCHITECTURE.md section 4, on the emulator's state:
 /// - no credential exists that the journal does not know of;
 /// - the vault's latest value is the value from before, or belongs to a credential still on the app;
 /// - whenever the journal says Done, the vault's latest value belongs to an active credential of the app.

@@ -219,7 +219,7 @@ pub struct StepLine {
     pub state: StepState,
 }
 
-/// The progress view: the steps of DESIGN section 5 as the engine reports them.
+/// The progress view: the steps of docs/ARCHITECTURE.md section 4 as the engine reports them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunView {
     pub rotation_id: Option<i64>,
