@@ -880,6 +880,18 @@ enum Claim {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Model {
     None,
+    /// `{value:[appCredentialSignInActivity]}` through `GraphClient::credential_sign_ins` (beta).
+    CredentialSignIns,
+    /// `{value:[servicePrincipalSignInActivity]}` through `GraphClient::app_sign_ins` (beta).
+    AppSignIns,
+    /// `{value:[appRoleAssignment]}` through `GraphClient::app_role_assignments`.
+    AppRoleAssignments,
+    /// `tenantAppManagementPolicy` through `GraphClient::default_app_management_policy`.
+    TenantAppManagementPolicy,
+    /// `{value:[appManagementPolicy]}` through `GraphClient::app_management_policies`.
+    AppManagementPolicies,
+    /// A beta report's 403 through `GraphClient::credential_sign_ins`: last use unavailable, not a failure.
+    LastUseUnavailable,
     /// `{value:[application]}` through `GraphClient`'s pager and `keyturn::graph::Application`.
     ApplicationPage,
     /// `{value:[owner]}` through `GraphClient::owners` (`keyturn::graph::Owner`).
@@ -1334,16 +1346,16 @@ const TABLE: &[Entry] = &[
         file: "graph/beta_credential_signin_activity",
         anchor: "\"expirationDate\"",
         claim: Claim::NotApplicable {
-            reason: "beta reports API, and the sample contradicts its own schema (expirationDate, \"-8:00\")",
-            model: Model::None,
+            reason: "the sample contradicts its own schema (expirationDate, \"-8:00\"); the client reads it anyway",
+            model: Model::CredentialSignIns,
         },
     },
     Entry {
         file: "graph/beta_credential_signin_activity",
         anchor: "servicePrincipalSignInActivities",
         claim: Claim::NotApplicable {
-            reason: "beta reports API; not read by keyturn, not served",
-            model: Model::None,
+            reason: "beta reports API: not compared with the emulator yet; read by the client",
+            model: Model::AppSignIns,
         },
     },
     // ---------------------------------------------------------------------------------------------- graph/09
@@ -1735,7 +1747,7 @@ const TABLE: &[Entry] = &[
         anchor: "$metadata#appRoleAssignments",
         claim: Claim::NotApplicable {
             reason: "appRoleAssignments of a service principal: not compared with the emulator yet",
-            model: Model::None,
+            model: Model::AppRoleAssignments,
         },
     },
     Entry {
@@ -1743,7 +1755,23 @@ const TABLE: &[Entry] = &[
         anchor: "defaultAppManagementPolicy",
         claim: Claim::NotApplicable {
             reason: "the tenant's default app management policy: not compared with the emulator yet",
-            model: Model::None,
+            model: Model::TenantAppManagementPolicy,
+        },
+    },
+    Entry {
+        file: "graph/app_management_policies_of_an_app",
+        anchor: "Custom app management policy",
+        claim: Claim::NotApplicable {
+            reason: "an app's own app management policies: not compared with the emulator yet",
+            model: Model::AppManagementPolicies,
+        },
+    },
+    Entry {
+        file: "graph/beta_reports_errors",
+        anchor: "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+        claim: Claim::NotApplicable {
+            reason: "a tenant without Entra ID P1/P2: not compared with the emulator yet",
+            model: Model::LastUseUnavailable,
         },
     },
 ];
@@ -2149,6 +2177,110 @@ async fn parse_with(
                 via_serde(item, serde_json::to_value(app))?;
             }
             Ok(())
+        }
+        Model::CredentialSignIns => {
+            let r = replay(200, &[], &source.to_string()).await;
+            let got = replay_client(&r)
+                .credential_sign_ins(&keyturn::graph::AppId::new("x"))
+                .await
+                .map_err(|e| format!("GraphClient::credential_sign_ins: {e}"))?;
+            let keyturn::graph::LastUse::Known(got) = got else {
+                return Err("a 200 read as unavailable".into());
+            };
+            let want: Vec<&str> = source["value"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|i| i["keyId"].as_str()).collect())
+                .unwrap_or_default();
+            let read: Vec<&str> = got.iter().map(|a| a.key_id.as_str()).collect();
+            if read != want || got.iter().any(|a| a.last_sign_in().is_none()) {
+                return Err(format!("credential_sign_ins read {read:?}, want {want:?}"));
+            }
+            Ok(())
+        }
+        Model::AppSignIns => {
+            let r = replay(200, &[], &source.to_string()).await;
+            let app = source["value"][0]["appId"].as_str().unwrap_or_default();
+            let got = replay_client(&r)
+                .app_sign_ins(&keyturn::graph::AppId::new(app))
+                .await
+                .map_err(|e| format!("GraphClient::app_sign_ins: {e}"))?;
+            match got {
+                keyturn::graph::LastUse::Known(Some(a)) if a.last_sign_in().is_some() => Ok(()),
+                other => Err(format!("app_sign_ins read {other:?}")),
+            }
+        }
+        Model::AppRoleAssignments => {
+            let r = replay(200, &[], &source.to_string()).await;
+            let got = replay_client(&r)
+                .app_role_assignments(&ObjectId::new("x"))
+                .await
+                .map_err(|e| format!("GraphClient::app_role_assignments: {e}"))?;
+            let want: Vec<&str> = source["value"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|i| i["appRoleId"].as_str()).collect())
+                .unwrap_or_default();
+            let read: Vec<&str> = got.iter().map(|a| a.app_role_id.as_str()).collect();
+            (read == want)
+                .then_some(())
+                .ok_or_else(|| format!("app_role_assignments read {read:?}, want {want:?}"))
+        }
+        Model::TenantAppManagementPolicy => {
+            let r = replay(200, &[], &source.to_string()).await;
+            let got = replay_client(&r)
+                .default_app_management_policy()
+                .await
+                .map_err(|e| format!("GraphClient::default_app_management_policy: {e}"))?;
+            let same = Some(got.is_enabled) == source["isEnabled"].as_bool()
+                && got.application_restrictions.password_credentials.len()
+                    == source["applicationRestrictions"]["passwordCredentials"]
+                        .as_array()
+                        .map_or(0, Vec::len);
+            same.then_some(())
+                .ok_or_else(|| format!("default_app_management_policy read {got:?}"))
+        }
+        Model::AppManagementPolicies => {
+            let r = replay(200, &[], &source.to_string()).await;
+            let got = replay_client(&r)
+                .app_management_policies(&ObjectId::new("x"))
+                .await
+                .map_err(|e| format!("GraphClient::app_management_policies: {e}"))?;
+            let want: Vec<usize> = source["value"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|p| {
+                            p["restrictions"]["passwordCredentials"]
+                                .as_array()
+                                .map_or(0, Vec::len)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let read: Vec<usize> = got
+                .iter()
+                .map(|p| p.restrictions.password_credentials.len())
+                .collect();
+            (read == want)
+                .then_some(())
+                .ok_or_else(|| format!("app_management_policies read {read:?}, want {want:?}"))
+        }
+        Model::LastUseUnavailable => {
+            let r = replay(403, &[], &source.to_string()).await;
+            let got = replay_client(&r)
+                .credential_sign_ins(&keyturn::graph::AppId::new("x"))
+                .await
+                .map_err(|e| {
+                    format!("a 403 report failed instead of reading as unavailable: {e}")
+                })?;
+            match got {
+                keyturn::graph::LastUse::Unavailable { reason }
+                    if reason.starts_with(keyturn::graph::LAST_USE_UNKNOWN)
+                        && reason.contains(source["error"]["code"].as_str().unwrap_or("?")) =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("a 403 report read as {other:?}")),
+            }
         }
         Model::OwnersPage => {
             let r = replay(200, &[], &source.to_string()).await;
