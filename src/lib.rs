@@ -19,6 +19,7 @@ pub mod net;
 pub mod parallel;
 pub mod report;
 pub mod rotation;
+pub mod safe_text;
 pub mod session;
 pub mod store;
 pub mod tui;

@@ -22,9 +22,10 @@ macro_rules! id_type {
             }
         }
 
+        /// Ids come from the tenant: displayed through the sanitising boundary (a real id is unchanged).
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                fmt::Display::fmt(&crate::safe_text::Safe(&self.0), f)
             }
         }
 

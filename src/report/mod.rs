@@ -1,5 +1,6 @@
 //! `keyturn check` output: table, JSON and CSV over the same rows, and the monitoring-plugins exit code.
 use crate::inventory::{CredentialRow, Status, Thresholds, rfc3339};
+use crate::safe_text::{csv_text, terminal};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -54,8 +55,8 @@ pub fn render(
                 critical_days: t.critical_days,
                 credentials: rows,
             };
-            // Serialising plain strings and numbers cannot fail.
-            let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
+            // Serialising plain strings and numbers cannot fail. Exact values; unsafe characters as \u escapes.
+            let mut s = crate::safe_text::to_json_pretty(&report).unwrap_or_default();
             s.push('\n');
             s
         }
@@ -78,18 +79,20 @@ const FIELDS: [&str; 11] = [
     "status",
 ];
 
+/// CSV cells: text fields (tenant-controlled ids and names) neutralised by [`csv_text`]; `daysLeft` is a number and
+/// the dates and enums are keyturn's own, so they stay as they are.
 fn fields(r: &CredentialRow) -> [String; 11] {
     [
         match r.object_type {
             crate::graph::ObjectType::Application => "application".into(),
             crate::graph::ObjectType::ServicePrincipal => "servicePrincipal".into(),
         },
-        r.object_id.to_string(),
-        r.app_id.to_string(),
-        r.display_name.clone(),
+        csv_text(r.object_id.as_str()),
+        csv_text(r.app_id.as_str()),
+        csv_text(&r.display_name),
         r.credential_type.as_str().into(),
-        r.key_id.to_string(),
-        r.credential_name.clone().unwrap_or_default(),
+        csv_text(r.key_id.as_str()),
+        csv_text(r.credential_name.as_deref().unwrap_or_default()),
         r.start_date_time.map(rfc3339).unwrap_or_default(),
         r.end_date_time.map(rfc3339).unwrap_or_default(),
         r.days_left.map(|d| d.to_string()).unwrap_or_default(),
@@ -138,10 +141,10 @@ fn table(rows: &[CredentialRow]) -> String {
                     (crate::graph::ObjectType::ServicePrincipal, t) => format!("sp {}", t.as_str()),
                     (_, t) => t.as_str().to_string(),
                 },
-                truncate(&r.display_name, 40),
-                r.app_id.to_string(),
-                r.key_id.to_string(),
-                truncate(r.credential_name.as_deref().unwrap_or(""), 30),
+                truncate(&terminal(&r.display_name), 40),
+                terminal(r.app_id.as_str()).into_owned(),
+                terminal(r.key_id.as_str()).into_owned(),
+                truncate(&terminal(r.credential_name.as_deref().unwrap_or("")), 30),
             ]
         })
         .collect();
@@ -227,6 +230,46 @@ mod tests {
         let l = lines.next().unwrap();
         assert!(l.contains("\"has, comma \"\"quoted\"\"\""), "{l}");
         assert!(l.ends_with(",3,critical"), "{l}");
+    }
+
+    #[test]
+    fn hostile_names_are_neutralised_in_table_and_csv_and_exact_in_json() {
+        let evil = "=HYPERLINK(\"http://x.test\",\"click\")\u{1b}]52;c;aGk=\u{7}\u{202e}";
+        let mut r = row(evil, Status::Expired, -3);
+        r.credential_name = Some("-cmd\u{1b}[2J".into());
+        let rows = [r];
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap();
+        let t = Thresholds::default();
+        for format in [Format::Table, Format::Csv, Format::Json] {
+            let out = render(&rows, format, "tid", now, t);
+            for c in out.chars().filter(|c| *c != '\n') {
+                assert!(
+                    !c.is_control() && c != '\u{202e}',
+                    "{format:?}: U+{:04X}",
+                    c as u32
+                );
+            }
+        }
+        let table = render(&rows, Format::Table, "tid", now, t);
+        assert!(
+            table.contains("=HYPERLINK(\"http://x.test\",\"click\")\\u{1"),
+            "{table}"
+        );
+        assert!(table.contains("-cmd\\u{1b}[2J"), "{table}");
+        let csv_out = render(&rows, Format::Csv, "tid", now, t);
+        let mut rd = csv::Reader::from_reader(csv_out.as_bytes());
+        let rec = rd.records().next().unwrap().unwrap();
+        assert_eq!(
+            &rec[3],
+            "'=HYPERLINK(\"http://x.test\",\"click\")\\u{1b}]52;c;aGk=\\u{7}\\u{202e}"
+        );
+        assert_eq!(&rec[6], "'-cmd\\u{1b}[2J");
+        // A negative number is data, not a formula.
+        assert_eq!(&rec[9], "-3");
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&rows, Format::Json, "tid", now, t)).unwrap();
+        assert_eq!(json["credentials"][0]["displayName"], evil);
+        assert_eq!(json["credentials"][0]["credentialName"], "-cmd\u{1b}[2J");
     }
 
     #[test]
