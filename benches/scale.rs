@@ -199,7 +199,7 @@ fn main() {
         let session = Session::connect(Settings::resolve(&overrides).expect("settings")).expect("session");
         // Sign in and warm the connection once, outside every measurement.
         let token = {
-            let scope = keyturn::session::graph_scope(&info.graph_url);
+            let scope = session.settings.graph_scope.clone();
             session.credential.get_token(&[scope.as_str()], None).await.expect("token").token.secret().to_string()
         };
         let _ = session.http.get(session.graph.url("applications?$top=1")).bearer_auth(&token).send().await;

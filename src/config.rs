@@ -93,6 +93,12 @@ pub struct Profile {
     #[serde(default, deserialize_with = "de::vaults")]
     pub vaults: Option<Vec<String>>,
     pub mappings: Option<Vec<Mapping>>,
+    /// The resource of Graph tokens (`https://graph.microsoft.us`), when neither the Graph URL's host nor the
+    /// authority's cloud says it (a sovereign or private cloud behind a gateway).
+    pub graph_scope: Option<String>,
+    /// Vault hosts outside the Key Vault domains of the known clouds that may still receive secrets (a private
+    /// endpoint name, a proxy): exact host names.
+    pub allow_vault_hosts: Option<Vec<String>>,
 }
 
 impl Profile {
@@ -115,6 +121,8 @@ impl Profile {
             operator: self.operator.or(b.operator),
             vaults: self.vaults.or(b.vaults),
             mappings: self.mappings.or(b.mappings),
+            graph_scope: self.graph_scope.or(b.graph_scope),
+            allow_vault_hosts: self.allow_vault_hosts.or(b.allow_vault_hosts),
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod cloud;
 pub mod config;
 pub mod doctor;
 pub mod emulator;

@@ -3,10 +3,18 @@ use keyturn::cli::{CheckArgs, Cli, Command, DemoArgs, EmulatorArgs};
 use keyturn::emulator::{Emulator, EmulatorConfig, TenantSource};
 use keyturn::inventory::{self, Status, load::LoadOptions};
 use keyturn::report::{self, exit};
+use keyturn::safe_text::TerminalWriter;
 use keyturn::session::{Session, Settings};
 use secrecy::SecretString;
 use std::io::Write;
 use std::process::ExitCode;
+
+/// `eprintln!` through the sanitising boundary: messages quote tenant data (names, error bodies).
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(TerminalWriter::new(std::io::stderr()), $($arg)*);
+    }};
+}
 use std::time::Duration;
 
 fn main() -> ExitCode {
@@ -53,8 +61,8 @@ async fn rotate(
     let code = keyturn::rotation::cli::rotate_command(
         &session,
         &args,
-        &mut std::io::stdout(),
-        &mut std::io::stderr(),
+        &mut TerminalWriter::new(std::io::stdout()),
+        &mut TerminalWriter::new(std::io::stderr()),
     )
     .await;
     ExitCode::from(code)
@@ -70,8 +78,8 @@ async fn journal(
     let code = keyturn::rotation::cli::journal_command(
         &args,
         &connect,
-        &mut std::io::stdout(),
-        &mut std::io::stderr(),
+        &mut TerminalWriter::new(std::io::stdout()),
+        &mut TerminalWriter::new(std::io::stderr()),
     )
     .await;
     ExitCode::from(code)
@@ -136,8 +144,10 @@ async fn doctor(global: &keyturn::cli::GlobalArgs) -> ExitCode {
         keyturn::doctor::DoctorOptions::default(),
     )
     .await;
-    print!("{}", report.render());
-    let _ = std::io::stdout().flush();
+    let mut stdout = TerminalWriter::new(std::io::stdout().lock());
+    let _ = stdout
+        .write_all(report.render().as_bytes())
+        .and_then(|_| stdout.flush());
     ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(1))
 }
 
@@ -205,7 +215,7 @@ async fn check(global: &keyturn::cli::GlobalArgs, args: CheckArgs) -> ExitCode {
         rows.retain(|r| r.status != Status::Ok);
     }
     let out = report::render(&rows, args.format, &session.tenant_id, now, thresholds);
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = TerminalWriter::new(std::io::stdout().lock());
     if stdout
         .write_all(out.as_bytes())
         .and_then(|_| stdout.flush())

@@ -66,6 +66,79 @@ fn push_safe(out: &mut String, c: char) {
     }
 }
 
+/// Like [`terminal`] but keeps newlines: for a whole message or report keyturn composed, whose line layout is its
+/// own while any part of it may have come from the tenant.
+pub fn lines(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c != '\n' && is_unsafe(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c == '\n' {
+            out.push(c);
+        } else {
+            push_safe(&mut out, c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The boundary for a command's stdout and stderr: everything written through it passes [`lines`], so no control,
+/// bidi or invisible format character reaches the terminal whichever message carried it. keyturn's text output
+/// uses no escape sequences of its own (colour is the TUI's), so nothing legitimate is lost. Bytes that are not
+/// UTF-8 become U+FFFD; a UTF-8 sequence split across two writes is joined first.
+pub struct TerminalWriter<W: io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: io::Write> TerminalWriter<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl<W: io::Write> io::Write for TerminalWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        let mut out = String::new();
+        let mut start = 0;
+        loop {
+            match std::str::from_utf8(&self.pending[start..]) {
+                Ok(s) => {
+                    out.push_str(&lines(s));
+                    start = self.pending.len();
+                    break;
+                }
+                Err(e) => {
+                    let valid = e.valid_up_to();
+                    let s = std::str::from_utf8(&self.pending[start..start + valid]).unwrap_or("");
+                    out.push_str(&lines(s));
+                    start += valid;
+                    match e.error_len() {
+                        Some(n) => {
+                            out.push('\u{fffd}');
+                            start += n;
+                        }
+                        // An incomplete sequence at the end: wait for the rest.
+                        None => break,
+                    }
+                }
+            }
+        }
+        self.pending.drain(..start);
+        self.inner.write_all(out.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// `format!("{}", Safe(name))` writes `name` made safe by [`terminal`], without an intermediate allocation when the
 /// string is clean.
 #[derive(Debug, Clone, Copy)]
@@ -250,6 +323,24 @@ mod tests {
         assert_eq!(format!("{}", Safe(s)), terminal(s));
         assert_eq!(format!("[{:<12}]", Safe("x\u{7}")), "[x\\u{7}      ]");
         assert_eq!(format!("{}", opt(None)), "");
+    }
+
+    #[test]
+    fn terminal_writer_keeps_lines_and_escapes_the_rest_across_split_writes() {
+        use std::io::Write;
+        let mut w = TerminalWriter::new(Vec::new());
+        let text = "plan for Evil\u{1b}]0;x\u{7}\nBidi \u{202e}gnp.exe 😀\n";
+        // Byte by byte: every multi-byte character arrives split.
+        for b in text.as_bytes() {
+            w.write_all(std::slice::from_ref(b)).unwrap();
+        }
+        w.write_all(b"bad \xff byte").unwrap();
+        w.flush().unwrap();
+        assert_eq!(
+            String::from_utf8(w.inner).unwrap(),
+            "plan for Evil\\u{1b}]0;x\\u{7}\nBidi \\u{202e}gnp.exe 😀\nbad \u{fffd} byte"
+        );
+        assert_eq!(lines("a\u{1b}\nb\r"), "a\\u{1b}\nb\\u{d}");
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub struct Settings {
     pub lifetime_days: i64,
     pub vaults: Vec<String>,
     pub mappings: Vec<Mapping>,
+    /// The scope of Graph tokens, from the cloud (see [`crate::cloud::graph_scope`]).
+    pub graph_scope: String,
+    /// Extra vault hosts allowed besides the Key Vault domains and loopback.
+    pub allow_vault_hosts: Vec<String>,
 }
 
 impl Settings {
@@ -72,22 +76,40 @@ impl Settings {
         let profile_name = o.profile.clone().unwrap_or_else(|| "default".to_string());
         let profile = config.profile(&profile_name)?;
         let p = profile.clone();
+        let authority_host = o
+            .authority_host
+            .clone()
+            .or(p.authority_host)
+            .unwrap_or_else(|| "https://login.microsoftonline.com".into());
+        let graph_url = o
+            .graph_url
+            .clone()
+            .or(p.graph_url)
+            .unwrap_or_else(|| crate::graph::client::DEFAULT_GRAPH_URL.into());
+        // The config file already requires https; the flag and the environment variable must too: the bearer
+        // token for the whole directory travels to this URL.
+        if !graph_url.to_ascii_lowercase().starts_with("https://") {
+            return Err(SessionError::Config(ConfigError::Invalid {
+                path: config.path.clone(),
+                message: format!(
+                    "the Graph URL {:?} (--graph-url or KEYTURN_GRAPH_URL) is not https: keyturn sends its \
+                     directory token there, so only https is accepted (https://graph.microsoft.com)",
+                    crate::safe_text::terminal(&graph_url)
+                ),
+            }));
+        }
+        let graph_scope =
+            crate::cloud::graph_scope(&authority_host, &graph_url, p.graph_scope.as_deref());
         Ok(Settings {
             profile_name,
             config_path: config.path.clone(),
             tenant_id: o.tenant_id.clone().or(p.tenant_id),
             client_id: o.client_id.clone().or(p.client_id),
             client_secret: o.client_secret.clone(),
-            authority_host: o
-                .authority_host
-                .clone()
-                .or(p.authority_host)
-                .unwrap_or_else(|| "https://login.microsoftonline.com".into()),
-            graph_url: o
-                .graph_url
-                .clone()
-                .or(p.graph_url)
-                .unwrap_or_else(|| crate::graph::client::DEFAULT_GRAPH_URL.into()),
+            authority_host,
+            graph_url,
+            graph_scope,
+            allow_vault_hosts: p.allow_vault_hosts.unwrap_or_default(),
             ca_cert: o.ca_cert.clone().or(p.ca_cert),
             // A safety latch: any one of flag, environment and profile turns it on, none can turn off another.
             read_only: o.read_only || env.flag("KEYTURN_READ_ONLY") || p.read_only.unwrap_or(false),
@@ -192,7 +214,8 @@ impl Session {
         }
         let sign_in = builder.build()?;
         let credential = sign_in.credential.clone();
-        let graph = GraphClient::new(&settings.graph_url, http.clone(), credential.clone())?;
+        let graph = GraphClient::new(&settings.graph_url, http.clone(), credential.clone())?
+            .with_scope(settings.graph_scope.clone());
         let tenant_id = settings.tenant_id.clone().unwrap_or_default();
         let client_id = settings.client_id.clone().unwrap_or_default();
         let identity = if client_id.is_empty() {
@@ -230,8 +253,8 @@ impl Session {
     /// Sign in (if not yet) and read the Graph token's claims: who this is, in which tenant, with which
     /// permissions. Fills `tenant_id` when the settings had none.
     pub async fn whoami(&mut self) -> Result<TokenClaims, AuthError> {
-        let scope = graph_scope(&self.settings.graph_url);
-        let claims = auth::token_claims(self.credential.as_ref(), &scope).await?;
+        let claims =
+            auth::token_claims(self.credential.as_ref(), &self.settings.graph_scope).await?;
         if self.tenant_id.is_empty()
             && let Some(tid) = &claims.tid
         {
@@ -239,14 +262,6 @@ impl Session {
         }
         self.identity = claims.describe();
         Ok(claims)
-    }
-}
-
-/// `{graph origin}/.default`, the scope the Graph client asks for.
-pub fn graph_scope(graph_url: &str) -> String {
-    match url::Url::parse(graph_url) {
-        Ok(u) => format!("{}/.default", u.origin().ascii_serialization()),
-        Err(_) => format!("{}/.default", graph_url.trim_end_matches('/')),
     }
 }
 
@@ -300,14 +315,32 @@ mod tests {
     }
 
     #[test]
-    fn graph_scope_is_the_origin() {
-        assert_eq!(
-            graph_scope("https://graph.microsoft.com/"),
-            "https://graph.microsoft.com/.default"
+    fn graph_scope_comes_from_the_cloud_and_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let quiet = Env::from_pairs(Vec::<(String, String)>::new());
+        let mut o = overrides(dir.path(), "[profiles.p]\n", false);
+        o.graph_url = Some("https://127.0.0.1:8443".into());
+        o.authority_host = Some("https://127.0.0.1:8443".into());
+        let s = Settings::resolve_with_env(&o, &quiet).unwrap();
+        assert_eq!(s.graph_scope, "https://graph.microsoft.com/.default");
+        let mut o = overrides(
+            dir.path(),
+            "[profiles.p]\ngraph_scope = \"https://graph.microsoft.us\"\n",
+            false,
         );
-        assert_eq!(
-            graph_scope("https://127.0.0.1:8443"),
-            "https://127.0.0.1:8443/.default"
-        );
+        o.graph_url = Some("https://127.0.0.1:8443".into());
+        let s = Settings::resolve_with_env(&o, &quiet).unwrap();
+        assert_eq!(s.graph_scope, "https://graph.microsoft.us/.default");
+    }
+
+    #[test]
+    fn a_plain_http_graph_url_from_the_flag_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = overrides(dir.path(), "[profiles.p]\n", false);
+        o.graph_url = Some("http://graph.example".into());
+        let e = Settings::resolve_with_env(&o, &Env::from_pairs(Vec::<(String, String)>::new()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not https"), "{e}");
     }
 }

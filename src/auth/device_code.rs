@@ -60,7 +60,9 @@ pub type PromptHook = Arc<dyn Fn(DeviceCodeEvent) + Send + Sync>;
 /// Print the prompt on stderr: for `check`, `doctor`, `rotate` and `login`, which have no screen of their own.
 pub fn stderr_prompt() -> PromptHook {
     Arc::new(|event| match event {
-        DeviceCodeEvent::Prompt(p) => eprintln!("keyturn: {}", p.instructions()),
+        DeviceCodeEvent::Prompt(p) => {
+            eprintln!("keyturn: {}", crate::safe_text::lines(&p.instructions()))
+        }
         DeviceCodeEvent::Completed => eprintln!("keyturn: signed in."),
         DeviceCodeEvent::Failed(_) => {}
     })

@@ -6,7 +6,7 @@
 use super::env::{AZURE_CLIENT_SECRET, Env};
 use super::store::{SecretKey, SecretOrigin, SecretStores};
 use super::{AuthError, SignInTarget, client_secret_credential};
-use crate::session::{Overrides, SessionError, Settings, graph_scope};
+use crate::session::{Overrides, SessionError, Settings};
 use secrecy::{ExposeSecret, SecretString};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -114,10 +114,7 @@ pub async fn login(
             authority_host: settings.authority_host.clone(),
         };
         let cred = client_secret_credential(&target, &secret, &http)?;
-        if let Err(e) = cred
-            .get_token(&[graph_scope(&settings.graph_url).as_str()], None)
-            .await
-        {
+        if let Err(e) = cred.get_token(&[settings.graph_scope.as_str()], None).await {
             return Err(LoginError::Rejected {
                 client_id: key.client_id.clone(),
                 detail: super::chain::describe_error(&e),

@@ -183,8 +183,9 @@ struct RawPage<T> {
 }
 
 impl GraphClient {
-    /// `base_url` is the Graph origin (`https://graph.microsoft.com`); the token scope is `{origin}/.default`, which
-    /// is right for national clouds and for the emulator alike.
+    /// `base_url` is the Graph origin (`https://graph.microsoft.com`); the token scope comes from the cloud of the
+    /// Graph host (`crate::cloud::graph_scope`: public Graph for any host that is not a national cloud's Graph,
+    /// loopback included); [`GraphClient::with_scope`] sets another.
     pub fn new(
         base_url: &str,
         http: reqwest::Client,
@@ -194,7 +195,8 @@ impl GraphClient {
             operation: "configure",
             detail: format!("invalid Graph URL {base_url:?}: {e}"),
         })?;
-        let scope = format!("{}/.default", base.origin().ascii_serialization());
+        let scope =
+            crate::cloud::graph_scope("https://login.microsoftonline.com", base.as_str(), None);
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -205,6 +207,13 @@ impl GraphClient {
                 notifier: None,
             }),
         })
+    }
+
+    /// The scope of the tokens this client asks for. [`GraphClient::new`] assumes the public cloud's Graph
+    /// (`https://graph.microsoft.com/.default`) whatever the URL: a token names its resource, never the URL it is
+    /// sent to. Sessions set the scope of their cloud (`crate::cloud::graph_scope`).
+    pub fn with_scope(self, scope: String) -> Self {
+        self.rebuild(|i| i.scope = scope)
     }
 
     /// Replace the retry policy (tests use short waits).
@@ -231,6 +240,11 @@ impl GraphClient {
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// The scope of the Graph tokens this client asks for.
+    pub fn scope(&self) -> &str {
+        &self.inner.scope
     }
 
     pub fn base_url(&self) -> &str {

@@ -5,6 +5,7 @@ mod config_cli;
 mod conformance;
 mod e2e_tmux;
 mod emulator;
+mod hardening;
 mod rotation;
 mod scale;
 mod sdk;

@@ -117,9 +117,11 @@ impl PlanForm {
         self.focus = fields[next];
     }
 
-    /// Exact match, as the plan shows it: a near miss is a reason to stop and read again.
+    /// Exact match, as the plan shows it: a near miss is a reason to stop and read again. The plan shows the name
+    /// through the sanitising boundary, so a name with control characters is typed as shown (`\u{1b}`).
     pub fn accepted(&self) -> bool {
-        !self.plan.app.display_name.is_empty() && self.name == self.plan.app.display_name
+        !self.plan.app.display_name.is_empty()
+            && self.name == crate::safe_text::terminal(&self.plan.app.display_name)
     }
 
     /// What happens to the old secret, as typed.

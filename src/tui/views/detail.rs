@@ -6,6 +6,7 @@ use super::super::theme::Theme;
 use crate::graph::audit::{credential_changes, is_credential_activity, normalize_activity};
 use crate::graph::{KeyId, ObjectId, ObjectType};
 use crate::inventory::{CredentialType, classify, days_left};
+use crate::safe_text::{Safe, terminal};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -129,7 +130,7 @@ pub fn render(app: &App, d: &Detail, frame: &mut Frame, area: Rect) {
         .borders(Borders::TOP)
         .border_style(t.border())
         .title(Line::from(vec![
-            Span::styled(format!(" {} ", e.display_name), t.title()),
+            Span::styled(format!(" {} ", Safe(&e.display_name)), t.title()),
             Span::raw(format!("· {kind} · appId {} ", e.app_id)),
         ]));
     let inner = block.inner(p.summary);
@@ -241,7 +242,7 @@ fn credentials(
                 CredentialType::Secret => "secret",
                 CredentialType::Certificate => "cert",
             };
-            let mut name = c.name.clone().unwrap_or_else(|| "(no name)".into());
+            let mut name = terminal(c.name.as_deref().unwrap_or("(no name)")).into_owned();
             if c.credential_type == CredentialType::Certificate && !c.usages.is_empty() {
                 name.push_str(&format!(" ({})", c.usages.join("+")));
             }
@@ -264,7 +265,7 @@ fn credentials(
                     .stored_in
                     .get(&KeyId::new(c.key_id.as_str().to_ascii_lowercase()))
                 {
-                    Some(loc) => Cell::from(loc.clone()),
+                    Some(loc) => Cell::from(terminal(loc).into_owned()),
                     None => Cell::from("–").style(t.dim()),
                 },
             ]);
@@ -299,8 +300,11 @@ fn owners(app: &App, d: &Detail, id: &ObjectId, area: Rect, frame: &mut Frame) {
             o.iter()
                 .map(|o| {
                     Line::from(vec![
-                        Span::raw(format!(" {:<30} ", truncate(o.display_name(), 30))),
-                        Span::styled(o.detail(), t.dim()),
+                        Span::raw(format!(
+                            " {:<30} ",
+                            truncate(&terminal(o.display_name()), 30)
+                        )),
+                        Span::styled(terminal(&o.detail()).into_owned(), t.dim()),
                     ])
                 })
                 .collect(),
@@ -312,7 +316,7 @@ fn owners(app: &App, d: &Detail, id: &ObjectId, area: Rect, frame: &mut Frame) {
                     format!(" ✖ Could not load owners ({}).", e.short),
                     t.danger(),
                 ),
-                Line::from(format!(" {}", e.message)),
+                Line::from(format!(" {}", Safe(&e.message))),
             ],
         ),
         _ => (
@@ -356,7 +360,7 @@ pub fn audit_lines(app: &App, id: &ObjectId) -> Vec<Line<'static>> {
                 };
                 out.push(Line::from(vec![
                     Span::raw(format!(" {}  ", datetime(ev.activity_date_time))),
-                    Span::styled(activity, style),
+                    Span::styled(terminal(&activity).into_owned(), style),
                 ]));
                 let result = ev.result.clone().unwrap_or_else(|| "unknown".into());
                 let result_style = if result.eq_ignore_ascii_case("success") {
@@ -365,11 +369,11 @@ pub fn audit_lines(app: &App, id: &ObjectId) -> Vec<Line<'static>> {
                     t.danger()
                 };
                 out.push(Line::from(vec![
-                    Span::raw(format!("{INDENT}by {} · ", ev.initiator())),
-                    Span::styled(result, result_style),
+                    Span::raw(format!("{INDENT}by {} · ", Safe(&ev.initiator()))),
+                    Span::styled(terminal(&result).into_owned(), result_style),
                 ]));
                 for change in credential_changes(ev) {
-                    out.push(Line::raw(format!("{INDENT}{change}")));
+                    out.push(Line::raw(format!("{INDENT}{}", Safe(&change.to_string()))));
                 }
             }
             out
@@ -379,7 +383,7 @@ pub fn audit_lines(app: &App, id: &ObjectId) -> Vec<Line<'static>> {
                 format!(" ✖ Could not load audit events ({}).", e.short),
                 t.danger(),
             ),
-            Line::from(format!(" {}", e.message)),
+            Line::from(format!(" {}", Safe(&e.message))),
             Line::from(" Credentials and owners above are unaffected. Ctrl-r tries again."),
         ],
         _ => vec![Line::styled(

@@ -3,6 +3,7 @@ use super::super::app::{App, LoadPhase, Loadable, sort_label};
 use super::super::format::{date, days, thousands};
 use super::list_body;
 use crate::inventory::Status;
+use crate::safe_text::terminal;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::Style;
@@ -85,7 +86,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let rows = inv.visible_rows(offset, height).map(|r| {
         let s = r.summary.status;
         let style = t.status(s);
-        let mut name = r.entry.display_name.clone();
+        let mut name = terminal(&r.entry.display_name).into_owned();
         if r.is_service_principal() && !wide {
             name.push_str(" [SP]");
         }

@@ -69,6 +69,27 @@ pub fn render(app: &App, frame: &mut Frame) {
         Some(Popup::SignIn(p)) => popup::sign_in(app, p, frame),
         None => {}
     }
+    guard_buffer(frame.buffer_mut());
+}
+
+/// The last line of the sanitising boundary: views show tenant strings through `safe_text` (visible escapes), and
+/// anything a view missed is caught here. ratatui drops C0/C1 controls itself but appends zero-width characters
+/// such as U+202E (right-to-left override) to the previous cell, from where they would reach the terminal: they are
+/// dropped (a cell's width is that of its visible character; a cell left empty becomes a space).
+pub fn guard_buffer(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        let symbol = cell.symbol();
+        if symbol.chars().any(crate::safe_text::is_unsafe) {
+            let mut safe: String = symbol
+                .chars()
+                .filter(|c| !crate::safe_text::is_unsafe(*c))
+                .collect();
+            if safe.is_empty() {
+                safe.push(' ');
+            }
+            cell.set_symbol(&safe);
+        }
+    }
 }
 
 fn header(app: &App, frame: &mut Frame, area: Rect) {

@@ -8,6 +8,7 @@ use super::super::effects::short_location;
 use super::super::format::{date, days};
 use crate::inventory::Status;
 use crate::rotation::{OldCredentialOutcome, OldDisposition, RotationReport, Step};
+use crate::safe_text::{Safe, terminal};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -81,7 +82,7 @@ pub fn render(app: &App, flow: &RotationFlow, frame: &mut Frame, area: Rect) {
 }
 
 fn title(flow: &RotationFlow, what: &str) -> String {
-    format!(" {what} · {} ", flow.app_name)
+    format!(" {what} · {} ", Safe(&flow.app_name))
 }
 
 fn block<'a>(app: &App, title: &str) -> Block<'a> {
@@ -138,11 +139,11 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
     let mut lines: Vec<Line<'static>> = vec![
         row(
             "App",
-            format!("{} · appId {}", p.app.display_name, p.app.app_id),
+            format!("{} · appId {}", Safe(&p.app.display_name), p.app.app_id),
         ),
         row("", format!("object {}", p.app.object_id)),
     ];
-    let old_name = p.old.display_name.as_deref().unwrap_or("(no name)");
+    let old_name = Safe(p.old.display_name.as_deref().unwrap_or("(no name)"));
     let old_end = match (p.old.end, p.old.days_left) {
         (Some(end), d) => format!("ends {} ({})", date(end), days(d)),
         (None, _) => "never ends".to_string(),
@@ -247,14 +248,14 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::raw(" Type "),
-            Span::styled(p.app.display_name.clone(), t.title()),
+            Span::styled(terminal(&p.app.display_name).into_owned(), t.title()),
             Span::raw(" to approve (steps: add, store, verify, remove old):"),
         ])),
         prompt,
     );
     let mut typed = vec![
         Span::styled(" > ", if name_focused { t.key() } else { t.dim() }),
-        Span::raw(form.name.clone()),
+        Span::raw(terminal(&form.name).into_owned()),
     ];
     if name_focused || matches!(form.focus, PlanField::Cancel | PlanField::Confirm) {
         typed.push(Span::styled("█", t.key()));

@@ -1,0 +1,232 @@
+//! Hostile tenants and endpoints: tenant text never drives the operator's terminal, tokens name the real
+//! resource, secrets only go to Key Vault domains.
+use crate::support::{self, GRAPH_SCOPE};
+use assert_cmd::Command;
+use base64::Engine;
+use keyturn::emulator::{Emulator, EmulatorConfig, TenantSource};
+use serde_json::Value;
+use std::path::Path;
+
+/// The hostile names of the issue: OSC 52 clipboard write, window title, clear screen, right-to-left override.
+pub const EVIL_APP: &str = "Evil\u{1b}]52;c;aGk=\u{7}";
+pub const TITLE_APP: &str = "Title\u{1b}]0;pwned\u{7}";
+pub const BIDI_APP: &str = "Bidi \u{202e}gnp.exe";
+pub const FORMULA_APP: &str = "=HYPERLINK(\"http://x.test\",\"click\")";
+pub const CLEAR_SECRET: &str = "osc52\u{1b}[2J";
+pub const OWNER_NAME: &str = "Owner\u{1b}]0;owned\u{7}\u{2066}";
+pub const INITIATOR_NAME: &str = "Init\u{9b}31m\u{200b}";
+
+/// True for a character keyturn must never let through from data (the checker is written here, independently of
+/// `keyturn::safe_text`): C0 except newline, DEL, C1, bidi controls, zero-width and other invisible formats.
+pub fn forbidden(c: char) -> bool {
+    let u = c as u32;
+    (u < 0x20 && c != '\n')
+        || (0x7f..=0x9f).contains(&u)
+        || (0x202a..=0x202e).contains(&u)
+        || (0x2066..=0x2069).contains(&u)
+        || matches!(u, 0x200b..=0x200f | 0x2060 | 0xfeff | 0x061c | 0xad)
+}
+
+pub fn assert_clean(what: &str, text: &str) {
+    if let Some((i, c)) = text.char_indices().find(|(_, c)| forbidden(*c)) {
+        let from = text[..i].char_indices().rev().nth(40).map_or(0, |(j, _)| j);
+        panic!(
+            "{what}: U+{:04X} reaches the terminal after {:?}",
+            c as u32,
+            &text[from..i]
+        );
+    }
+}
+
+/// A tenant holding every hostile string of the issue: app names, a credential name, an owner and an audit
+/// initiator. Returns the hostile apps' object ids.
+pub async fn hostile_tenant(emu: &Emulator) -> Vec<String> {
+    let (init_id, init_secret) = emu.add_client(INITIATOR_NAME, &["Application.ReadWrite.All"]);
+    let (owner_client, _) = emu.add_client(OWNER_NAME, &[]);
+    let token = support::token_as(emu, &init_id, &init_secret, GRAPH_SCOPE).await;
+    let mut ids = Vec::new();
+    for name in [EVIL_APP, TITLE_APP, BIDI_APP, FORMULA_APP] {
+        let (id, _) = emu.create_app(name);
+        let end = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+        let (status, body) = support::graph_post(
+            emu,
+            &token,
+            &format!("/applications/{id}/addPassword"),
+            &serde_json::json!({"passwordCredential": {"displayName": CLEAR_SECRET, "endDateTime": end}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(emu.add_owner(&id, &owner_client));
+        ids.push(id);
+    }
+    ids
+}
+
+fn isolated(home: &Path) -> Vec<(String, String)> {
+    [
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_STATE_HOME",
+        "XDG_CACHE_HOME",
+    ]
+    .iter()
+    .map(|k| {
+        (
+            k.to_string(),
+            home.join(k.to_lowercase()).display().to_string(),
+        )
+    })
+    .chain([("HOME".to_string(), home.display().to_string())])
+    .collect()
+}
+
+pub fn env_for(emu: &Emulator, home: &Path) -> Vec<(String, String)> {
+    let info = emu.info();
+    let mut env = isolated(home);
+    env.extend([
+        ("AZURE_TENANT_ID".into(), info.tenant_id.clone()),
+        ("AZURE_CLIENT_ID".into(), info.client_id.clone()),
+        ("AZURE_CLIENT_SECRET".into(), info.client_secret.clone()),
+        ("AZURE_AUTHORITY_HOST".into(), info.authority_host.clone()),
+        ("KEYTURN_GRAPH_URL".into(), info.graph_url.clone()),
+        ("KEYTURN_CA_CERT".into(), info.ca_cert.display().to_string()),
+    ]);
+    env
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub async fn keyturn(env: Vec<(String, String)>, args: &[&str]) -> Run {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::cargo_bin("keyturn").unwrap();
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .args(&args)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+fn empty_tenant() -> EmulatorConfig {
+    EmulatorConfig {
+        tenant: TenantSource::Generated { apps: 0, seed: 1 },
+        ..EmulatorConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_keeps_hostile_names_off_the_terminal_in_every_format() {
+    let emu = support::start(empty_tenant()).await;
+    hostile_tenant(&emu).await;
+    let home = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, home.path());
+
+    let table = keyturn(env.clone(), &["check", "--all"]).await;
+    assert_eq!(table.code, 2, "{}", table.stderr);
+    assert_clean("check table stdout", &table.stdout);
+    assert_clean("check table stderr", &table.stderr);
+    // The operator sees that something is there.
+    assert!(
+        table.stdout.contains("Evil\\u{1b}]52;c;aGk=\\u{7}"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains("Bidi \\u{202e}gnp.exe"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("osc52\\u{1b}[2J"), "{}", table.stdout);
+
+    let csv = keyturn(env.clone(), &["check", "--all", "--format", "csv"]).await;
+    assert_clean("check csv stdout", &csv.stdout);
+    let mut reader = csv::Reader::from_reader(csv.stdout.as_bytes());
+    let names: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[3].to_string())
+        .collect();
+    assert!(
+        names.contains(&format!("'{FORMULA_APP}")),
+        "the formula cell is neutralised: {names:?}"
+    );
+    assert!(!names.iter().any(|n| n.starts_with('=')), "{names:?}");
+
+    let json = keyturn(env, &["check", "--all", "--format", "json"]).await;
+    assert_clean("check json stdout", &json.stdout);
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    let mut got: Vec<String> = v["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["credentialName"], CLEAR_SECRET, "exact credential name");
+            c["displayName"].as_str().unwrap().to_string()
+        })
+        .filter(|n| [EVIL_APP, TITLE_APP, BIDI_APP, FORMULA_APP].contains(&n.as_str()))
+        .collect();
+    got.sort();
+    let mut want = vec![EVIL_APP, TITLE_APP, BIDI_APP, FORMULA_APP];
+    want.sort();
+    assert_eq!(got, want, "JSON keeps the exact names");
+}
+
+/// The `aud` claim of a JWT, decoded here (not with keyturn's own claims code).
+fn audience(jwt: &str) -> String {
+    let payload = jwt.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .expect("base64url payload");
+    let v: Value = serde_json::from_slice(&bytes).expect("JSON claims");
+    v["aud"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_on_loopback_still_asks_for_the_real_graph_resource() {
+    let emu = support::start(empty_tenant()).await;
+    let session = support::session(&emu);
+    assert!(emu.info().graph_url.starts_with("https://127.0.0.1:"));
+    assert_eq!(
+        session.graph.scope(),
+        "https://graph.microsoft.com/.default"
+    );
+    assert_eq!(
+        session.settings.graph_scope,
+        "https://graph.microsoft.com/.default"
+    );
+    let token = session
+        .credential
+        .get_token(&[session.graph.scope()], None)
+        .await
+        .expect("the emulator issues a token for the real Graph resource");
+    assert_eq!(
+        audience(token.token.secret()),
+        "https://graph.microsoft.com"
+    );
+    // And the Graph client signs in with it and reads.
+    let err = session
+        .graph
+        .find_application("00000000-0000-0000-0000-000000000001")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, keyturn::graph::GraphError::NotFound { .. }),
+        "the call was authorised and found no such app: {err}"
+    );
+}
