@@ -175,6 +175,10 @@ pub struct TenantArgs {
     /// Answer every K-th request with 429 + Retry-After (to see throttling handled).
     #[arg(long = "throttle-every", value_name = "K")]
     pub throttle_every: Option<u32>,
+    /// Seconds a secret added through addPassword is refused by the token endpoint, as Entra does while a new
+    /// secret propagates (0 = accepted at once).
+    #[arg(long = "propagation-delay-secs", value_name = "N", default_value_t = 5)]
+    pub propagation_delay_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -214,7 +218,55 @@ pub struct EmulatorArgs {
     /// Number of vaults.
     #[arg(long, default_value_t = 1)]
     pub vaults: usize,
-    /// Inject a fault, e.g. `AddPassword=500x1`, `VaultSet=apply-then-delay:30s`, `ListApplications=malformed`.
+    /// Inject a fault, e.g. `AddPassword=500x1`, `VaultSet=apply-then-delay:30s`, `ListApplications=malformed`,
+    /// `AddPassword=apply-then-drop` (the change is made, the connection drops without an answer).
     #[arg(long = "fault", value_name = "OP=KIND")]
     pub faults: Vec<crate::emulator::Fault>,
+    /// Milliseconds after addPassword during which a GET or list of the application does not show the new secret
+    /// yet (read replication lag; 0 = off).
+    #[arg(long = "read-lag-ms", value_name = "MS", default_value_t = 0)]
+    pub read_lag_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        let mut all = vec!["keyturn"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all)
+            .expect("the arguments parse")
+            .command
+            .expect("a subcommand")
+    }
+
+    #[test]
+    fn emulator_and_demo_take_the_propagation_and_read_lag_knobs() {
+        let Command::Emulator(e) = parse(&["emulator"]) else {
+            panic!("emulator")
+        };
+        assert_eq!(
+            (e.tenant.propagation_delay_secs, e.read_lag_ms),
+            (5, 0),
+            "a realistic propagation delay by default, no read lag"
+        );
+        let Command::Emulator(e) = parse(&[
+            "emulator",
+            "--propagation-delay-secs",
+            "0",
+            "--read-lag-ms",
+            "250",
+            "--fault",
+            "RemovePassword=apply-then-drop",
+        ]) else {
+            panic!("emulator")
+        };
+        assert_eq!((e.tenant.propagation_delay_secs, e.read_lag_ms), (0, 250));
+        assert_eq!(e.faults[0].to_string(), "RemovePassword=apply-then-dropx1");
+        let Command::Demo(d) = parse(&["demo", "--propagation-delay-secs", "12"]) else {
+            panic!("demo")
+        };
+        assert_eq!(d.tenant.propagation_delay_secs, 12);
+    }
 }

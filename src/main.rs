@@ -235,6 +235,7 @@ fn emulator_config(t: &keyturn::cli::TenantArgs) -> EmulatorConfig {
         },
         latency: Duration::from_millis(t.latency_ms),
         throttle_every: t.throttle_every,
+        propagation_delay: Duration::from_secs(t.propagation_delay_secs),
         ..EmulatorConfig::default()
     }
 }
@@ -244,6 +245,7 @@ async fn emulator(args: EmulatorArgs) -> ExitCode {
     cfg.port = args.port;
     cfg.state_route = args.state;
     cfg.vaults = args.vaults.max(1);
+    cfg.read_lag = Duration::from_millis(args.read_lag_ms);
     match keyturn::emulator::run_cli(cfg, args.faults).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),

@@ -118,6 +118,11 @@ pub enum FaultKind {
     ApplyThenDelay(Duration),
     /// A VaultGet answers a value different from the one stored ("read-back mismatch").
     CorruptReadBack,
+    /// Perform the operation, then drop the connection without any answer (no status line, no headers): "the
+    /// write happened but the answer was lost" as a client sees a network failure.
+    ApplyThenDrop,
+    /// Drop the connection without performing the operation (the request was lost).
+    Drop,
 }
 
 impl fmt::Display for FaultKind {
@@ -131,6 +136,8 @@ impl fmt::Display for FaultKind {
             FaultKind::ApplyThenStatus(s) => write!(f, "apply-then-status:{s}"),
             FaultKind::ApplyThenDelay(d) => write!(f, "apply-then-delay:{}ms", d.as_millis()),
             FaultKind::CorruptReadBack => f.write_str("corrupt-read-back"),
+            FaultKind::ApplyThenDrop => f.write_str("apply-then-drop"),
+            FaultKind::Drop => f.write_str("drop"),
         }
     }
 }
@@ -166,7 +173,7 @@ pub enum FaultParseError {
     UnknownOp(String),
     #[error(
         "unknown fault kind '{0}': use a status (500), throttle[:SECONDS], malformed, truncated, delay:DURATION, \
-         apply-then-status:STATUS, apply-then-delay:DURATION or corrupt-read-back"
+         apply-then-status:STATUS, apply-then-delay:DURATION, apply-then-drop, drop or corrupt-read-back"
     )]
     UnknownKind(String),
     #[error("'{0}' is not an HTTP error status (400-599)")]
@@ -180,7 +187,7 @@ pub enum FaultParseError {
 }
 
 /// `op=kind[:arg][xN]`, the syntax of `keyturn emulator --fault`:
-/// `AddPassword=500x1`, `VaultSet=apply-then-delay:30s`, `ListApplications=malformed`,
+/// `AddPassword=500x1`, `VaultSet=apply-then-delay:30s`, `ListApplications=malformed`, `AddPassword=apply-then-drop`,
 /// `Any=throttle:2.128x3`, `VaultGet=corrupt-read-back`, `RemovePassword=apply-then-500`, `Token=503x*`.
 impl FromStr for Fault {
     type Err = FaultParseError;
@@ -250,6 +257,8 @@ fn parse_kind<'a>(s: &'a str) -> Result<FaultKind, FaultParseError> {
         "applythenstatus" => Ok(FaultKind::ApplyThenStatus(parse_status(need(arg)?)?)),
         "applythendelay" => Ok(FaultKind::ApplyThenDelay(parse_duration(need(arg)?)?)),
         "corruptreadback" | "corrupt" => Ok(FaultKind::CorruptReadBack),
+        "applythendrop" => Ok(FaultKind::ApplyThenDrop),
+        "drop" => Ok(FaultKind::Drop),
         _ => Err(FaultParseError::UnknownKind(s.to_string())),
     }
 }
@@ -305,6 +314,8 @@ struct Knobs {
     faults: Vec<Fault>,
     throttle_every: Option<u32>,
     replication_lag: Duration,
+    propagation_delay: Duration,
+    read_lag: Duration,
     device_code_outcome: DeviceCodeOutcome,
     device_code_interval: u64,
 }
@@ -322,6 +333,11 @@ pub struct FaultHandle {
 /// client that removes immediately sees the 400 a real tenant gives (a third-party write-up of a real tenant).
 pub const DEFAULT_REPLICATION_LAG: Duration = Duration::from_millis(50);
 
+/// Default time a secret added through addPassword is refused by the token endpoint (as an unknown secret,
+/// AADSTS7000215). A real tenant takes seconds to minutes and publishes no bound; a few seconds keeps the wait
+/// visible in the demo. Tests that are not about the wait set it to zero.
+pub const DEFAULT_PROPAGATION_DELAY: Duration = Duration::from_secs(5);
+
 impl FaultHandle {
     pub(crate) fn new(throttle_every: Option<u32>) -> FaultHandle {
         FaultHandle {
@@ -329,6 +345,8 @@ impl FaultHandle {
                 faults: Vec::new(),
                 throttle_every: throttle_every.filter(|k| *k > 0),
                 replication_lag: DEFAULT_REPLICATION_LAG,
+                propagation_delay: DEFAULT_PROPAGATION_DELAY,
+                read_lag: Duration::ZERO,
                 device_code_outcome: DeviceCodeOutcome::Approve,
                 device_code_interval: 1,
             })),
@@ -366,6 +384,26 @@ impl FaultHandle {
 
     pub fn replication_lag(&self) -> Duration {
         lock(&self.knobs).replication_lag
+    }
+
+    /// How long after addPassword the token endpoint still refuses the new secret (as unknown: AADSTS7000215).
+    /// Applies to secrets already added too: the age of a secret is measured from its addPassword.
+    pub fn set_propagation_delay(&self, delay: Duration) {
+        lock(&self.knobs).propagation_delay = delay;
+    }
+
+    pub fn propagation_delay(&self) -> Duration {
+        lock(&self.knobs).propagation_delay
+    }
+
+    /// How long after addPassword a GET or list of the application (or service principal) does not show the new
+    /// passwordCredential yet (read replication lag). Zero (the default) turns it off.
+    pub fn set_read_lag(&self, lag: Duration) {
+        lock(&self.knobs).read_lag = lag;
+    }
+
+    pub fn read_lag(&self) -> Duration {
+        lock(&self.knobs).read_lag
     }
 
     /// Outcome of device codes issued from now on.
@@ -474,6 +512,11 @@ pub(crate) async fn with_fault(
             r
         }
         FaultKind::CorruptReadBack => perform(true).await,
+        FaultKind::ApplyThenDrop => {
+            let _ = perform(false).await;
+            Reply::dropped()
+        }
+        FaultKind::Drop => Reply::dropped(),
     }
 }
 
@@ -529,6 +572,11 @@ mod tests {
         );
         assert_eq!(f("Delta=truncated x2").times, 2);
         assert_eq!(
+            f("AddPassword=apply-then-drop").kind,
+            FaultKind::ApplyThenDrop
+        );
+        assert_eq!(f("remove_password=drop x2").kind, FaultKind::Drop);
+        assert_eq!(
             f("Delta=throttle").kind,
             FaultKind::Throttle {
                 retry_after: "1".into()
@@ -570,6 +618,8 @@ mod tests {
             "AddPassword=500x1",
             "VaultSet=apply-then-delay:30000msx2",
             "Any=throttle:0.5x*",
+            "RemovePassword=apply-then-dropx3",
+            "VaultSet=drop",
         ] {
             let fault = f(s);
             assert_eq!(f(&fault.to_string()), fault);

@@ -811,7 +811,35 @@ fn sp_prop(s: &ServicePrincipal, name: &str, app_display_name: Option<&str>) -> 
     }
 }
 
-fn render(tenant: &Tenant, kind: Kind, idx: usize, select: Option<&[&'static str]>) -> Obj {
+/// An object as Graph shows it. With a read lag (a knob), passwords added through addPassword less than `read_lag`
+/// ago are not listed yet, as a read served by a replica that has not caught up.
+fn render(
+    tenant: &Tenant,
+    kind: Kind,
+    idx: usize,
+    select: Option<&[&'static str]>,
+    read_lag: std::time::Duration,
+) -> Obj {
+    let mut o = render_all(tenant, kind, idx, select);
+    if read_lag.is_zero() {
+        return o;
+    }
+    for (name, value) in &mut o.0 {
+        if name == "passwordCredentials"
+            && let Value::Array(items) = value
+        {
+            items.retain(|p| {
+                p.get("keyId")
+                    .and_then(Value::as_str)
+                    .and_then(|k| Uuid::parse_str(k).ok())
+                    .is_none_or(|k| !tenant.added_less_than(&k, read_lag))
+            });
+        }
+    }
+    o
+}
+
+fn render_all(tenant: &Tenant, kind: Kind, idx: usize, select: Option<&[&'static str]>) -> Obj {
     let mut o = Obj::new();
     match kind {
         Kind::Application => {
@@ -1213,6 +1241,7 @@ fn kind_char(kind: Kind) -> char {
 }
 
 fn list(shared: &Shared, ctx: &Ctx, kind: Kind, q: &QueryOptions, advanced: bool) -> Reply {
+    let read_lag = shared.faults.read_lag();
     let top = match parse_top(ctx, q.top.as_deref(), DEFAULT_PAGE, MAX_PAGE) {
         Ok(t) => t,
         Err(r) => return r,
@@ -1260,7 +1289,7 @@ fn list(shared: &Shared, ctx: &Ctx, kind: Kind, q: &QueryOptions, advanced: bool
             next = Some(i);
             break;
         }
-        value.push(render(&tenant, kind, i, select.as_deref()));
+        value.push(render(&tenant, kind, i, select.as_deref(), read_lag));
     }
     let mut o = Obj::new().with(
         "@odata.context",
@@ -1309,7 +1338,8 @@ fn get(shared: &Shared, ctx: &Ctx, kind: Kind, idx: usize, q: &QueryOptions) -> 
         "@odata.context",
         context(ctx, kind.set_name(), select.as_deref(), true),
     );
-    o.0.extend(render(&tenant, kind, idx, select.as_deref()).0);
+    let read_lag = shared.faults.read_lag();
+    o.0.extend(render(&tenant, kind, idx, select.as_deref(), read_lag).0);
     Reply::json(200, GRAPH_JSON, &o)
 }
 
@@ -1458,6 +1488,7 @@ struct DeltaToken {
 }
 
 fn delta(shared: &Shared, ctx: &Ctx, kind: Kind, q: &QueryOptions) -> Reply {
+    let read_lag = shared.faults.read_lag();
     // An unknown, foreign or future token: 400 Request_BadRequest. The directory family of errors
     // (tests/fixtures/microsoft/graph/graph_errors/) rather than OneDrive's `resyncRequired`/410, because
     // applications and service principals are directory objects; third-party evidence says "HTTP 400"
@@ -1584,7 +1615,7 @@ fn delta(shared: &Shared, ctx: &Ctx, kind: Kind, q: &QueryOptions) -> Reply {
         if deleted {
             value.push(json!({"@odata.type": kind.odata_type(), "id": id.to_string(), "@removed": {"reason": "deleted"}}));
         } else {
-            value.push(render(&tenant, kind, i, select.as_deref()).into_value());
+            value.push(render(&tenant, kind, i, select.as_deref(), read_lag).into_value());
         }
     }
     let mut o = Obj::new().with(
@@ -1855,6 +1886,10 @@ async fn batch(
                 Err(_) => sub_ctx.method_not_allowed(),
             }
         };
+        if reply.drop_connection {
+            // A lost answer loses the whole batch response: it travels on the same connection.
+            return Reply::dropped();
+        }
         statuses.insert(r.id.to_ascii_lowercase(), reply.status);
         let mut h = serde_json::Map::new();
         h.insert("Cache-Control".into(), json!("no-cache"));

@@ -25,6 +25,8 @@ pub(crate) struct Reply {
     pub headers: Vec<(String, String)>,
     /// `None` means no body and no Content-Type (204).
     pub body: Option<(Vec<u8>, &'static str)>,
+    /// Send nothing and drop the connection (an "answer lost" fault); the listener's handler acts on it.
+    pub drop_connection: bool,
 }
 
 impl Reply {
@@ -40,6 +42,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Some((bytes, content_type)),
+            drop_connection: false,
         }
     }
 
@@ -48,6 +51,15 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: None,
+            drop_connection: false,
+        }
+    }
+
+    /// No answer at all: the connection is dropped (see `conn`).
+    pub fn dropped() -> Reply {
+        Reply {
+            drop_connection: true,
+            ..Reply::empty(502)
         }
     }
 
@@ -56,6 +68,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Some((text.into().into_bytes(), content_type)),
+            drop_connection: false,
         }
     }
 

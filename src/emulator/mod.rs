@@ -3,24 +3,30 @@
 //! with Microsoft's SDKs, so it speaks Microsoft's wire formats (`tests/fixtures/microsoft/`) exactly (error bodies,
 //! paging links, audit records, the Key Vault challenge) rather than a convenient approximation.
 //!
-//! Layout: `token` (sign-in), `graph` (directory routes) with `odata` (query options, filters, paging tokens) and
-//! `audit` (records of credential changes), `vault` (Key Vault), `model` (the directory data), `seed` (demo and
-//! generated tenants), `faults` (injected failures and knobs), `tls`, `state` (the test-only state dump).
+//! Layout: `token` (token endpoint) with `signin` (client credentials, the sign-in log), `device_code` and
+//! `token_errors`; `graph` (directory routes) with `odata` (query options, filters, paging tokens) and `audit`
+//! (records of credential changes); `vault` (Key Vault); `model` (the directory data); `seed` (demo and generated
+//! tenants); `faults` (injected failures and knobs) with `conn` (dropping a connection: lost answers); `tls`;
+//! `state` (the test-only state dump).
 mod audit;
+mod conn;
+mod device_code;
 mod faults;
 mod graph;
 mod http;
 mod model;
 mod odata;
 mod seed;
+mod signin;
 mod state;
 mod tls;
 mod token;
+mod token_errors;
 mod vault;
 
 pub use faults::{
-    DEFAULT_REPLICATION_LAG, DeviceCodeOutcome, Fault, FaultHandle, FaultKind, FaultParseError, Op,
-    parse_duration,
+    DEFAULT_PROPAGATION_DELAY, DEFAULT_REPLICATION_LAG, DeviceCodeOutcome, Fault, FaultHandle,
+    FaultKind, FaultParseError, Op, parse_duration,
 };
 pub use seed::SeedError;
 
@@ -63,6 +69,12 @@ pub struct EmulatorConfig {
     pub throttle_every: Option<u32>,
     /// Serve `GET {graphUrl}/_emulator/state`.
     pub state_route: bool,
+    /// How long a secret added through addPassword is refused by the token endpoint (see
+    /// [`FaultHandle::set_propagation_delay`], which changes it at runtime).
+    pub propagation_delay: Duration,
+    /// How long a secret added through addPassword is missing from GETs and lists of its object (see
+    /// [`FaultHandle::set_read_lag`]). Zero: off.
+    pub read_lag: Duration,
     /// Where to write `ca.pem`; `None` = a fresh temporary directory removed with the emulator.
     pub ca_dir: Option<PathBuf>,
 }
@@ -76,6 +88,8 @@ impl Default for EmulatorConfig {
             latency: Duration::ZERO,
             throttle_every: None,
             state_route: false,
+            propagation_delay: DEFAULT_PROPAGATION_DELAY,
+            read_lag: Duration::ZERO,
             ca_dir: None,
         }
     }
@@ -123,6 +137,8 @@ pub enum AppChange {
     Rename(String),
     /// Delete the application and its service principal (delta reports both as `@removed`).
     Delete,
+    /// Delete only the service principal: the app stays, but nothing can sign in as it (AADSTS7000229).
+    DeleteServicePrincipal,
 }
 
 /// State shared by every listener task.
@@ -169,6 +185,23 @@ pub struct Emulator {
     handles: Vec<axum_server::Handle>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     _temp: Option<TempDir>,
+}
+
+/// TLS over a TCP stream that an "answer lost" fault can cut (see `conn`).
+fn acceptor(
+    tls: &axum_server::tls_rustls::RustlsConfig,
+) -> axum_server::tls_rustls::RustlsAcceptor<conn::KillSwitchAcceptor> {
+    axum_server::tls_rustls::RustlsAcceptor::new(tls.clone()).acceptor(conn::KillSwitchAcceptor)
+}
+
+/// Turn a reply into the response, or, for a reply that is to be lost, cut the connection it came on.
+fn respond(reply: Reply, kill: Option<&conn::ConnKill>) -> Response {
+    if reply.drop_connection
+        && let Some(kill) = kill
+    {
+        kill.kill();
+    }
+    reply.into_response()
 }
 
 fn bind(port: u16, what: &'static str) -> Result<(TcpListener, u16), EmulatorError> {
@@ -278,7 +311,12 @@ impl Emulator {
             tenant: Mutex::new(tenant),
             identity: Mutex::new(identity),
             vaults: vaults.into_iter().map(Mutex::new).collect(),
-            faults: FaultHandle::new(cfg.throttle_every),
+            faults: {
+                let faults = FaultHandle::new(cfg.throttle_every);
+                faults.set_propagation_delay(cfg.propagation_delay);
+                faults.set_read_lag(cfg.read_lag);
+                faults
+            },
             latency: cfg.latency,
             state_route: cfg.state_route,
             nonce: http::hex32()[..16].to_string(),
@@ -292,7 +330,8 @@ impl Emulator {
             .fallback(main_handler)
             .with_state(shared.clone());
         let handle = axum_server::Handle::new();
-        let server = axum_server::tls_rustls::from_tcp_rustls(main_listener, tls_config.clone())
+        let server = axum_server::from_tcp(main_listener)
+            .acceptor(acceptor(&tls_config))
             .handle(handle.clone());
         tasks.push(tokio::spawn(server.serve(main_router.into_make_service())));
         handles.push(handle);
@@ -301,7 +340,8 @@ impl Emulator {
                 .fallback(vault_handler)
                 .with_state((shared.clone(), idx));
             let handle = axum_server::Handle::new();
-            let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls_config.clone())
+            let server = axum_server::from_tcp(listener)
+                .acceptor(acceptor(&tls_config))
                 .handle(handle.clone());
             tasks.push(tokio::spawn(server.serve(router.into_make_service())));
             handles.push(handle);
@@ -399,6 +439,7 @@ impl Emulator {
         match change {
             AppChange::Rename(name) => tenant.rename_app(idx, &name),
             AppChange::Delete => tenant.delete_app(idx),
+            AppChange::DeleteServicePrincipal => tenant.delete_service_principal(idx),
         }
         true
     }
@@ -479,6 +520,7 @@ async fn main_handler(State(shared): State<Arc<Shared>>, req: Request) -> Respon
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
+    let kill = parts.extensions.get::<conn::ConnKill>().cloned();
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     if path.trim_end_matches('/') == "/_emulator/state" {
@@ -509,9 +551,9 @@ async fn main_handler(State(shared): State<Arc<Shared>>, req: Request) -> Respon
     if let Some(reply) =
         token::handle(&shared, &parts.method, &segs, &query, &parts.headers, &body).await
     {
-        return reply.into_response();
+        return respond(reply, kill.as_ref());
     }
-    graph::handle(
+    let reply = graph::handle(
         &shared,
         &parts.method,
         &path,
@@ -519,8 +561,8 @@ async fn main_handler(State(shared): State<Arc<Shared>>, req: Request) -> Respon
         &parts.headers,
         &body,
     )
-    .await
-    .into_response()
+    .await;
+    respond(reply, kill.as_ref())
 }
 
 async fn vault_handler(
@@ -534,8 +576,9 @@ async fn vault_handler(
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
+    let kill = parts.extensions.get::<conn::ConnKill>().cloned();
     let raw_query = parts.uri.query().unwrap_or("");
-    vault::handle(
+    let reply = vault::handle(
         &shared,
         idx,
         &parts.method,
@@ -544,6 +587,6 @@ async fn vault_handler(
         &parts.headers,
         &body,
     )
-    .await
-    .into_response()
+    .await;
+    respond(reply, kill.as_ref())
 }

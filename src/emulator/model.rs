@@ -3,6 +3,7 @@
 //! per request, so a 50,000-app tenant costs a few tens of MB and no pre-rendered text.
 use super::audit::{self, AuditEvent, Caller};
 use super::seed::SplitMix64;
+use super::signin::SignInLog;
 use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -195,6 +196,8 @@ pub(crate) struct Tenant {
     audit_rng: SplitMix64,
     /// Service principals of emulator clients: sp object id -> (appId, display name).
     clients: HashMap<Uuid, (Uuid, String)>,
+    /// Client-credentials sign-in attempts and last use per credential.
+    pub sign_ins: SignInLog,
 }
 
 impl Tenant {
@@ -215,6 +218,7 @@ impl Tenant {
             recent_adds: HashMap::new(),
             audit_rng: SplitMix64::new(tenant_id.as_u128() as u64),
             clients: HashMap::new(),
+            sign_ins: SignInLog::default(),
         }
     }
 
@@ -397,6 +401,13 @@ impl Tenant {
         cred
     }
 
+    /// True for a password added through addPassword less than `age` ago (not propagated or replicated yet).
+    pub fn added_less_than(&self, key_id: &Uuid, age: Duration) -> bool {
+        self.recent_adds
+            .get(key_id)
+            .is_some_and(|added| added.elapsed() < age)
+    }
+
     /// removePassword. A keyId added less than `lag` ago is "not replicated yet" and fails like an unknown one.
     pub fn remove_password(
         &mut self,
@@ -461,6 +472,15 @@ impl Tenant {
         self.apps[idx].deleted = true;
         self.touch(Kind::Application, idx);
         let app_id = self.apps[idx].app_id;
+        if let Some(sp) = self.find(Kind::ServicePrincipal, &app_id, true) {
+            self.sps[sp].deleted = true;
+            self.touch(Kind::ServicePrincipal, sp);
+        }
+    }
+
+    /// Delete an application's service principal (the application stays).
+    pub fn delete_service_principal(&mut self, app_idx: usize) {
+        let app_id = self.apps[app_idx].app_id;
         if let Some(sp) = self.find(Kind::ServicePrincipal, &app_id, true) {
             self.sps[sp].deleted = true;
             self.touch(Kind::ServicePrincipal, sp);

@@ -1,13 +1,20 @@
 //! The full state as JSON (`GET {graphUrl}/_emulator/state` and `Emulator::state()`): what tests assert on after
 //! driving keyturn through a rotation. Includes what no real API shows: current secret values of credentials and
 //! every vault version's value. Served only with `state_route` on, and never by `keyturn demo`.
+//!
+//! `signIns` lists every client-credentials attempt, oldest first: `{dateTime, appId, keyId, credentialType,
+//! resource, success, errorCode, failureReason}` (`keyId`: the credential the secret matched, null when none did;
+//! `failureReason`: wrongSecret, notYetPropagated, notYetValid, expired, noServicePrincipal, unknownClient,
+//! noSecret, invalidScope). Each password and application carries `lastSignInDateTime` (last successful sign-in).
 use super::Shared;
 use super::http::lock;
 use super::model::{KeyCredential, PasswordCredential, graph_time};
+use super::signin::SignInLog;
 use serde_json::{Value, json};
 
-fn password(p: &PasswordCredential) -> Value {
+fn password(p: &PasswordCredential, sign_ins: &SignInLog) -> Value {
     json!({
+        "lastSignInDateTime": sign_ins.last_for_key(&p.key_id).map(|t| graph_time(&t)),
         "keyId": p.key_id.to_string(),
         "displayName": p.display_name,
         "startDateTime": graph_time(&p.start),
@@ -41,7 +48,8 @@ pub(crate) fn snapshot(shared: &Shared) -> Value {
                 "appId": a.app_id.to_string(),
                 "displayName": a.display_name,
                 "owners": a.owners.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
-                "passwordCredentials": a.password_credentials.iter().map(password).collect::<Vec<_>>(),
+                "lastSignInDateTime": tenant.sign_ins.last_for_app(&a.app_id.to_string()).map(|t| graph_time(&t)),
+                "passwordCredentials": a.password_credentials.iter().map(|p| password(p, &tenant.sign_ins)).collect::<Vec<_>>(),
                 "keyCredentials": a.key_credentials.iter().map(key).collect::<Vec<_>>(),
             })
         })
@@ -55,7 +63,7 @@ pub(crate) fn snapshot(shared: &Shared) -> Value {
                 "id": s.id.to_string(),
                 "appId": s.app_id.to_string(),
                 "displayName": s.display_name,
-                "passwordCredentials": s.password_credentials.iter().map(password).collect::<Vec<_>>(),
+                "passwordCredentials": s.password_credentials.iter().map(|p| password(p, &tenant.sign_ins)).collect::<Vec<_>>(),
                 "keyCredentials": s.key_credentials.iter().map(key).collect::<Vec<_>>(),
             })
         })
@@ -65,6 +73,7 @@ pub(crate) fn snapshot(shared: &Shared) -> Value {
         .iter()
         .map(|e| e.to_json().into_value())
         .collect();
+    let sign_ins: Vec<Value> = tenant.sign_ins.attempts().map(|a| a.to_json()).collect();
     let tenant_id = tenant.tenant_id.to_string();
     drop(tenant);
     let vaults: Vec<Value> = shared
@@ -99,6 +108,7 @@ pub(crate) fn snapshot(shared: &Shared) -> Value {
         "applications": applications,
         "servicePrincipals": service_principals,
         "auditEvents": audit_events,
+        "signIns": sign_ins,
         "vaults": vaults,
     })
 }

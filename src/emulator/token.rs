@@ -1,14 +1,19 @@
-//! The Entra token endpoint: client credentials with a client secret, device code (with polling), refresh tokens,
-//! the OIDC metadata and instance-discovery documents MSAL-based SDKs fetch first, and the AADSTS error bodies of
-//! Microsoft's examples (tests/fixtures/microsoft/entra/token_endpoint/).
+//! The Entra token endpoint: routing, the OIDC metadata and instance-discovery documents MSAL-based SDKs fetch
+//! first, refresh tokens, issuing tokens and validating them for Graph and Key Vault. Client credentials are in
+//! `signin`, the device-code flow in `device_code`, the AADSTS error bodies in `token_errors`.
 //!
 //! Tokens are JWT-shaped (header.payload.signature, base64url) with the claims real Entra v1 access tokens carry,
 //! but the signature part is random: the emulator remembers every token it issued and validates by lookup, which
 //! is all a resource server needs here and avoids a signing-key dependency.
 use super::Shared;
 use super::audit::Caller;
-use super::faults::{DeviceCodeOutcome, ErrorShape, Op, with_fault};
+use super::device_code::{DeviceCode, RefreshGrant, device_authorization, poll_device_code};
+use super::faults::{Op, with_fault};
 use super::http::{ALNUM, PLAIN_JSON, Reply, lock, random_string};
+use super::token_errors::{
+    TokenErrors, aad_error, method_not_allowed, missing, token_headers, unknown_client,
+    unknown_tenant,
+};
 use axum::http::{HeaderMap, Method};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,14 +21,13 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
-use std::time::Instant;
 use uuid::Uuid;
 
 pub(crate) const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 pub(crate) const VAULT_RESOURCE: &str = "https://vault.azure.net";
 const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 const VAULT_APP_ID: &str = "cfa8b339-82a2-471a-a3c9-0fc0be7a4093";
-const TOKEN_LIFETIME_SECS: i64 = 3599;
+pub(crate) const TOKEN_LIFETIME_SECS: i64 = 3599;
 
 /// The roles of the default client (printed in the ready line).
 pub(crate) const DEFAULT_ROLES: [&str; 4] = [
@@ -88,24 +92,9 @@ pub(crate) struct IssuedToken {
     pub expires: DateTime<Utc>,
     /// Set for delegated (device-code) tokens: the signed-in user.
     pub user: Option<Uuid>,
-}
-
-#[derive(Debug)]
-struct DeviceCode {
-    client_id: String,
-    scope: String,
-    audience: Audience,
-    polls: u32,
-    outcome: DeviceCodeOutcome,
-    issued: Instant,
-    refresh: bool,
-    id_token: bool,
-}
-
-#[derive(Debug)]
-struct RefreshGrant {
-    client_id: String,
-    user: Uuid,
+    /// For a tenant application's token (not an emulator client): who it speaks for, as at sign-in (a real
+    /// token's roles are fixed when it is issued too).
+    pub app: Option<ClientIdentity>,
 }
 
 /// Clients, issued tokens, pending device codes and refresh tokens.
@@ -113,8 +102,8 @@ struct RefreshGrant {
 pub(crate) struct Identity {
     pub clients: HashMap<String, ClientIdentity>,
     tokens: HashMap<String, IssuedToken>,
-    device_codes: HashMap<String, DeviceCode>,
-    refresh_tokens: HashMap<String, RefreshGrant>,
+    pub device_codes: HashMap<String, DeviceCode>,
+    pub refresh_tokens: HashMap<String, RefreshGrant>,
 }
 
 impl Identity {
@@ -186,6 +175,7 @@ pub(crate) fn authenticate(
     }
     let client = identity
         .client(&issued.client_id)
+        .or(issued.app.as_ref())
         .cloned()
         .ok_or(AuthError::Unknown)?;
     let caller = match issued.user {
@@ -211,113 +201,6 @@ pub(crate) fn authenticate(
         caller,
         client,
     })
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// error bodies
-
-#[derive(Serialize)]
-struct AadError {
-    error: &'static str,
-    error_description: String,
-    error_codes: [u32; 1],
-    timestamp: String,
-    trace_id: String,
-    correlation_id: String,
-    error_uri: String,
-}
-
-/// An AADSTS error exactly as Microsoft's examples show it (tests/fixtures/microsoft/entra/): the description carries
-/// the Trace ID, Correlation ID and Timestamp lines joined by `\r\n`, and the same values appear as fields.
-pub(crate) fn aad_error(
-    status: u16,
-    error: &'static str,
-    code: u32,
-    message: &str,
-    correlation: Option<&str>,
-) -> Reply {
-    let trace = Uuid::new_v4().to_string();
-    let corr = correlation
-        .map(str::to_string)
-        .unwrap_or_else(|| Uuid::new_v4().to_string());
-    let ts = Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
-    let body = AadError {
-        error,
-        error_description: format!(
-            "AADSTS{code}: {message}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}\r\nTimestamp: {ts}"
-        ),
-        error_codes: [code],
-        timestamp: ts.clone(),
-        trace_id: trace.clone(),
-        correlation_id: corr,
-        // The documentation link of the real service; the emulator has no error pages of its own.
-        error_uri: format!("https://login.microsoftonline.com/error?code={code}"),
-    };
-    token_headers(Reply::json(status, PLAIN_JSON, &body), &trace)
-}
-
-fn token_headers(r: Reply, request_id: &str) -> Reply {
-    r.with_header("Cache-Control", "no-store, no-cache")
-        .with_header("Pragma", "no-cache")
-        .with_header("x-ms-request-id", request_id)
-        .with_header("x-ms-ests-server", "2.1.emulator")
-}
-
-struct TokenErrors;
-
-impl ErrorShape for TokenErrors {
-    fn status(&self, code: u16) -> Reply {
-        match code {
-            400 => aad_error(
-                400,
-                "invalid_request",
-                900144,
-                "The request body must contain the following parameter: 'grant_type'.",
-                None,
-            ),
-            401 => aad_error(
-                401,
-                "invalid_client",
-                7000215,
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
-                None,
-            ),
-            403 => aad_error(
-                403,
-                "access_denied",
-                53003,
-                "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
-                None,
-            ),
-            429 => aad_error(
-                429,
-                "temporarily_unavailable",
-                90055,
-                "TenantThrottlingError - There are too many incoming requests. This exception is thrown for blocked tenants.",
-                None,
-            ),
-            503 | 504 => aad_error(
-                code,
-                "temporarily_unavailable",
-                90033,
-                "A transient error has occurred. Please try again.",
-                None,
-            ),
-            c => aad_error(
-                c,
-                "server_error",
-                50000,
-                "There was an error issuing a token or an issue with our sign-in service.",
-                None,
-            ),
-        }
-    }
-    fn throttled(&self, retry_after: &str) -> Reply {
-        self.status(429).with_header("Retry-After", retry_after)
-    }
-    fn content_type(&self) -> &'static str {
-        PLAIN_JSON
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -412,32 +295,12 @@ pub(crate) async fn handle(
     Some(reply)
 }
 
-fn method_not_allowed() -> Reply {
-    aad_error(
-        405,
-        "invalid_request",
-        900561,
-        "The endpoint only accepts POST requests.",
-        None,
-    )
-}
-
-fn unknown_tenant(tenant: &str) -> Reply {
-    aad_error(
-        400,
-        "invalid_request",
-        90002,
-        &format!(
-            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the \
-             correct cloud. Check with your subscription administrator, this may happen if there are no active \
-             subscriptions for the tenant."
-        ),
-        None,
-    )
-}
-
 /// `Some(Some(id))` for this tenant (by id or domain), `Some(None)` for a multi-tenant alias when allowed.
-fn resolve_tenant(shared: &Shared, tenant: &str, allow_common: bool) -> Option<Option<String>> {
+pub(crate) fn resolve_tenant(
+    shared: &Shared,
+    tenant: &str,
+    allow_common: bool,
+) -> Option<Option<String>> {
     if tenant.eq_ignore_ascii_case(&shared.info.tenant_id)
         || tenant.eq_ignore_ascii_case(&shared.domain)
     {
@@ -487,7 +350,7 @@ fn openid_configuration(
 
 /// Which resource a scope names: `https://graph.microsoft.com/.default`, this emulator's `{graphUrl}/.default`,
 /// Graph's app id, or Key Vault's. Returns the audience and the `aud` claim.
-fn resource_of(scope: &str, graph_url: &str) -> Option<(Audience, String)> {
+pub(crate) fn resource_of(scope: &str, graph_url: &str) -> Option<(Audience, String)> {
     let res = scope.strip_suffix("/.default")?.trim_end_matches('/');
     if res.eq_ignore_ascii_case(GRAPH_RESOURCE) || res.eq_ignore_ascii_case(GRAPH_APP_ID) {
         Some((Audience::Graph, GRAPH_RESOURCE.to_string()))
@@ -500,43 +363,7 @@ fn resource_of(scope: &str, graph_url: &str) -> Option<(Audience, String)> {
     }
 }
 
-const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "email"];
-
-fn invalid_scope(scope: &str, corr: Option<&str>) -> Reply {
-    aad_error(
-        400,
-        "invalid_scope",
-        70011,
-        &format!(
-            "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
-        ),
-        corr,
-    )
-}
-
-fn missing(param: &str, corr: Option<&str>) -> Reply {
-    aad_error(
-        400,
-        "invalid_request",
-        900144,
-        &format!("The request body must contain the following parameter: '{param}'."),
-        corr,
-    )
-}
-
-fn unknown_client(client_id: &str, domain: &str, corr: Option<&str>) -> Reply {
-    aad_error(
-        400,
-        "unauthorized_client",
-        700016,
-        &format!(
-            "Application with identifier '{client_id}' was not found in the directory '{domain}'. This can happen if \
-             the application has not been installed by the administrator of the tenant or consented to by any user \
-             in the tenant. You may have sent your authentication request to the wrong tenant."
-        ),
-        corr,
-    )
-}
+pub(crate) const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "offline_access", "email"];
 
 fn token(
     shared: &Shared,
@@ -558,77 +385,15 @@ fn token(
     let Some(client_id) = form.get("client_id") else {
         return missing("client_id", corr);
     };
+    if grant == "client_credentials" {
+        // The emulator's own clients and every application of the tenant (with its own secrets).
+        return super::signin::client_credentials(shared, client_id, form, v1, corr);
+    }
     let client = match lock(&shared.identity).client(client_id) {
         Some(c) => c.clone(),
         None => return unknown_client(client_id, &shared.domain, corr),
     };
     match grant.as_str() {
-        "client_credentials" => {
-            let Some(secret) = form.get("client_secret") else {
-                return aad_error(
-                    401,
-                    "invalid_client",
-                    7000218,
-                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-                    corr,
-                );
-            };
-            if !constant_time_eq(secret.as_bytes(), client.secret.as_bytes()) {
-                return aad_error(
-                    401,
-                    "invalid_client",
-                    7000215,
-                    &format!(
-                        "Invalid client secret provided. Ensure the secret being sent in the request is the client \
-                         secret value, not the client secret ID, for a secret added to app '{}'.",
-                        client.client_id
-                    ),
-                    corr,
-                );
-            }
-            let scope = if v1 {
-                match form.get("resource") {
-                    Some(r) => format!("{}/.default", r.trim_end_matches('/')),
-                    None => return missing("resource", corr),
-                }
-            } else {
-                match form.get("scope") {
-                    Some(s) => s.clone(),
-                    None => return missing("scope", corr),
-                }
-            };
-            let scopes: Vec<&str> = scope
-                .split_whitespace()
-                .filter(|s| !OIDC_SCOPES.contains(s))
-                .collect();
-            let [one] = scopes.as_slice() else {
-                return invalid_scope(&scope, corr);
-            };
-            let Some((audience, aud)) = resource_of(one, &shared.info.graph_url) else {
-                return invalid_scope(one, corr);
-            };
-            let (access, expires) = issue(shared, &client, audience, &aud, None);
-            if v1 {
-                let now = Utc::now().timestamp();
-                return token_headers(
-                    Reply::json(
-                        200,
-                        PLAIN_JSON,
-                        &json!({
-                            "token_type": "Bearer",
-                            "expires_in": TOKEN_LIFETIME_SECS.to_string(),
-                            "ext_expires_in": TOKEN_LIFETIME_SECS.to_string(),
-                            "expires_on": expires.timestamp().to_string(),
-                            "not_before": now.to_string(),
-                            "resource": aud,
-                            "access_token": access,
-                        }),
-                    ),
-                    &Uuid::new_v4().to_string(),
-                );
-            }
-            success(&access, None, None, None)
-        }
         "urn:ietf:params:oauth:grant-type:device_code" => {
             poll_device_code(shared, &client, form, corr)
         }
@@ -672,7 +437,15 @@ fn token(
     }
 }
 
-fn success(
+/// A v1-endpoint (`/oauth2/token`) success body, with the token endpoint's headers.
+pub(crate) fn token_headers_v1(body: serde_json::Value) -> Reply {
+    token_headers(
+        Reply::json(200, PLAIN_JSON, &body),
+        &Uuid::new_v4().to_string(),
+    )
+}
+
+pub(crate) fn success(
     access: &str,
     scope: Option<&str>,
     refresh: Option<&str>,
@@ -706,12 +479,12 @@ fn success(
     )
 }
 
-fn b64(v: &serde_json::Value) -> String {
+pub(crate) fn b64(v: &serde_json::Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap_or_default())
 }
 
 /// Issue and remember an access token.
-fn issue(
+pub(crate) fn issue(
     shared: &Shared,
     client: &ClientIdentity,
     audience: Audience,
@@ -768,6 +541,10 @@ fn issue(
     let signature = URL_SAFE_NO_PAD.encode(super::http::random_bytes(64));
     let token = format!("{}.{}.{}", b64(&header), b64(&claims), signature);
     let mut identity = lock(&shared.identity);
+    let app = identity
+        .client(&client.client_id)
+        .is_none()
+        .then(|| client.clone());
     // A long-running emulator (a demo left open, a soak test) would otherwise keep every token ever issued.
     if identity.tokens.len() >= 10_000 {
         identity.tokens.retain(|_, t| t.expires > now);
@@ -779,6 +556,7 @@ fn issue(
             audience,
             expires: exp,
             user,
+            app,
         },
     );
     (token, exp)
@@ -786,7 +564,7 @@ fn issue(
 
 /// Delegated scopes name a resource either with `/.default` or as `https://vault.azure.net/user_impersonation`;
 /// bare permission names (`Application.Read.All`) are Graph's.
-fn delegated_audience(scope: &str, graph_url: &str) -> Audience {
+pub(crate) fn delegated_audience(scope: &str, graph_url: &str) -> Audience {
     let vault = scope.split_whitespace().any(|s| {
         resource_of(s, graph_url).map(|r| r.0) == Some(Audience::Vault)
             || s.to_ascii_lowercase().starts_with(VAULT_RESOURCE)
@@ -798,178 +576,7 @@ fn delegated_audience(scope: &str, graph_url: &str) -> Audience {
     }
 }
 
-fn device_authorization(
-    shared: &Shared,
-    tenant: &str,
-    form: &HashMap<String, String>,
-    corr: Option<&str>,
-) -> Reply {
-    if resolve_tenant(shared, tenant, true).is_none() {
-        return unknown_tenant(tenant);
-    }
-    let Some(client_id) = form.get("client_id") else {
-        return missing("client_id", corr);
-    };
-    if lock(&shared.identity).client(client_id).is_none() {
-        return unknown_client(client_id, &shared.domain, corr);
-    }
-    let Some(scope) = form.get("scope").filter(|s| !s.trim().is_empty()) else {
-        return missing("scope", corr);
-    };
-    let audience = delegated_audience(scope, &shared.info.graph_url);
-    let user_code = random_string(9, b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789");
-    let device_code = format!("DAQABIQEAAAD{}", random_string(120, ALNUM));
-    let interval = shared.faults.device_code_interval();
-    let verification_uri = format!("{}/devicelogin", shared.info.authority_host);
-    let scopes: Vec<&str> = scope.split_whitespace().collect();
-    lock(&shared.identity).device_codes.insert(
-        device_code.clone(),
-        DeviceCode {
-            client_id: client_id.clone(),
-            scope: scopes
-                .iter()
-                .filter(|s| !OIDC_SCOPES.contains(s))
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" "),
-            audience,
-            polls: 0,
-            outcome: shared.faults.device_code_outcome(),
-            issued: Instant::now(),
-            refresh: scopes.contains(&"offline_access"),
-            id_token: scopes.contains(&"openid"),
-        },
-    );
-    Reply::json(
-        200,
-        PLAIN_JSON,
-        &json!({
-            "user_code": user_code,
-            "device_code": device_code,
-            "verification_uri": verification_uri,
-            "expires_in": 900,
-            "interval": interval,
-            "message": format!(
-                "To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate."
-            ),
-        }),
-    )
-}
-
-fn poll_device_code(
-    shared: &Shared,
-    client: &ClientIdentity,
-    form: &HashMap<String, String>,
-    corr: Option<&str>,
-) -> Reply {
-    let Some(code) = form.get("device_code") else {
-        return missing("device_code", corr);
-    };
-    let mut identity = lock(&shared.identity);
-    let Some(dc) = identity
-        .device_codes
-        .get_mut(code)
-        .filter(|d| d.client_id.eq_ignore_ascii_case(&client.client_id))
-    else {
-        return aad_error(
-            400,
-            "bad_verification_code",
-            70000,
-            "The provided value for the 'device_code' is not valid.",
-            corr,
-        );
-    };
-    let expired = dc.issued.elapsed().as_secs() >= 900 || dc.outcome == DeviceCodeOutcome::Expire;
-    if expired {
-        identity.device_codes.remove(code);
-        return aad_error(
-            400,
-            "expired_token",
-            70019,
-            "Verification code expired.",
-            corr,
-        );
-    }
-    if dc.outcome == DeviceCodeOutcome::Decline {
-        identity.device_codes.remove(code);
-        return aad_error(
-            400,
-            "authorization_declined",
-            70000,
-            "The user denied the authorization request.",
-            corr,
-        );
-    }
-    if dc.polls < 2 {
-        dc.polls += 1;
-        return aad_error(
-            400,
-            "authorization_pending",
-            70016,
-            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
-            corr,
-        );
-    }
-    let Some(dc) = identity.device_codes.remove(code) else {
-        return aad_error(
-            400,
-            "bad_verification_code",
-            70000,
-            "The provided value for the 'device_code' is not valid.",
-            corr,
-        );
-    };
-    drop(identity);
-    let aud = if dc.audience == Audience::Vault {
-        VAULT_RESOURCE
-    } else {
-        GRAPH_RESOURCE
-    };
-    let (access, exp) = issue(shared, client, dc.audience, aud, Some(shared.operator));
-    let refresh = dc.refresh.then(|| {
-        let rt = format!("0.AAAA{}", random_string(200, ALNUM));
-        lock(&shared.identity).refresh_tokens.insert(
-            rt.clone(),
-            RefreshGrant {
-                client_id: client.client_id.clone(),
-                user: shared.operator,
-            },
-        );
-        rt
-    });
-    let id_token = dc.id_token.then(|| {
-        let tenant = lock(&shared.tenant);
-        let user = tenant.user(&shared.operator);
-        let claims = json!({
-            "aud": client.client_id,
-            "iss": format!("{}/{}/v2.0", shared.info.authority_host, shared.info.tenant_id),
-            "iat": Utc::now().timestamp(),
-            "nbf": Utc::now().timestamp(),
-            "exp": exp.timestamp(),
-            "name": user.map(|u| u.display_name.clone()),
-            "oid": shared.operator.to_string(),
-            "preferred_username": user.map(|u| u.user_principal_name.clone()),
-            "sub": shared.operator.to_string(),
-            "tid": shared.info.tenant_id,
-            "ver": "2.0",
-        });
-        format!(
-            "{}.{}.{}",
-            b64(&json!({"typ": "JWT", "alg": "RS256"})),
-            b64(&claims),
-            URL_SAFE_NO_PAD.encode(super::http::random_bytes(32))
-        )
-    });
-    success(
-        &access,
-        Some(&dc.scope),
-        refresh.as_deref(),
-        id_token.as_deref(),
-    )
-}
-
-/// Compare secrets without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -1015,26 +622,5 @@ mod tests {
             delegated_audience("Application.Read.All openid", g),
             Audience::Graph
         );
-    }
-
-    #[test]
-    fn aad_error_shape() {
-        let r = aad_error(
-            401,
-            "invalid_client",
-            7000215,
-            "Invalid client secret provided.",
-            Some("c0rr"),
-        );
-        let v: serde_json::Value = serde_json::from_slice(&r.body.unwrap().0).unwrap();
-        let d = v["error_description"].as_str().unwrap();
-        assert!(d.starts_with("AADSTS7000215: Invalid client secret provided.\r\nTrace ID: "));
-        assert!(d.contains("\r\nCorrelation ID: c0rr\r\nTimestamp: "));
-        assert_eq!(v["error_codes"][0], 7000215);
-        assert_eq!(
-            v["error_uri"],
-            "https://login.microsoftonline.com/error?code=7000215"
-        );
-        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
     }
 }
