@@ -139,6 +139,10 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// Rotate one client secret into Key Vault; prints the plan without --yes. Exit 0 only when it completed.
     Rotate(crate::rotation::cli::RotateArgs),
+    /// One app: each credential's status, last sign-in and vault locations, owners, application permissions
+    /// (privileged flagged), recent audit events and keyturn's rotations of it. Exit 0, or 3 when it could not
+    /// complete.
+    Show(ShowArgs),
     /// Past rotations; resume or roll back an interrupted one.
     Journal(crate::rotation::cli::JournalArgs),
     /// Store the profile's client secret in the OS keyring (a 0600 file where there is none); it is checked first.
@@ -148,6 +152,15 @@ pub enum Command {
     /// Check config, sign-in, Graph and audit permissions, rotation rights and vaults; one line each, with the fix.
     /// Exit 0 only when all pass.
     Doctor,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// The application: its appId, object id, or exact display name.
+    #[arg(value_name = "APP")]
+    pub app: String,
+    #[arg(long, value_enum, default_value_t = crate::report::show::ShowFormat::Text)]
+    pub format: crate::report::show::ShowFormat,
 }
 
 #[derive(Debug, Clone, Args)]

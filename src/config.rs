@@ -87,6 +87,9 @@ pub struct Profile {
     pub critical_days: Option<i64>,
     #[serde(default, deserialize_with = "de::lifetime_days")]
     pub lifetime_days: Option<i64>,
+    /// A credential with no sign-in for this many days (and older than that) is "unused".
+    #[serde(default, deserialize_with = "de::days")]
+    pub unused_days: Option<i64>,
     pub read_only: Option<bool>,
     pub service_principals: Option<bool>,
     pub operator: Option<String>,
@@ -116,6 +119,7 @@ impl Profile {
             warn_days: self.warn_days.or(b.warn_days),
             critical_days: self.critical_days.or(b.critical_days),
             lifetime_days: self.lifetime_days.or(b.lifetime_days),
+            unused_days: self.unused_days.or(b.unused_days),
             read_only: self.read_only.or(b.read_only),
             service_principals: self.service_principals.or(b.service_principals),
             operator: self.operator.or(b.operator),

@@ -13,6 +13,7 @@ pub mod config;
 pub mod doctor;
 pub mod emulator;
 pub mod graph;
+pub mod impact;
 pub mod inventory;
 pub mod keyvault;
 pub mod logging;

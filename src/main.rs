@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             Some(Command::Demo(args)) => demo(args, log_file).await,
             Some(Command::Rotate(args)) => rotate(&cli.global, args).await,
             Some(Command::Journal(args)) => journal(&cli.global, args).await,
+            Some(Command::Show(args)) => show(&cli.global, args).await,
             Some(Command::Login(args)) => login(&cli.global, args).await,
             Some(Command::Logout) => logout(&cli.global),
             Some(Command::Doctor) => doctor(&cli.global).await,
@@ -63,6 +64,23 @@ async fn rotate(
         &args,
         &mut TerminalWriter::new(std::io::stdout()),
         &mut TerminalWriter::new(std::io::stderr()),
+    )
+    .await;
+    ExitCode::from(code)
+}
+
+/// `keyturn show APP`: the app and what depends on its credentials; optional data missing is a note, not a failure.
+async fn show(global: &keyturn::cli::GlobalArgs, args: keyturn::cli::ShowArgs) -> ExitCode {
+    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let code = keyturn::report::show::show_command(
+        &session,
+        &args.app,
+        args.format,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
     )
     .await;
     ExitCode::from(code)

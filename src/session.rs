@@ -56,6 +56,8 @@ pub struct Settings {
     pub thresholds: Thresholds,
     pub include_service_principals: bool,
     pub lifetime_days: i64,
+    /// No sign-in for this many days (and older than that): "unused".
+    pub unused_days: i64,
     pub vaults: Vec<String>,
     pub mappings: Vec<Mapping>,
     /// The scope of Graph tokens, from the cloud (see [`crate::cloud::graph_scope`]).
@@ -119,6 +121,7 @@ impl Settings {
             },
             include_service_principals: p.service_principals.unwrap_or(true),
             lifetime_days: p.lifetime_days.unwrap_or(180),
+            unused_days: p.unused_days.unwrap_or(90),
             vaults: p.vaults.unwrap_or_default(),
             mappings: p.mappings.unwrap_or_default(),
             profile,

@@ -176,7 +176,11 @@ impl<T> LastUse<T> {
 pub fn is_last_use_unavailable(e: &GraphError) -> bool {
     match e {
         GraphError::Forbidden { .. } | GraphError::NotFound { .. } => true,
-        GraphError::BadRequest { code, .. } => code == NON_PREMIUM_TENANT_CODE,
+        // A Graph without the beta reports (a national cloud, a proxy, an emulator) names the missing segment.
+        GraphError::BadRequest { code, message, .. } => {
+            code == NON_PREMIUM_TENANT_CODE
+                || message.contains("Resource not found for the segment")
+        }
         _ => false,
     }
 }

@@ -1,4 +1,6 @@
 //! `keyturn check` output: table, JSON and CSV over the same rows, and the monitoring-plugins exit code.
+pub mod show;
+
 use crate::inventory::{CredentialRow, Status, Thresholds, rfc3339};
 use crate::safe_text::{csv_text, terminal};
 use chrono::{DateTime, Utc};

@@ -10,5 +10,6 @@ mod hardening;
 mod rotation;
 mod scale;
 mod sdk;
+mod show;
 mod support;
 mod tui;
