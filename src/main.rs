@@ -79,8 +79,8 @@ async fn show(global: &keyturn::cli::GlobalArgs, args: keyturn::cli::ShowArgs) -
         &session,
         &args.app,
         args.format,
-        &mut std::io::stdout(),
-        &mut std::io::stderr(),
+        &mut TerminalWriter::new(std::io::stdout()),
+        &mut TerminalWriter::new(std::io::stderr()),
     )
     .await;
     ExitCode::from(code)

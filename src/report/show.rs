@@ -1,5 +1,5 @@
 //! `keyturn show APP` output: the JSON document of the CLI contract (docs/ARCHITECTURE.md section 2) or text for
-//! a person. Tenant strings in the text go through [`inert`]: a name cannot move the cursor or recolour a terminal.
+//! a person. Tenant strings go through `safe_text`: a name cannot move the cursor or recolour a terminal.
 use crate::graph::Owner;
 use crate::impact::{AppImpact, LastUseState};
 use crate::inventory::rfc3339;
@@ -13,20 +13,9 @@ pub enum ShowFormat {
     Json,
 }
 
-/// Control characters (C0, DEL, C1) and bidi overrides replaced, so tenant text stays text on a terminal.
-pub fn inert(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control()
-                || ('\u{202a}'..='\u{202e}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c)
-            {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
+/// Tenant text made safe for a terminal (the team-wide boundary).
+fn inert(s: &str) -> String {
+    crate::safe_text::terminal(s).into_owned()
 }
 
 fn date(d: Option<DateTime<Utc>>) -> Value {
@@ -325,7 +314,7 @@ pub async fn show_command(
     };
     let body = match format {
         ShowFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&json(&impact)).unwrap_or_default();
+            let mut s = crate::safe_text::to_json_pretty(&json(&impact)).unwrap_or_default();
             s.push('\n');
             s
         }
@@ -349,11 +338,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inert_text() {
-        assert_eq!(
-            inert("a\u{1b}[31mb\u{7}\u{9b}c\u{202e}d"),
-            "a\u{fffd}[31mb\u{fffd}\u{fffd}c\u{fffd}d"
-        );
+    fn tenant_text_is_inert() {
+        let t = inert("a\u{1b}[31mb\u{202e}c");
+        assert!(!t.chars().any(crate::safe_text::is_unsafe), "{t}");
         assert_eq!(inert("Payroll – Sync ü"), "Payroll – Sync ü");
     }
 
