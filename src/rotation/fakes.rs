@@ -66,6 +66,7 @@ struct GraphState {
 pub struct FakeGraph {
     state: Arc<Mutex<GraphState>>,
     faults: Arc<Mutex<Faults>>,
+    lifetime_cap: Arc<Mutex<Option<crate::graph::LifetimeCap>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -111,6 +112,11 @@ impl FakeGraph {
             .insert(ObjectId::new(object_id), (app, creds));
     }
 
+    /// The tenant's app management policy caps new secrets at this lifetime.
+    pub fn set_lifetime_cap(&self, cap: crate::graph::LifetimeCap) {
+        *lock(&self.lifetime_cap) = Some(cap);
+    }
+
     pub fn fault(&self, op: FakeOp, b: Behaviour, times: u32) {
         lock(&self.faults).list.push((op, b, times));
     }
@@ -147,6 +153,14 @@ impl FakeGraph {
 }
 
 impl GraphApi for FakeGraph {
+    async fn password_lifetime_cap(
+        &self,
+        _app: &ObjectId,
+        _created: Option<DateTime<Utc>>,
+    ) -> Option<crate::graph::LifetimeCap> {
+        lock(&self.lifetime_cap).clone()
+    }
+
     async fn find_application(&self, id_or_app_id: &str) -> Result<Application, GraphError> {
         let s = lock(&self.state);
         s.apps

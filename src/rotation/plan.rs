@@ -2,7 +2,7 @@
 //! before anything is changed, and approved only by typing the app's display name.
 use super::ports::{GraphApi, VaultApi};
 use super::state::OldDisposition;
-use crate::graph::{AppId, GraphError, KeyId, ObjectId};
+use crate::graph::{AppId, GraphError, KeyId, LifetimeCap, ObjectId};
 use crate::keyvault::mapping::{self, MappingEntry, MappingSource};
 use crate::keyvault::{KeyVaultError, SecretTarget, TAG_CREDENTIAL_ID, VersionInfo};
 use chrono::{DateTime, Duration, Utc};
@@ -66,6 +66,8 @@ pub struct RotationPlan {
     pub new_display_name: String,
     pub new_end: DateTime<Utc>,
     pub lifetime_days: i64,
+    /// The tenant's `passwordLifetime` restriction, when it shortened the lifetime asked for.
+    pub lifetime_cap: Option<CappedLifetime>,
     /// `None`: no mapping found; the screen asks for vault and secret (`set_target`).
     pub target: Option<PlannedTarget>,
     pub old_disposition: OldDisposition,
@@ -77,6 +79,55 @@ pub struct RotationPlan {
     /// Things the operator should read before approving.
     pub warnings: Vec<String>,
     pub planned_at: DateTime<Utc>,
+}
+
+/// A lifetime shortened by the tenant's app management policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CappedLifetime {
+    pub requested_days: i64,
+    pub cap: LifetimeCap,
+}
+
+impl CappedLifetime {
+    /// "capped by tenant policy to 90 days (180 asked for)".
+    pub fn describe(&self) -> String {
+        let by = if self.cap.source == "tenant policy" {
+            "tenant policy".to_string()
+        } else {
+            format!("tenant policy ({})", self.cap.source)
+        };
+        format!(
+            "capped by {by} to {} days ({} asked for)",
+            self.cap.days(),
+            self.requested_days
+        )
+    }
+}
+
+/// The lifetime a new secret gets: what was asked for, shortened to the policy's whole days when it allows less
+/// (a cap under one day is kept exact).
+pub fn capped_lifetime(
+    requested_days: i64,
+    cap: Option<LifetimeCap>,
+) -> (Duration, Option<CappedLifetime>) {
+    let requested = Duration::days(requested_days);
+    match cap {
+        Some(cap) if cap.max_lifetime < requested => {
+            let allowed = if cap.days() >= 1 {
+                Duration::days(cap.days())
+            } else {
+                cap.max_lifetime
+            };
+            (
+                allowed,
+                Some(CappedLifetime {
+                    requested_days,
+                    cap,
+                }),
+            )
+        }
+        _ => (requested, None),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +226,12 @@ impl RotationPlan {
 
     fn refresh_warnings(&mut self) {
         let mut w = Vec::new();
+        if let Some(c) = &self.lifetime_cap {
+            w.push(format!(
+                "the new secret's lifetime is {}: the tenant's app management policy (passwordLifetime) allows no more",
+                c.describe()
+            ));
+        }
         if self.old.days_left.is_some_and(|d| d < 0) {
             w.push(
                 "the old secret has already expired: whatever still uses it is failing now"
@@ -300,6 +357,10 @@ pub async fn build_plan<G: GraphApi, V: VaultApi>(
         None => None,
     };
 
+    let cap = graph
+        .password_lifetime_cap(&app.id, app.created_date_time)
+        .await;
+    let (lifetime, lifetime_cap) = capped_lifetime(req.lifetime_days, cap);
     let mut plan = RotationPlan {
         app: AppSummary {
             object_id: app.id.clone(),
@@ -316,8 +377,9 @@ pub async fn build_plan<G: GraphApi, V: VaultApi>(
                 .map(|end| (end - now).num_seconds().div_euclid(86_400)),
         },
         new_display_name: new_credential_name(now, &req.operator),
-        new_end: now + Duration::days(req.lifetime_days),
-        lifetime_days: req.lifetime_days,
+        new_end: now + lifetime,
+        lifetime_days: lifetime.num_days(),
+        lifetime_cap,
         target,
         old_disposition: req.old_disposition,
         operator: req.operator.clone(),
@@ -357,4 +419,95 @@ async fn resolve_target<V: VaultApi>(
         }
     }
     Ok(mapping::from_tags(&all, object_id, key_id).map(|m| (m.target, m.source)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fakes::{FakeGraph, FakeVault};
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()
+    }
+
+    fn request(days: i64) -> PlanRequest {
+        PlanRequest {
+            app: "app-1".into(),
+            key_id: KeyId::new("old-key"),
+            target: None,
+            lifetime_days: days,
+            old_disposition: OldDisposition::RemoveNow,
+            operator: "alice".into(),
+            mappings: Vec::new(),
+            vaults: Vec::new(),
+        }
+    }
+
+    fn cap(days: i64) -> LifetimeCap {
+        LifetimeCap {
+            max_lifetime: Duration::days(days),
+            source: "tenant policy".into(),
+        }
+    }
+
+    async fn plan_under(cap_days: Option<i64>, asked: i64) -> RotationPlan {
+        let graph = FakeGraph::default();
+        graph.add_app(
+            "obj-1",
+            "app-1",
+            "Payroll",
+            &[("old-key", "OLDvalue-123", now() + Duration::days(3))],
+        );
+        if let Some(d) = cap_days {
+            graph.set_lifetime_cap(cap(d));
+        }
+        build_plan(&graph, &FakeVault::default(), &request(asked), now())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_tenant_lifetime_policy_caps_the_new_end_and_the_plan_says_so() {
+        let p = plan_under(Some(90), 180).await;
+        assert_eq!(p.lifetime_days, 90);
+        assert_eq!(p.new_end, now() + Duration::days(90));
+        let said: Vec<&String> = p
+            .warnings
+            .iter()
+            .filter(|w| w.contains("capped by tenant policy to 90 days (180 asked for)"))
+            .collect();
+        assert_eq!(said.len(), 1, "{:?}", p.warnings);
+    }
+
+    #[tokio::test]
+    async fn a_looser_policy_or_none_changes_nothing() {
+        for cap_days in [None, Some(365), Some(180)] {
+            let p = plan_under(cap_days, 180).await;
+            assert_eq!(p.lifetime_days, 180, "{cap_days:?}");
+            assert_eq!(p.new_end, now() + Duration::days(180));
+            assert_eq!(p.lifetime_cap, None);
+            assert!(!p.warnings.iter().any(|w| w.contains("capped")));
+        }
+    }
+
+    #[test]
+    fn a_cap_under_a_day_is_kept_exact() {
+        let short = LifetimeCap {
+            max_lifetime: Duration::hours(12),
+            source: "app policy Strict".into(),
+        };
+        let (d, c) = capped_lifetime(30, Some(short));
+        assert_eq!(d, Duration::hours(12));
+        assert_eq!(
+            c.unwrap().describe(),
+            "capped by tenant policy (app policy Strict) to 0 days (30 asked for)"
+        );
+        // P4DT12H30M5S allows a 4-day secret.
+        let odd = LifetimeCap {
+            max_lifetime: Duration::seconds(4 * 86_400 + 45_005),
+            source: "tenant policy".into(),
+        };
+        assert_eq!(capped_lifetime(30, Some(odd)).0, Duration::days(4));
+    }
 }

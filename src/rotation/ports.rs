@@ -2,8 +2,8 @@
 //! against `GraphClient` and the Key Vault SDK.
 use crate::graph::client::{APPLICATION_SELECT, ops, urlencode};
 use crate::graph::{
-    Application, GraphClient, GraphError, KeyId, NewPasswordCredential, ObjectId, ObjectType,
-    PasswordCredential,
+    Application, GraphClient, GraphError, KeyId, LifetimeCap, NewPasswordCredential, ObjectId,
+    ObjectType, PasswordCredential,
 };
 use crate::keyvault::{
     KeyVaultError, KeyVaultSecrets, NewVersion, SecretSummary, SecretTarget, VaultSecret,
@@ -39,6 +39,17 @@ pub trait GraphApi: Send + Sync {
         app: &ObjectId,
         key_id: &KeyId,
     ) -> impl Future<Output = Result<(), GraphError>> + Send;
+
+    /// The tenant's `passwordLifetime` cap for a new secret of this app, when readable (`None`: no cap applies, or
+    /// the policy cannot be read; addPassword's refusal is then explained instead).
+    fn password_lifetime_cap(
+        &self,
+        app: &ObjectId,
+        created: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Option<LifetimeCap>> + Send {
+        let _ = (app, created);
+        async { None }
+    }
 }
 
 /// What a rotation needs from Key Vault. Targets carry their vault, so one implementation serves every vault.
@@ -72,6 +83,14 @@ pub trait VaultApi: Send + Sync {
 }
 
 impl GraphApi for GraphClient {
+    async fn password_lifetime_cap(
+        &self,
+        app: &ObjectId,
+        created: Option<DateTime<Utc>>,
+    ) -> Option<LifetimeCap> {
+        GraphClient::password_lifetime_cap(self, app, created).await
+    }
+
     async fn find_application(&self, id_or_app_id: &str) -> Result<Application, GraphError> {
         GraphClient::find_application(self, id_or_app_id).await
     }
@@ -106,6 +125,26 @@ impl GraphApi for GraphClient {
                     detail: redact_serde_detail(&detail),
                     body_excerpt: "[withheld: may contain the secret]".into(),
                 },
+                // The tenant's lifetime policy refused it: say what that means and what to do.
+                e if crate::graph::policy::is_lifetime_policy_refusal(&e) => {
+                    match (crate::graph::policy::explain_lifetime_refusal(&e), e) {
+                        (
+                            Some(message),
+                            GraphError::BadRequest {
+                                operation,
+                                status,
+                                code,
+                                ..
+                            },
+                        ) => GraphError::BadRequest {
+                            operation,
+                            status,
+                            code,
+                            message,
+                        },
+                        (_, e) => e,
+                    }
+                }
                 e => e,
             })
     }

@@ -1079,6 +1079,7 @@ fn payroll_plan(mapped: bool) -> RotationPlan {
         new_display_name: "keyturn 2026-11-27 on-call".into(),
         new_end: now() + Duration::days(180),
         lifetime_days: 180,
+        lifetime_cap: None,
         target,
         old_disposition: OldDisposition::RemoveNow,
         operator: "on-call".into(),
