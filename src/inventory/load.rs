@@ -1,4 +1,4 @@
-//! Loading the inventory from Graph: applications, then service principals, page by page, each page reported as it
+//! Loading the inventory from Graph: applications and service principals, paged at once, each page reported as it
 //! arrives so a UI can show the first screen after the first page.
 use super::Entry;
 use crate::graph::{Application, GraphClient, GraphError, ObjectType, ServicePrincipal};
@@ -56,44 +56,77 @@ pub fn has_credentials(sp: &ServicePrincipal) -> bool {
     !sp.password_credentials.is_empty() || !sp.key_credentials.is_empty()
 }
 
-/// Load everything, calling `on_page` with each page of Graph objects as it arrives.
+/// Load everything, calling `on_page` with each page of Graph objects as it arrives. Applications and service
+/// principals are independent cursors, so both are paged at once: a cold load costs the slower of the two, not
+/// their sum. Pages of the two interleave in arrival order; within one collection they stay in order.
 pub async fn load_raw_streaming(
     client: &GraphClient,
     opts: LoadOptions,
     mut on_page: impl FnMut(RawPage, Progress),
 ) -> Result<usize, GraphError> {
-    let mut total = 0usize;
-    let mut apps = client.applications();
-    while let Some(page) = apps.next_page().await {
-        let page = page?;
-        total += page.value.len();
-        let progress = Progress::Page {
-            kind: ObjectType::Application,
-            page: page.number,
-            items: page.value.len(),
-            total_so_far: total,
-            more: page.next_link.is_some(),
-        };
-        on_page(RawPage::Applications(page.value), progress);
-    }
-    if opts.service_principals {
-        let mut sps = client.service_principals();
-        while let Some(page) = sps.next_page().await {
-            let page = page?;
+    use futures::StreamExt;
+    let apps = pages(client.applications(), |page| {
+        (
+            page.number,
+            page.next_link.is_some(),
+            RawPage::Applications(page.value),
+        )
+    });
+    let sps = if opts.service_principals {
+        pages(client.service_principals(), |page| {
             let value: Vec<ServicePrincipal> =
                 page.value.into_iter().filter(has_credentials).collect();
-            total += value.len();
-            let progress = Progress::Page {
-                kind: ObjectType::ServicePrincipal,
-                page: page.number,
-                items: value.len(),
-                total_so_far: total,
-                more: page.next_link.is_some(),
-            };
-            on_page(RawPage::ServicePrincipals(value), progress);
-        }
+            (
+                page.number,
+                page.next_link.is_some(),
+                RawPage::ServicePrincipals(value),
+            )
+        })
+        .boxed()
+    } else {
+        futures::stream::empty().boxed()
+    };
+    let mut both = futures::stream::select(apps.boxed(), sps);
+    let mut total = 0usize;
+    while let Some(item) = both.next().await {
+        let (number, more, page) = item?;
+        let (kind, items) = match &page {
+            RawPage::Applications(a) => (ObjectType::Application, a.len()),
+            RawPage::ServicePrincipals(s) => (ObjectType::ServicePrincipal, s.len()),
+        };
+        total += items;
+        let progress = Progress::Page {
+            kind,
+            page: number,
+            items,
+            total_so_far: total,
+            more,
+        };
+        on_page(page, progress);
     }
     Ok(total)
+}
+
+/// A pager as a stream of its pages, each mapped by `map` (which runs as the page arrives).
+fn pages<T, R>(
+    pager: crate::graph::client::Pager<T>,
+    map: impl Fn(crate::graph::client::Page<T>) -> R + Copy + Send + 'static,
+) -> impl futures::Stream<Item = Result<R, GraphError>> + Send
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+    R: Send,
+{
+    futures::stream::unfold(Some(pager), move |state| {
+        let map = map;
+        async move {
+            let mut pager = state?;
+            match pager.next_page().await? {
+                Ok(page) => Some((Ok(map(page)), Some(pager))),
+                // Stop this cursor after reporting its error; the caller stops at the first error anyway.
+                Err(e) => Some((Err(e), None)),
+            }
+        }
+    })
 }
 
 /// Load everything, calling `on_page` with each page's entries as they arrive.

@@ -9,7 +9,7 @@ use super::Entry;
 use super::load::{LoadOptions, Progress, RawPage, has_credentials, load_raw_streaming};
 use crate::graph::client::{APPLICATION_SELECT, SERVICE_PRINCIPAL_SELECT, ops};
 use crate::graph::{Application, GraphClient, GraphError, ObjectType, ServicePrincipal};
-use crate::store::cache::{CachedInventory, InventoryCache};
+use crate::store::cache::{CacheError, CachedInventory, InventoryCache};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -53,6 +53,17 @@ pub struct Refreshed {
     /// Every entry of the refreshed inventory, service principals included (filter with [`snapshot_entries`]):
     /// computed once, for the cache's snapshot and for the caller.
     pub entries: Vec<Entry>,
+    /// A full load not yet written to the cache ([`refresh_deferred`]): write it with [`Refreshed::save`] once the
+    /// operator has the list.
+    pub needs_save: bool,
+}
+
+impl Refreshed {
+    /// Write a full load to the cache: the Graph objects with their delta links, and the snapshot.
+    pub fn save(&self, cache: &mut InventoryCache, scope: &str) -> Result<(), CacheError> {
+        cache.replace(scope, &self.inventory)?;
+        cache.save_snapshot(scope, &self.entries, self.inventory.saved_at)
+    }
 }
 
 /// Inventory entries of a cached (or refreshed) inventory.
@@ -87,8 +98,42 @@ pub async fn refresh(
     previous: Option<CachedInventory>,
     opts: LoadOptions,
     now: DateTime<Utc>,
+    on_page: impl FnMut(Vec<Entry>, Progress),
+) -> Result<Refreshed, GraphError> {
+    let mut refreshed = refresh_deferred(
+        client,
+        cache.as_deref_mut(),
+        scope,
+        previous,
+        opts,
+        now,
+        on_page,
+    )
+    .await?;
+    if refreshed.needs_save
+        && let Some(c) = cache
+    {
+        if let Err(e) = refreshed.save(c, scope) {
+            tracing::warn!(error = %e, "could not save the inventory cache");
+        }
+        refreshed.needs_save = false;
+    }
+    Ok(refreshed)
+}
+
+/// [`refresh`], except that a full load is not written to the cache: `needs_save` is set and the caller writes it
+/// with [`Refreshed::save`] off the critical path (the TUI does so after it has shown the loaded list). A delta
+/// round is small and is written at once.
+pub async fn refresh_deferred(
+    client: &GraphClient,
+    cache: Option<&mut InventoryCache>,
+    scope: &str,
+    previous: Option<CachedInventory>,
+    opts: LoadOptions,
+    now: DateTime<Utc>,
     mut on_page: impl FnMut(Vec<Entry>, Progress),
 ) -> Result<Refreshed, GraphError> {
+    let mut cache = cache;
     let mut reason = None;
     if let Some(prev) = previous {
         match delta_refresh(client, cache.as_deref_mut(), scope, prev, opts, now).await {
@@ -101,13 +146,16 @@ pub async fn refresh(
         }
     }
     // Delta links only speed up the next start: a tenant or proxy that refuses delta queries still gets its
-    // inventory, just without a warm refresh next time.
-    let application_delta = optional_link(client, ObjectType::Application).await;
-    let service_principal_delta = if opts.service_principals {
-        optional_link(client, ObjectType::ServicePrincipal).await
-    } else {
-        None
-    };
+    // inventory, just without a warm refresh next time. Both are asked for at once (one round trip), and before
+    // the listing starts (see the module docs).
+    let (application_delta, service_principal_delta) =
+        futures::join!(optional_link(client, ObjectType::Application), async {
+            if opts.service_principals {
+                optional_link(client, ObjectType::ServicePrincipal).await
+            } else {
+                None
+            }
+        });
     let mut applications = Vec::new();
     let mut service_principals = Vec::new();
     load_raw_streaming(client, opts, |page, progress| {
@@ -126,18 +174,11 @@ pub async fn refresh(
         service_principal_delta,
     };
     let all = entries(&inventory, ALL);
-    if let Some(c) = cache {
-        let saved = c
-            .replace(scope, &inventory)
-            .and_then(|()| c.save_snapshot(scope, &all, now));
-        if let Err(e) = saved {
-            tracing::warn!(error = %e, "could not save the inventory cache");
-        }
-    }
     Ok(Refreshed {
         inventory,
         how: SyncKind::Full { reason },
         entries: all,
+        needs_save: cache.is_some(),
     })
 }
 
@@ -238,6 +279,7 @@ async fn delta_refresh(
         inventory: inv,
         how: SyncKind::Delta { changed, removed },
         entries: all,
+        needs_save: false,
     })
 }
 

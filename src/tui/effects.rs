@@ -212,11 +212,14 @@ async fn load_inventory(
         cached = cache.is_some(),
         "loading inventory"
     );
-    let result = match cache {
+    let (result, save) = match cache {
         Some((path, scope)) => {
-            load_with_cache(&graph, &tx, path, scope, generation, opts, on_page).await
+            match load_with_cache(&graph, &tx, path, scope, generation, opts, on_page).await {
+                Ok((total, save)) => (Ok(total), save),
+                Err(e) => (Err(e), None),
+            }
         }
-        None => load_streaming(&graph, opts, on_page).await,
+        None => (load_streaming(&graph, opts, on_page).await, None),
     };
     if let Err(e) = &result {
         tracing::warn!(error = %e, "inventory load failed");
@@ -225,7 +228,21 @@ async fn load_inventory(
         generation,
         result: result.map_err(Into::into),
     }));
+    // The cache is written after the list is complete on screen: the operator never waits for the disk.
+    if let Some(save) = save {
+        let started = std::time::Instant::now();
+        match tokio::task::spawn_blocking(save).await {
+            Ok(()) => tracing::info!(
+                ms = started.elapsed().as_millis(),
+                "inventory cache written"
+            ),
+            Err(e) => tracing::warn!(error = %e, "the inventory cache write did not finish"),
+        }
+    }
 }
+
+/// Writing a full load to the cache, to run once the operator has the list.
+type CacheSave = Box<dyn FnOnce() + Send>;
 
 async fn load_with_cache(
     graph: &GraphClient,
@@ -235,7 +252,7 @@ async fn load_with_cache(
     generation: u64,
     opts: LoadOptions,
     on_page: impl FnMut(Vec<crate::inventory::Entry>, crate::inventory::load::Progress),
-) -> Result<usize, crate::graph::GraphError> {
+) -> Result<(usize, Option<CacheSave>), crate::graph::GraphError> {
     // First the snapshot (one blob, no date text to parse): the first frame. Then the Graph objects that the delta
     // merge needs, behind that frame.
     let read_scope = scope.clone();
@@ -281,7 +298,7 @@ async fn load_with_cache(
         .unwrap_or((None, None)),
         None => (None, None),
     };
-    let refreshed = sync::refresh(
+    let refreshed = sync::refresh_deferred(
         graph,
         cache.as_mut(),
         &scope,
@@ -292,6 +309,24 @@ async fn load_with_cache(
     )
     .await?;
     tracing::info!(how = ?refreshed.how, "inventory refreshed");
+    if refreshed.needs_save
+        && let Some(mut cache) = cache
+    {
+        // A full load streamed its pages already: the list needs nothing more from it.
+        let total = refreshed
+            .entries
+            .iter()
+            .filter(|e| {
+                opts.service_principals || e.object_type == crate::graph::ObjectType::Application
+            })
+            .count();
+        let save: CacheSave = Box::new(move || {
+            if let Err(e) = refreshed.save(&mut cache, &scope) {
+                tracing::warn!(error = %e, "could not save the inventory cache");
+            }
+        });
+        return Ok((total, Some(save)));
+    }
     let entries = sync::snapshot_entries(refreshed.entries, opts);
     let total = entries.len();
     if let sync::SyncKind::Delta { .. } = refreshed.how {
@@ -308,7 +343,7 @@ async fn load_with_cache(
             },
         }));
     }
-    Ok(total)
+    Ok((total, None))
 }
 
 #[cfg(test)]

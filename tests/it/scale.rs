@@ -447,3 +447,56 @@ async fn a_session_without_a_tenant_starts_cold() {
     );
     emu.shutdown().await;
 }
+
+/// Applications and service principals are independent cursors and are paged at once: with 100 ms per request,
+/// service principal pages arrive while applications are still paging (a sequential load delivers every
+/// application page first). Wall time is left to the benchmark: a debug build's parsing dominates it here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applications_and_service_principals_page_concurrently() {
+    let latency_ms = 100;
+    let emu = support::start(EmulatorConfig {
+        tenant: TenantSource::Generated {
+            apps: 2_100,
+            seed: 5,
+        },
+        latency: std::time::Duration::from_millis(latency_ms),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let session = support::session(&emu);
+    // Sign in outside the measurement.
+    let _ = session
+        .graph
+        .get_json::<serde_json::Value>(
+            &session.graph.url("applications?$top=1"),
+            keyturn::graph::client::ops::LIST_APPLICATIONS,
+        )
+        .await
+        .expect("Graph answers");
+    let mut kinds = Vec::new();
+    keyturn::inventory::load::load_raw_streaming(&session.graph, LoadOptions::default(), |_, p| {
+        let keyturn::inventory::load::Progress::Page { kind, .. } = p;
+        kinds.push(kind);
+    })
+    .await
+    .expect("load");
+    let apps = kinds
+        .iter()
+        .filter(|k| **k == ObjectType::Application)
+        .count();
+    let sps = kinds.len() - apps;
+    assert_eq!((apps, sps), (3, 3), "{kinds:?}");
+    let last_app = kinds
+        .iter()
+        .rposition(|k| *k == ObjectType::Application)
+        .unwrap();
+    let first_sp = kinds
+        .iter()
+        .position(|k| *k == ObjectType::ServicePrincipal)
+        .unwrap();
+    assert!(
+        first_sp < last_app,
+        "service principals waited for applications: {kinds:?}"
+    );
+    emu.shutdown().await;
+}
