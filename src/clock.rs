@@ -42,3 +42,14 @@ pub fn from_env() -> SharedClock {
         None => system(),
     }
 }
+
+/// `just now`, `4 min ago`, `2 h ago`, `3 d ago`.
+pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - then).num_seconds().max(0);
+    match secs {
+        0..=59 => "just now".into(),
+        60..=3599 => format!("{} min ago", secs / 60),
+        3600..=86_399 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86_400),
+    }
+}

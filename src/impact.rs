@@ -15,6 +15,9 @@ use crate::store::journal::JournalEntry;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeSet, HashMap};
 
+/// The built-in `unused_days`: no sign-in for 90 days.
+pub const DEFAULT_UNUSED_DAYS: i64 = 90;
+
 /// How far back `show` reads audit events (Entra P1/P2 keeps 30 days).
 pub const AUDIT_DAYS: i64 = 30;
 
@@ -135,6 +138,100 @@ pub struct GatherOptions<'a> {
     pub journal: &'a [JournalEntry],
 }
 
+/// What the TUI loads lazily for the selected app: last use per credential and the application permissions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImpactFacts {
+    pub last_use: LastUseState,
+    /// Latest sign-in per keyId (keys lowercase).
+    pub last_sign_in: HashMap<KeyId, DateTime<Utc>>,
+    pub permissions: Vec<GrantedPermission>,
+    pub has_service_principal: Option<bool>,
+    /// Why permissions are unknown, when they are.
+    pub permissions_unknown: Option<String>,
+    /// The profile's window for "unused".
+    pub unused_days: i64,
+}
+
+impl ImpactFacts {
+    pub fn privileged(&self) -> bool {
+        self.permissions.iter().any(|p| p.privileged)
+    }
+
+    /// The privileged permissions' names, made safe for a terminal, comma-separated ("" when none).
+    pub fn privileged_names(&self) -> String {
+        self.permissions
+            .iter()
+            .filter(|p| p.privileged)
+            .map(|p| crate::safe_text::terminal(&p.value).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The latest sign-in of a credential (`None`: never, or unknown: see `last_use`).
+    pub fn last_sign_in_of(&self, key: &KeyId) -> Option<DateTime<Utc>> {
+        self.last_sign_in
+            .get(&KeyId::new(key.as_str().to_ascii_lowercase()))
+            .copied()
+    }
+
+    pub fn last_use_known(&self) -> bool {
+        self.last_use == LastUseState::Known
+    }
+
+    /// Whether a credential that started at `start` counts as unused now.
+    pub fn is_unused(&self, key: &KeyId, start: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        is_unused(
+            start,
+            self.last_sign_in_of(key),
+            self.last_use_known(),
+            now,
+            self.unused_days,
+        )
+    }
+}
+
+/// Last use and permissions of one app. Never fails: what cannot be read is said in the result.
+pub async fn facts(graph: &GraphClient, app_id: &AppId, unused_days: i64) -> ImpactFacts {
+    let (sign_ins, sp) = tokio::join!(
+        graph.credential_sign_ins(app_id),
+        graph.service_principal_of(app_id)
+    );
+    let (last_use, last_sign_in) = match sign_ins {
+        Ok(LastUse::Known(report)) => (
+            LastUseState::Known,
+            crate::graph::signins::last_sign_in_by_key(&report)
+                .into_iter()
+                .map(|(k, t)| (KeyId::new(k.as_str().to_ascii_lowercase()), t))
+                .collect(),
+        ),
+        Ok(LastUse::Unavailable { reason }) => (LastUseState::Unknown(reason), HashMap::new()),
+        Err(e) => (
+            LastUseState::Unknown(format!("last use unknown: {e}")),
+            HashMap::new(),
+        ),
+    };
+    let (permissions, has_service_principal, permissions_unknown) = match sp {
+        Ok(Some(sp)) => match graph.application_permissions(&sp.id).await {
+            Ok(p) => (p, Some(true), None),
+            Err(e) => (
+                Vec::new(),
+                Some(true),
+                Some(format!("permissions unknown: {e}")),
+            ),
+        },
+        Ok(None) => (Vec::new(), Some(false), None),
+        Err(e) => (Vec::new(), None, Some(format!("permissions unknown: {e}"))),
+    };
+    ImpactFacts {
+        last_use,
+        last_sign_in,
+        permissions,
+        has_service_principal,
+        permissions_unknown,
+        unused_days,
+    }
+}
+
 /// Find an application by appId, object id or exact display name.
 pub async fn resolve_app(graph: &GraphClient, app: &str) -> Result<Application, ImpactError> {
     let app = app.trim();
@@ -219,10 +316,9 @@ pub async fn gather(
     };
     let entry = Entry::from_application(app);
     let since = opts.now - Duration::days(AUDIT_DAYS);
-    let (sign_ins, owners, sp, audits, locations) = tokio::join!(
-        graph.credential_sign_ins(&app_ref.app_id),
+    let (facts, owners, audits, locations) = tokio::join!(
+        facts(graph, &app_ref.app_id, opts.unused_days),
         graph.owners(ObjectType::Application, &app_ref.object_id),
-        graph.service_principal_of(&app_ref.app_id),
         graph.audit_events(&app_ref.object_id, since),
         async {
             let mut n = Notes::default();
@@ -237,31 +333,16 @@ pub async fn gather(
     for n in vault_notes.into_vec() {
         notes.push(n);
     }
-
-    let (last_use, by_key) = match sign_ins {
-        Ok(LastUse::Known(report)) => (
-            LastUseState::Known,
-            crate::graph::signins::last_sign_in_by_key(&report)
-                .into_iter()
-                .map(|(k, t)| (KeyId::new(k.as_str().to_ascii_lowercase()), t))
-                .collect(),
-        ),
-        Ok(LastUse::Unavailable { reason }) => (LastUseState::Unknown(reason), HashMap::new()),
-        Err(e) => (
-            LastUseState::Unknown(format!("last use unknown: {e}")),
-            HashMap::new(),
-        ),
-    };
-    if let LastUseState::Unknown(reason) = &last_use {
+    if let LastUseState::Unknown(reason) = &facts.last_use {
         notes.push(reason.clone());
     }
-    let known = last_use == LastUseState::Known;
+    let known = facts.last_use_known();
     let credentials =
         inventory::credential_rows(std::slice::from_ref(&entry), opts.now, opts.thresholds)
             .into_iter()
             .map(|row| {
+                let last_sign_in = facts.last_sign_in_of(&row.key_id);
                 let lower = KeyId::new(row.key_id.as_str().to_ascii_lowercase());
-                let last_sign_in = by_key.get(&lower).copied();
                 CredentialImpact {
                     unused: is_unused(
                         row.start_date_time,
@@ -287,21 +368,9 @@ pub async fn gather(
         notes.push(format!("owners unknown: {e}"));
         Vec::new()
     });
-
-    let (permissions, has_service_principal) = match sp {
-        Ok(Some(sp)) => match graph.application_permissions(&sp.id).await {
-            Ok(p) => (p, Some(true)),
-            Err(e) => {
-                notes.push(format!("permissions unknown: {e}"));
-                (Vec::new(), Some(true))
-            }
-        },
-        Ok(None) => (Vec::new(), Some(false)),
-        Err(e) => {
-            notes.push(format!("permissions unknown: {e}"));
-            (Vec::new(), None)
-        }
-    };
+    if let Some(n) = &facts.permissions_unknown {
+        notes.push(n.clone());
+    }
 
     let audit_events = match audits {
         Ok(events) => events.iter().map(summarise_audit).collect(),
@@ -323,11 +392,11 @@ pub async fn gather(
         app: app_ref,
         credentials,
         owners,
-        permissions,
-        has_service_principal,
+        permissions: facts.permissions,
+        has_service_principal: facts.has_service_principal,
         audit_events,
         rotations,
-        last_use,
+        last_use: facts.last_use,
         notes: notes.into_vec(),
         unused_days: opts.unused_days,
     })

@@ -1,5 +1,6 @@
 //! `keyturn show APP` output: the JSON document of the CLI contract (docs/ARCHITECTURE.md section 2) or text for
 //! a person. Tenant strings go through `safe_text`: a name cannot move the cursor or recolour a terminal.
+use crate::clock::ago;
 use crate::graph::Owner;
 use crate::impact::{AppImpact, LastUseState};
 use crate::inventory::rfc3339;
@@ -106,17 +107,6 @@ pub fn json(i: &AppImpact) -> Value {
         "auditEvents": audit,
         "rotations": rotations,
     })
-}
-
-/// "3 d ago", "5 h ago", "just now": when a credential last signed in.
-pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - t).num_seconds();
-    match secs {
-        s if s < 60 => "just now".to_string(),
-        s if s < 3600 => format!("{} min ago", s / 60),
-        s if s < 86_400 => format!("{} h ago", s / 3600),
-        s => format!("{} d ago", s / 86_400),
-    }
 }
 
 /// "last sign-in 3 d ago", "never signed in", "last use unknown".
@@ -342,17 +332,5 @@ mod tests {
         let t = inert("a\u{1b}[31mb\u{202e}c");
         assert!(!t.chars().any(crate::safe_text::is_unsafe), "{t}");
         assert_eq!(inert("Payroll – Sync ü"), "Payroll – Sync ü");
-    }
-
-    #[test]
-    fn ago_words() {
-        let now = DateTime::parse_from_rfc3339("2026-12-02T12:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let at = |s: i64| now - chrono::Duration::seconds(s);
-        assert_eq!(ago(at(5), now), "just now");
-        assert_eq!(ago(at(120), now), "2 min ago");
-        assert_eq!(ago(at(7200), now), "2 h ago");
-        assert_eq!(ago(at(3 * 86_400 + 5), now), "3 d ago");
     }
 }

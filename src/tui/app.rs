@@ -2,8 +2,8 @@
 //! its own: tests drive it directly and snapshot what `views::render` draws of it.
 use super::event::{AppReloaded, StartupNews};
 use super::event::{
-    AuditLoaded, Event, InventoryCached, InventoryLoaded, InventoryPage, LoadError, OwnersLoaded,
-    RequestId, RotationUpdate,
+    AuditLoaded, Event, ImpactLoaded, InventoryCached, InventoryLoaded, InventoryPage, LoadError,
+    OwnersLoaded, RequestId, RotationUpdate,
 };
 use super::keymap::{self, Command, Context};
 use super::model::{Inventory, Row, SortKey, StatusFilter, View};
@@ -11,7 +11,7 @@ use super::theme::Theme;
 use super::views;
 use crate::auth::DeviceCodePrompt;
 use crate::clock::SharedClock;
-use crate::graph::{DirectoryAudit, KeyId, Notice, ObjectId, ObjectType, Owner};
+use crate::graph::{AppId, DirectoryAudit, KeyId, Notice, ObjectId, ObjectType, Owner};
 use crate::inventory::load::Progress;
 use crate::inventory::{Entry, Thresholds};
 use chrono::{DateTime, Utc};
@@ -208,6 +208,7 @@ pub enum Action {
     Rotation(RotationUpdate),
     /// Where each credential's value is kept in Key Vault (`vault/name`): replaces what was known.
     StoredIn(Vec<(KeyId, String)>),
+    ImpactLoaded(ImpactLoaded),
     Startup(StartupNews),
     SignIn(Option<DeviceCodePrompt>),
     AppReloaded(AppReloaded),
@@ -252,6 +253,8 @@ pub struct DetailRequest {
     pub id: RequestId,
     pub object_type: ObjectType,
     pub object_id: ObjectId,
+    /// Its appId: last use and permissions are read by appId.
+    pub app_id: AppId,
     /// Wait before calling; a newer request of the same kind cancels this one meanwhile.
     pub delay: Duration,
 }
@@ -298,6 +301,8 @@ pub struct App {
     pending_audit: Option<(RequestId, ObjectId)>,
     next_request: RequestId,
     pub stored_in: HashMap<KeyId, String>,
+    /// Last use and permissions of the apps looked at (loaded with their owners).
+    pub impact: HashMap<ObjectId, crate::impact::ImpactFacts>,
     /// The rotation flow (plan, progress, result) while it is open: it owns the body of the screen.
     pub flow: Option<RotationFlow>,
     /// The device-code prompt while a sign-in waits for the operator.
@@ -340,6 +345,7 @@ impl App {
             pending_audit: None,
             next_request: 0,
             stored_in: HashMap::new(),
+            impact: HashMap::new(),
             flow: None,
             sign_in: None,
             queued: VecDeque::new(),
@@ -463,6 +469,7 @@ impl App {
             Event::Notice(n) => Some(Action::Notice(n)),
             Event::Rotation(r) => Some(Action::Rotation(r)),
             Event::StoredIn(s) => Some(Action::StoredIn(s)),
+            Event::ImpactLoaded(i) => Some(Action::ImpactLoaded(i)),
             Event::Startup(n) => Some(Action::Startup(n)),
             Event::SignIn(p) => Some(Action::SignIn(p)),
             Event::AppReloaded(r) => Some(Action::AppReloaded(r)),
@@ -611,6 +618,7 @@ impl App {
     fn request_owners(&mut self, delay: Duration) -> Option<Effect> {
         let row = self.selected_row()?;
         let (kind, id) = (row.entry.object_type, row.entry.object_id.clone());
+        let app_id = row.entry.app_id.clone();
         if self.owners.contains_key(&id) || self.owners_pending(&id) {
             return None;
         }
@@ -621,6 +629,7 @@ impl App {
                 id: req,
                 object_type: kind,
                 object_id: id,
+                app_id,
                 delay,
             }),
             audit: None,
@@ -634,8 +643,10 @@ impl App {
         };
         let id = d.object_id.clone();
         let kind = self.inventory.get(&id)?.entry.object_type;
+        let app_id = self.inventory.get(&id)?.entry.app_id.clone();
         if force {
             self.owners.remove(&id);
+            self.impact.remove(&id);
             self.audits.remove(&id);
             self.pending_owners = None;
             self.pending_audit = None;
@@ -649,6 +660,7 @@ impl App {
                 id: req,
                 object_type: kind,
                 object_id: id.clone(),
+                app_id: app_id.clone(),
                 delay: Duration::ZERO,
             })
         };
@@ -662,6 +674,7 @@ impl App {
                     id: req,
                     object_type: kind,
                     object_id: id,
+                    app_id,
                     delay: Duration::ZERO,
                 },
                 since: self.now() - chrono::Duration::days(AUDIT_DAYS),
@@ -771,6 +784,7 @@ impl App {
             self.inventory.set_owners(&id, &[]);
         }
         self.owners.clear();
+        self.impact.clear();
         self.audits.clear();
         self.pending_owners = None;
         self.pending_audit = None;
@@ -1227,6 +1241,10 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
         Action::AppReloaded(r) => app.on_app_reloaded(r),
         Action::Terminate => {
             app.should_quit = true;
+            None
+        }
+        Action::ImpactLoaded(i) => {
+            app.impact.insert(i.object_id, i.facts);
             None
         }
         Action::StoredIn(locations) => {

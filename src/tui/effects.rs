@@ -25,6 +25,8 @@ pub struct Runner {
     vault_index: Option<JoinHandle<()>>,
     /// The inventory cache file and this tenant's scope in it: loads start from it and refresh it with deltas.
     cache: Option<(PathBuf, String)>,
+    /// The profile's window for "unused" credentials.
+    unused_days: i64,
     inventory: Option<JoinHandle<()>>,
     owners: Option<JoinHandle<()>>,
     audit: Option<JoinHandle<()>>,
@@ -40,6 +42,7 @@ impl Runner {
             vaults: None,
             vault_index: None,
             cache: None,
+            unused_days: crate::impact::DEFAULT_UNUSED_DAYS,
             inventory: None,
             owners: None,
             audit: None,
@@ -51,6 +54,12 @@ impl Runner {
         if !vault_urls.is_empty() {
             self.vaults = Some((secrets, vault_urls));
         }
+        self
+    }
+
+    /// The profile's `unused_days`.
+    pub fn with_unused_days(mut self, days: i64) -> Self {
+        self.unused_days = days;
         self
     }
 
@@ -94,11 +103,19 @@ impl Runner {
 
     fn spawn_owners(&self, r: DetailRequest) -> JoinHandle<()> {
         let (graph, tx) = (self.graph.clone(), self.tx.clone());
+        let unused_days = self.unused_days;
         tokio::spawn(async move {
             if !r.delay.is_zero() {
                 tokio::time::sleep(r.delay).await;
             }
-            let result = graph.owners(r.object_type, &r.object_id).await;
+            let (result, facts) = tokio::join!(
+                graph.owners(r.object_type, &r.object_id),
+                crate::impact::facts(&graph, &r.app_id, unused_days)
+            );
+            let _ = tx.send(Event::ImpactLoaded(super::event::ImpactLoaded {
+                object_id: r.object_id.clone(),
+                facts,
+            }));
             if let Err(e) = &result {
                 tracing::warn!(object = %r.object_id, error = %e, "owners failed");
             }

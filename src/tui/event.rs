@@ -34,6 +34,14 @@ pub enum Event {
     AppReloaded(AppReloaded),
     /// Which vault secret holds which credential (`CredentialId` tags in the profile's vaults).
     StoredIn(Vec<(KeyId, String)>),
+    /// Last use and application permissions of one app (loaded with its owners).
+    ImpactLoaded(ImpactLoaded),
+}
+
+#[derive(Debug)]
+pub struct ImpactLoaded {
+    pub object_id: ObjectId,
+    pub facts: crate::impact::ImpactFacts,
 }
 
 /// The cached inventory of this tenant, and when it was saved.

@@ -35,16 +35,7 @@ pub fn thousands(n: usize) -> String {
     out
 }
 
-/// `just now`, `4 min ago`, `2 h ago`, `3 d ago`.
-pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - then).num_seconds().max(0);
-    match secs {
-        0..=59 => "just now".into(),
-        60..=3599 => format!("{} min ago", secs / 60),
-        3600..=86_399 => format!("{} h ago", secs / 3600),
-        _ => format!("{} d ago", secs / 86_400),
-    }
-}
+pub use crate::clock::ago;
 
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 {

@@ -93,6 +93,7 @@ async fn run_session(
         rotation: Some(effects::RotationService::for_session(&session)),
         startup: Some(startup),
         sign_in,
+        unused_days: session.settings.unused_days,
     };
     let cfg = Config {
         tenant_id: session.tenant_id.clone(),
@@ -133,6 +134,8 @@ pub struct Background {
     /// `rotation::on_start`: its lines open a popup when there is news.
     pub startup: Option<StartupFuture>,
     pub sign_in: Option<watch::Receiver<Option<crate::auth::DeviceCodePrompt>>>,
+    /// The profile's `unused_days`.
+    pub unused_days: i64,
 }
 
 /// [`run`] without a [`crate::session::Session`]: what it needs, spelled out. `vaults` are read for "stored in";
@@ -149,7 +152,8 @@ pub async fn run_with(
     let graph = graph.with_notifier(Arc::new(move |n| {
         let _ = notices.send(Event::Notice(n));
     }));
-    let mut runner = effects::Runner::new(graph, tx.clone());
+    let mut runner =
+        effects::Runner::new(graph, tx.clone()).with_unused_days(background.unused_days);
     if let Some((secrets, urls)) = vaults {
         runner = runner.with_vaults(secrets, urls);
     }

@@ -13,3 +13,4 @@ mod sdk;
 mod show;
 mod support;
 mod tui;
+mod tui_impact;

@@ -23,15 +23,15 @@ use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use std::sync::Arc;
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
 }
 
-fn at(days: f64) -> Option<DateTime<Utc>> {
+pub(crate) fn at(days: f64) -> Option<DateTime<Utc>> {
     Some(now() + Duration::seconds((days * 86_400.0) as i64))
 }
 
-fn guid(n: u32) -> String {
+pub(crate) fn guid(n: u32) -> String {
     format!("{n:08x}-1111-4222-8333-{n:012x}")
 }
 
@@ -164,7 +164,7 @@ fn sized(mut app: App, w: u16, h: u16) -> App {
     app
 }
 
-fn loaded(w: u16, h: u16) -> App {
+pub(crate) fn loaded(w: u16, h: u16) -> App {
     loaded_with_effect(w, h).0
 }
 
@@ -176,7 +176,7 @@ fn loaded_with_effect(w: u16, h: u16) -> (App, Option<Effect>) {
     (app, effect)
 }
 
-fn draw(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+pub(crate) fn draw(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
     terminal.draw(|f| render(app, f)).unwrap();
     terminal
@@ -199,16 +199,16 @@ fn key(app: &App, code: KeyCode) -> Option<Action> {
     app.action_for_key(&KeyEvent::new(code, KeyModifiers::NONE))
 }
 
-fn press(app: &mut App, code: KeyCode) -> Option<Effect> {
+pub(crate) fn press(app: &mut App, code: KeyCode) -> Option<Effect> {
     let action = key(app, code)?;
     update(app, action)
 }
 
-fn cmd(app: &mut App, c: Command) -> Option<Effect> {
+pub(crate) fn cmd(app: &mut App, c: Command) -> Option<Effect> {
     update(app, Action::Command(c))
 }
 
-fn owners_alice() -> Vec<Owner> {
+pub(crate) fn owners_alice() -> Vec<Owner> {
     vec![
         Owner::User {
             id: ObjectId::new(guid(0x1001)),
@@ -224,7 +224,7 @@ fn owners_alice() -> Vec<Owner> {
     ]
 }
 
-fn audit_events() -> Vec<DirectoryAudit> {
+pub(crate) fn audit_events() -> Vec<DirectoryAudit> {
     let key_desc = format!(
         r#"["[KeyIdentifier={},KeyType=Password,KeyUsage=Verify,DisplayName=payroll-2026]"]"#,
         guid(0xc002)
@@ -290,7 +290,7 @@ fn audit_events() -> Vec<DirectoryAudit> {
 
 /// Open the selected app and answer its owners and audit requests. `earlier` is the effect of the move that
 /// selected it, which already asked for its owners.
-fn open_with(
+pub(crate) fn open_with(
     app: &mut App,
     earlier: Option<Effect>,
     owners: Vec<Owner>,
@@ -1057,7 +1057,7 @@ const VAULT: &str = "https://kv-payroll.vault.azure.net";
 
 /// The plan the engine would make for Payroll Sync's expired secret, mapped by the vault's tags (or, with
 /// `mapped = false`, with no mapping known: the screen asks).
-fn payroll_plan(mapped: bool) -> RotationPlan {
+pub(crate) fn payroll_plan(mapped: bool) -> RotationPlan {
     let target = mapped.then(|| PlannedTarget {
         target: SecretTarget::new(VAULT, "payroll-sync").unwrap(),
         source: MappingSource::Tags,
@@ -1108,7 +1108,7 @@ fn version(v: &str) -> VersionInfo {
 }
 
 /// Payroll Sync's detail view, `r` pressed on its expired secret, and the plan (from `plan`) arrived.
-fn plan_open(w: u16, h: u16, plan: RotationPlan) -> App {
+pub(crate) fn plan_open(w: u16, h: u16, plan: RotationPlan) -> App {
     let mut app = loaded(w, h);
     let earlier = cmd(&mut app, Command::Down);
     open_with(&mut app, earlier, owners_alice(), audit_events());

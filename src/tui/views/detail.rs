@@ -1,7 +1,7 @@
 //! One app: its credentials, owners and recent audit events. Owners and audit events load in the background; each
 //! pane says whether it is loading, failed (with what to do), or empty.
 use super::super::app::{App, Detail, Loadable, Pane};
-use super::super::format::{date, date_opt, datetime, days};
+use super::super::format::{ago, date, date_opt, datetime, days};
 use super::super::theme::Theme;
 use crate::graph::audit::{credential_changes, is_credential_activity, normalize_activity};
 use crate::graph::{KeyId, ObjectId, ObjectType};
@@ -54,13 +54,11 @@ fn panes_in(app: &App, body: Rect) -> Panes {
         _ => 1,
     };
     let summary_width: usize = summary_spans(app, row).iter().map(|s| s.width()).sum();
-    let summary_lines = if summary_width > body.width as usize {
-        2
-    } else {
-        1
-    };
+    let summary_lines = summary_width
+        .div_ceil(body.width.max(1) as usize)
+        .clamp(1, 3);
     let [summary, credentials, owners, audit] = Layout::vertical([
-        Constraint::Length(1 + summary_lines),
+        Constraint::Length(1 + summary_lines as u16),
         Constraint::Length(2 + cred_rows as u16),
         Constraint::Length(1 + owner_lines as u16),
         Constraint::Min(2),
@@ -179,7 +177,66 @@ fn summary_spans(app: &App, row: &super::super::model::Row) -> Vec<Span<'static>
             t.warning(),
         ));
     }
+    summary.extend(impact_spans(app, &e.object_id));
     summary
+}
+
+/// What the app can do and whether last use is known: from its impact facts, once loaded.
+fn impact_spans(app: &App, id: &ObjectId) -> Vec<Span<'static>> {
+    let t = app.theme();
+    let Some(f) = app.impact.get(id) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let privileged = f.privileged_names();
+    if !privileged.is_empty() {
+        out.push(Span::styled(
+            format!(" · ⚑ privileged: {privileged}"),
+            t.danger(),
+        ));
+    }
+    match (f.has_service_principal, &f.permissions_unknown) {
+        (Some(false), _) => out.push(Span::styled(
+            " · no service principal here: it cannot sign in",
+            t.warning(),
+        )),
+        (_, Some(_)) => out.push(Span::styled(" · permissions unknown", t.dim())),
+        _ => {
+            if f.permissions.iter().any(|p| !p.privileged) || privileged.is_empty() {
+                out.push(Span::raw(format!(
+                    " · {} application permission{}",
+                    f.permissions.len(),
+                    if f.permissions.len() == 1 { "" } else { "s" }
+                )));
+            }
+        }
+    }
+    if !f.last_use_known() {
+        out.push(Span::styled(
+            format!(" · {}", crate::graph::LAST_USE_UNKNOWN),
+            t.dim(),
+        ));
+    }
+    out
+}
+
+/// The "last use" cell of a credential: when it last signed in, "never", "⚠ unused", or why it is not known.
+pub fn last_use_cell(
+    f: Option<&crate::impact::ImpactFacts>,
+    key: &KeyId,
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+    t: super::super::theme::Theme,
+) -> Span<'static> {
+    match f {
+        None => Span::styled("…", t.dim()),
+        Some(f) if f.is_unused(key, start, now) => Span::styled("⚠ unused", t.warning()),
+        Some(f) => match f.last_sign_in_of(key) {
+            Some(at) => Span::raw(ago(at, now)),
+            None if f.last_use_known() => Span::raw("never"),
+            None => Span::styled("unknown", t.dim()),
+        },
+    }
 }
 
 fn credentials(
@@ -207,12 +264,13 @@ fn credentials(
         return;
     }
     let wide = p.credentials.width >= WIDE;
-    let mut widths = vec![
-        Constraint::Length(6),
-        Constraint::Fill(2),
-        Constraint::Length(8),
-    ];
-    let mut header = vec![Cell::from("type"), Cell::from("name"), Cell::from("keyId")];
+    // Narrow terminals drop the keyId (the plan screen shows it) so names and last use stay readable.
+    let mut widths = vec![Constraint::Length(6), Constraint::Fill(2)];
+    let mut header = vec![Cell::from("type"), Cell::from("name")];
+    if wide {
+        widths.push(Constraint::Length(8));
+        header.push(Cell::from("keyId"));
+    }
     if wide {
         widths.push(Constraint::Length(10));
         header.push(Cell::from("start"));
@@ -221,14 +279,17 @@ fn credentials(
         Constraint::Length(10),
         Constraint::Length(5),
         Constraint::Length(10),
+        Constraint::Length(9),
         Constraint::Fill(3),
     ]);
     header.extend([
         Cell::from("end"),
         Cell::from(Line::from("days").alignment(Alignment::Right)),
         Cell::from("status"),
+        Cell::from("last use"),
         Cell::from("stored in"),
     ]);
+    let facts = app.impact.get(&row.entry.object_id);
     let th = app.cfg.thresholds;
     let height = p.credentials_body.height as usize;
     let rows = creds
@@ -246,12 +307,9 @@ fn credentials(
             if c.credential_type == CredentialType::Certificate && !c.usages.is_empty() {
                 name.push_str(&format!(" ({})", c.usages.join("+")));
             }
-            let mut cells = vec![
-                Cell::from(kind),
-                Cell::from(name),
-                Cell::from(c.key_id.short().to_string()),
-            ];
+            let mut cells = vec![Cell::from(kind), Cell::from(name)];
             if wide {
+                cells.push(Cell::from(c.key_id.short().to_string()));
                 cells.push(Cell::from(c.start.map(date).unwrap_or_default()));
             }
             cells.extend([
@@ -261,6 +319,7 @@ fn credentials(
                 )
                 .style(style),
                 Cell::from(format!("{} {}", status.symbol(), status.as_str())).style(style),
+                Cell::from(last_use_cell(facts, &c.key_id, c.start, now, t)),
                 match app
                     .stored_in
                     .get(&KeyId::new(c.key_id.as_str().to_ascii_lowercase()))

@@ -90,11 +90,24 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         if r.is_service_principal() && !wide {
             name.push_str(" [SP]");
         }
+        // Known once the app was looked at (its permissions load with its owners).
+        let privileged = app
+            .impact
+            .get(&r.entry.object_id)
+            .is_some_and(|f| f.privileged());
+        let name = if privileged {
+            Cell::from(Line::from(vec![
+                Span::styled("⚑ privileged ", t.danger()),
+                Span::raw(name),
+            ]))
+        } else {
+            Cell::from(name)
+        };
         let mut cells = vec![
             Cell::from(format!("{} {}", s.symbol(), s.as_str())).style(style),
             Cell::from(Line::from(days(r.summary.days_left)).alignment(Alignment::Right))
                 .style(style),
-            Cell::from(name),
+            name,
         ];
         if wide {
             cells.push(Cell::from(if r.is_service_principal() {

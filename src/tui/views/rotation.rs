@@ -132,6 +132,61 @@ fn location(target: &crate::keyvault::SecretTarget) -> String {
     short_location(&target.vault_url, &target.name)
 }
 
+/// The same facts as the detail view: the old secret's last use (and "unused": remove rather than rotate) and what
+/// the app may do. Nothing while they load.
+fn impact_lines(
+    app: &App,
+    p: &crate::rotation::RotationPlan,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Line<'static>> {
+    let t = app.theme();
+    let Some(f) = app.impact.get(&p.app.object_id) else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    let start = app
+        .inventory
+        .get(&p.app.object_id)
+        .and_then(|r| {
+            r.entry
+                .credentials
+                .iter()
+                .find(|c| c.key_id == p.old.key_id)
+        })
+        .and_then(|c| c.start);
+    let last = match f.last_sign_in_of(&p.old.key_id) {
+        Some(at) => format!("signed in {}", super::super::format::ago(at, now)),
+        None if f.last_use_known() => "never signed in (sign-in report)".to_string(),
+        None => crate::graph::LAST_USE_UNKNOWN.to_string(),
+    };
+    lines.push(row("Last use", last));
+    if f.is_unused(&p.old.key_id, start, now) {
+        lines.push(Line::styled(
+            format!(
+                " ⚠ no sign-in for {} days: nothing seems to use this secret; consider removing it instead of rotating it",
+                f.unused_days
+            ),
+            t.warning(),
+        ));
+    }
+    let privileged = f.privileged_names();
+    if !privileged.is_empty() {
+        lines.push(Line::from(vec![
+            label("Permissions"),
+            Span::styled(format!("⚑ privileged: {privileged}"), t.danger()),
+        ]));
+    } else if f.permissions_unknown.is_none() && f.has_service_principal == Some(true) {
+        lines.push(row(
+            "Permissions",
+            format!(
+                "{} application permissions, none privileged",
+                f.permissions.len()
+            ),
+        ));
+    }
+    lines
+}
+
 fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area: Rect) {
     let t = app.theme();
     let now = app.now();
@@ -152,13 +207,19 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
         "Old secret",
         format!("{old_name} · keyId {} · {old_end}", p.old.key_id.short()),
     ));
+    lines.extend(impact_lines(app, p, now));
     lines.push(row(
         "New secret",
         format!(
-            "\"{}\" · ends {} ({} days, profile)",
+            "\"{}\" · ends {} ({} days, {})",
             p.new_display_name,
             date(p.new_end),
-            p.lifetime_days
+            p.lifetime_days,
+            if p.lifetime_cap.is_some() {
+                "capped by tenant policy"
+            } else {
+                "profile"
+            }
         ),
     ));
     if form.ask_target {
