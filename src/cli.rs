@@ -192,6 +192,13 @@ pub struct TenantArgs {
     /// secret propagates (0 = accepted at once).
     #[arg(long = "propagation-delay-secs", value_name = "N", default_value_t = 5)]
     pub propagation_delay_secs: u64,
+    /// Emulate a tenant without Entra ID P1/P2: the beta sign-in activity reports answer 403.
+    #[arg(long = "no-entra-p1")]
+    pub no_entra_p1: bool,
+    /// Turn on a tenant app management policy that caps new client secrets at DAYS days (addPassword asking for
+    /// more is refused, as Entra does).
+    #[arg(long = "password-lifetime-days", value_name = "DAYS")]
+    pub password_lifetime_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -281,5 +288,13 @@ mod tests {
             panic!("demo")
         };
         assert_eq!(d.tenant.propagation_delay_secs, 12);
+        assert!(!d.tenant.no_entra_p1);
+        assert_eq!(d.tenant.password_lifetime_days, None);
+        let Command::Demo(d) = parse(&["demo", "--no-entra-p1", "--password-lifetime-days", "180"])
+        else {
+            panic!("demo")
+        };
+        assert!(d.tenant.no_entra_p1);
+        assert_eq!(d.tenant.password_lifetime_days, Some(180));
     }
 }

@@ -254,6 +254,8 @@ fn emulator_config(t: &keyturn::cli::TenantArgs) -> EmulatorConfig {
         latency: Duration::from_millis(t.latency_ms),
         throttle_every: t.throttle_every,
         propagation_delay: Duration::from_secs(t.propagation_delay_secs),
+        entra_id_p1: !t.no_entra_p1,
+        password_lifetime_days: t.password_lifetime_days,
         ..EmulatorConfig::default()
     }
 }
@@ -277,6 +279,8 @@ async fn demo(args: DemoArgs, log_file: Option<std::path::PathBuf>) -> ExitCode 
         Ok(e) => e,
         Err(e) => return fail(e),
     };
+    // Automations that read their vault secret and sign in, so last use moves while you watch.
+    emu.start_automations(Duration::from_secs(15));
     let info = emu.info().clone();
     let overrides = keyturn::session::Overrides {
         tenant_id: Some(info.tenant_id.clone()),

@@ -21,6 +21,9 @@ pub enum Op {
     GetServicePrincipal,
     ListOwners,
     ListAudits,
+    ListSignInActivities,
+    ListAppRoleAssignments,
+    GetAppManagementPolicy,
     AddPassword,
     RemovePassword,
     Delta,
@@ -35,7 +38,7 @@ pub enum Op {
 }
 
 impl Op {
-    const ALL: [Op; 16] = [
+    const ALL: [Op; 19] = [
         Op::Token,
         Op::ListApplications,
         Op::GetApplication,
@@ -43,6 +46,9 @@ impl Op {
         Op::GetServicePrincipal,
         Op::ListOwners,
         Op::ListAudits,
+        Op::ListSignInActivities,
+        Op::ListAppRoleAssignments,
+        Op::GetAppManagementPolicy,
         Op::AddPassword,
         Op::RemovePassword,
         Op::Delta,
@@ -63,6 +69,9 @@ impl Op {
             Op::GetServicePrincipal => "GetServicePrincipal",
             Op::ListOwners => "ListOwners",
             Op::ListAudits => "ListAudits",
+            Op::ListSignInActivities => "ListSignInActivities",
+            Op::ListAppRoleAssignments => "ListAppRoleAssignments",
+            Op::GetAppManagementPolicy => "GetAppManagementPolicy",
             Op::AddPassword => "AddPassword",
             Op::RemovePassword => "RemovePassword",
             Op::Delta => "Delta",
@@ -167,7 +176,8 @@ pub enum FaultParseError {
     MissingEquals(String),
     #[error(
         "unknown operation '{0}': use one of Token, ListApplications, GetApplication, ListServicePrincipals, \
-         GetServicePrincipal, ListOwners, ListAudits, AddPassword, RemovePassword, Delta, VaultSet, VaultGet, \
+         GetServicePrincipal, ListOwners, ListAudits, ListSignInActivities, ListAppRoleAssignments, \
+         GetAppManagementPolicy, AddPassword, RemovePassword, Delta, VaultSet, VaultGet, \
          VaultVersions, VaultUpdate, VaultList, Any"
     )]
     UnknownOp(String),
@@ -316,6 +326,7 @@ struct Knobs {
     replication_lag: Duration,
     propagation_delay: Duration,
     read_lag: Duration,
+    entra_id_p1: bool,
     device_code_outcome: DeviceCodeOutcome,
     device_code_interval: u64,
 }
@@ -347,6 +358,7 @@ impl FaultHandle {
                 replication_lag: DEFAULT_REPLICATION_LAG,
                 propagation_delay: DEFAULT_PROPAGATION_DELAY,
                 read_lag: Duration::ZERO,
+                entra_id_p1: true,
                 device_code_outcome: DeviceCodeOutcome::Approve,
                 device_code_interval: 1,
             })),
@@ -404,6 +416,16 @@ impl FaultHandle {
 
     pub fn read_lag(&self) -> Duration {
         lock(&self.knobs).read_lag
+    }
+
+    /// False: the tenant has no Entra ID P1/P2 licence, so the beta sign-in activity reports answer 403 (the
+    /// real `Authentication_RequestFromNonPremiumTenantOrB2CTenant` error). Default true.
+    pub fn set_entra_id_p1(&self, p1: bool) {
+        lock(&self.knobs).entra_id_p1 = p1;
+    }
+
+    pub fn entra_id_p1(&self) -> bool {
+        lock(&self.knobs).entra_id_p1
     }
 
     /// Outcome of device codes issued from now on.

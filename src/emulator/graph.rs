@@ -277,6 +277,13 @@ enum Route {
     Delta(Kind),
     Audits,
     Audit(String),
+    AppRoleAssignments(Kind, Key),
+    AppManagementPolicies(Kind, Key),
+    DefaultAppManagementPolicy,
+    /// `reports/appCredentialSignInActivities` (beta).
+    CredentialSignIns,
+    /// `reports/servicePrincipalSignInActivities` (beta).
+    ServicePrincipalSignIns,
 }
 
 enum Key {
@@ -335,6 +342,27 @@ fn route(segs: &[String]) -> Result<Route, String> {
             _ => Err(first.clone()),
         };
     }
+    if first.eq_ignore_ascii_case("reports") {
+        return match segs.get(1..) {
+            Some([a]) if a.eq_ignore_ascii_case("appCredentialSignInActivities") => {
+                Ok(Route::CredentialSignIns)
+            }
+            Some([a]) if a.eq_ignore_ascii_case("servicePrincipalSignInActivities") => {
+                Ok(Route::ServicePrincipalSignIns)
+            }
+            Some([a, ..]) => Err(a.clone()),
+            _ => Err(first.clone()),
+        };
+    }
+    if first.eq_ignore_ascii_case("policies") {
+        return match segs.get(1..) {
+            Some([a]) if a.eq_ignore_ascii_case("defaultAppManagementPolicy") => {
+                Ok(Route::DefaultAppManagementPolicy)
+            }
+            Some([a, ..]) => Err(a.clone()),
+            _ => Err(first.clone()),
+        };
+    }
     let (kind, key) = entity_segment(first).ok_or_else(|| first.clone())?;
     let rest = &segs[1..];
     let (key, rest) = match (key, rest) {
@@ -352,6 +380,12 @@ fn route(segs: &[String]) -> Result<Route, String> {
         [o] if o.eq_ignore_ascii_case("owners") => Ok(Route::Owners(kind, key)),
         [a] if is_fn(a, "addPassword") => Ok(Route::AddPassword(kind, key)),
         [a] if is_fn(a, "removePassword") => Ok(Route::RemovePassword(kind, key)),
+        [a] if kind == Kind::ServicePrincipal && a.eq_ignore_ascii_case("appRoleAssignments") => {
+            Ok(Route::AppRoleAssignments(kind, key))
+        }
+        [a] if kind == Kind::Application && a.eq_ignore_ascii_case("appManagementPolicies") => {
+            Ok(Route::AppManagementPolicies(kind, key))
+        }
         [other, ..] => Err(other.clone()),
     }
 }
@@ -493,6 +527,12 @@ async fn dispatch(
                 Ok(r) => r,
                 Err(r) => return r,
             };
+            let (start, end) = super::model::password_dates(&req);
+            if let Some(refusal) =
+                super::reports::lifetime_refusal(&lock(&shared.tenant), kind, idx, start, end, ctx)
+            {
+                return refusal;
+            }
             with_fault(&shared.faults, Op::AddPassword, ctx, async |_| {
                 let cred = lock(&shared.tenant).add_password(kind, idx, req, &auth.caller);
                 Reply::json(200, GRAPH_JSON, &password_json(&cred, Some(ctx), true))
@@ -541,6 +581,97 @@ async fn dispatch(
             with_fault(&shared.faults, Op::ListAudits, ctx, async |_| {
                 audits(shared, ctx, &q)
             })
+            .await
+        }
+        Route::CredentialSignIns | Route::ServicePrincipalSignIns
+            if is_get && !version.eq_ignore_ascii_case("beta") =>
+        {
+            let seg = if matches!(route, Route::CredentialSignIns) {
+                "appCredentialSignInActivities"
+            } else {
+                "servicePrincipalSignInActivities"
+            };
+            ctx.error(
+                400,
+                "BadRequest",
+                &format!("Resource not found for the segment '{seg}'."),
+            )
+        }
+        Route::CredentialSignIns | Route::ServicePrincipalSignIns if is_get => {
+            if !auth.has_role("AuditLog.Read.All") {
+                return ctx.forbidden();
+            }
+            if !shared.faults.entra_id_p1() {
+                return super::reports::not_premium(ctx);
+            }
+            let top = match q
+                .top
+                .as_deref()
+                .map(|t| parse_top(ctx, Some(t), 1000, 1000))
+            {
+                Some(Ok(t)) => Some(t),
+                Some(Err(r)) => return r,
+                None => None,
+            };
+            with_fault(&shared.faults, Op::ListSignInActivities, ctx, async |_| {
+                if matches!(route, Route::CredentialSignIns) {
+                    super::reports::app_credential_sign_in_activities(
+                        shared,
+                        ctx,
+                        q.filter.as_deref(),
+                        top,
+                    )
+                } else {
+                    super::reports::service_principal_sign_in_activities(
+                        shared,
+                        ctx,
+                        q.filter.as_deref(),
+                        top,
+                    )
+                }
+            })
+            .await
+        }
+        Route::AppRoleAssignments(kind, key) if is_get => {
+            let idx = match find(shared, ctx, kind, &key) {
+                Ok(i) => i,
+                Err(r) => return r,
+            };
+            if !read {
+                return ctx.forbidden();
+            }
+            with_fault(
+                &shared.faults,
+                Op::ListAppRoleAssignments,
+                ctx,
+                async |_| super::reports::app_role_assignments(shared, ctx, idx),
+            )
+            .await
+        }
+        Route::AppManagementPolicies(kind, key) if is_get => {
+            if let Err(r) = find(shared, ctx, kind, &key) {
+                return r;
+            }
+            if !read {
+                return ctx.forbidden();
+            }
+            super::reports::app_management_policies(ctx)
+        }
+        Route::DefaultAppManagementPolicy if is_get => {
+            let policy_read = [
+                "Policy.Read.ApplicationConfiguration",
+                "Policy.ReadWrite.ApplicationConfiguration",
+                "Policy.Read.All",
+            ];
+            if !policy_read.iter().any(|r| auth.has_role(r)) {
+                return ctx.forbidden();
+            }
+            with_fault(
+                &shared.faults,
+                Op::GetAppManagementPolicy,
+                ctx,
+                async |_| super::reports::default_app_management_policy(shared, ctx),
+            )
             .await
         }
         Route::Audit(id) if is_get => {
@@ -851,7 +982,11 @@ fn render_all(tenant: &Tenant, kind: Kind, idx: usize, select: Option<&[&'static
         Kind::ServicePrincipal => {
             let s = &tenant.sps[idx];
             for p in select.unwrap_or(SP_PROPS) {
-                o.push(*p, sp_prop(s, p, None));
+                let value = match (*p, super::reports::app_roles_of(tenant, s.id)) {
+                    ("appRoles", Some(roles)) => roles,
+                    _ => sp_prop(s, p, None),
+                };
+                o.push(*p, value);
             }
         }
     }

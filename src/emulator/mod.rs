@@ -9,6 +9,7 @@
 //! tenants); `faults` (injected failures and knobs) with `conn` (dropping a connection: lost answers); `tls`;
 //! `state` (the test-only state dump).
 mod audit;
+mod automations;
 mod conn;
 mod device_code;
 mod faults;
@@ -16,6 +17,8 @@ mod graph;
 mod http;
 mod model;
 mod odata;
+mod permissions;
+mod reports;
 mod seed;
 mod signin;
 mod state;
@@ -75,6 +78,10 @@ pub struct EmulatorConfig {
     /// How long a secret added through addPassword is missing from GETs and lists of its object (see
     /// [`FaultHandle::set_read_lag`]). Zero: off.
     pub read_lag: Duration,
+    /// The tenant has Entra ID P1/P2: the beta sign-in activity reports answer (otherwise 403, as on Entra Free).
+    pub entra_id_p1: bool,
+    /// A tenant app management policy with a `passwordLifetime` restriction of this many days.
+    pub password_lifetime_days: Option<i64>,
     /// Where to write `ca.pem`; `None` = a fresh temporary directory removed with the emulator.
     pub ca_dir: Option<PathBuf>,
 }
@@ -90,6 +97,8 @@ impl Default for EmulatorConfig {
             state_route: false,
             propagation_delay: DEFAULT_PROPAGATION_DELAY,
             read_lag: Duration::ZERO,
+            entra_id_p1: true,
+            password_lifetime_days: None,
             ca_dir: None,
         }
     }
@@ -184,6 +193,8 @@ pub struct Emulator {
     ca_pem: String,
     handles: Vec<axum_server::Handle>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    /// Background work that ends with the emulator (the demo's simulated automations).
+    background: Mutex<Vec<JoinHandle<()>>>,
     _temp: Option<TempDir>,
 }
 
@@ -276,6 +287,9 @@ impl Emulator {
             vault_role: Some(token::VaultRole::Officer),
         });
         let mut tenant = seeded.tenant;
+        tenant.install_graph_resource();
+        tenant.permissions.password_lifetime =
+            cfg.password_lifetime_days.map(permissions::lifetime_policy);
         tenant.register_client(
             seeded.client.service_principal_id,
             seeded.client.app_id,
@@ -315,6 +329,7 @@ impl Emulator {
                 let faults = FaultHandle::new(cfg.throttle_every);
                 faults.set_propagation_delay(cfg.propagation_delay);
                 faults.set_read_lag(cfg.read_lag);
+                faults.set_entra_id_p1(cfg.entra_id_p1);
                 faults
             },
             latency: cfg.latency,
@@ -352,6 +367,7 @@ impl Emulator {
             shared,
             handles,
             tasks,
+            background: Mutex::new(Vec::new()),
             _temp: temp,
         })
     }
@@ -444,14 +460,46 @@ impl Emulator {
         true
     }
 
+    /// Grant a Microsoft Graph application permission (e.g. `Mail.Read`) to an application's service principal
+    /// (`app`: object id or appId). Its tokens issued from now on carry the role. False when either is unknown.
+    pub fn grant_app_role(&self, app: &str, role: &str) -> bool {
+        let mut tenant = lock(&self.shared.tenant);
+        let Some(idx) = tenant.find_app_any(app) else {
+            return false;
+        };
+        let app_id = tenant.apps[idx].app_id;
+        let Some(sp) = tenant.find(model::Kind::ServicePrincipal, &app_id, true) else {
+            return false;
+        };
+        let sp_id = tenant.sps[sp].id;
+        tenant.grant_graph_role(sp_id, role)
+    }
+
+    /// Turn the tenant's `passwordLifetime` restriction on (max days) or off (`None`).
+    pub fn set_password_lifetime_policy(&self, max_days: Option<i64>) {
+        lock(&self.shared.tenant).permissions.password_lifetime =
+            max_days.map(permissions::lifetime_policy);
+    }
+
     /// Register a new application (and service principal) without credentials. Returns `(object_id, app_id)`.
     pub fn create_app(&self, display_name: &str) -> (String, String) {
         let (id, app_id) = lock(&self.shared.tenant).create_app(display_name);
         (id.to_string(), app_id.to_string())
     }
 
+    /// Start the demo's simulated automations (see `automations`): every `every`, each app whose secret is mapped
+    /// in the first vault signs in with the vault's latest value, and one consumer keeps signing in with a
+    /// hard-coded copy of the first mapped app's secret. They stop with the emulator.
+    pub fn start_automations(&self, every: Duration) {
+        let task = tokio::spawn(automations::run(Arc::downgrade(&self.shared), every));
+        lock(&self.background).push(task);
+    }
+
     /// Stop serving and wait for the listeners to finish (in-flight requests get half a second).
     pub async fn shutdown(mut self) {
+        for t in lock(&self.background).drain(..) {
+            t.abort();
+        }
         for h in &self.handles {
             h.graceful_shutdown(Some(Duration::from_millis(500)));
         }
@@ -463,6 +511,9 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        for t in lock(&self.background).drain(..) {
+            t.abort();
+        }
         for h in &self.handles {
             h.shutdown();
         }

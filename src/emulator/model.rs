@@ -2,6 +2,7 @@
 //! that drives delta queries. Kept as plain structs (ids as `Uuid`, dates as `DateTime<Utc>`) and rendered to JSON
 //! per request, so a 50,000-app tenant costs a few tens of MB and no pre-rendered text.
 use super::audit::{self, AuditEvent, Caller};
+use super::permissions::{Permissions, graph_service_principal};
 use super::seed::SplitMix64;
 use super::signin::SignInLog;
 use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
@@ -198,6 +199,8 @@ pub(crate) struct Tenant {
     clients: HashMap<Uuid, (Uuid, String)>,
     /// Client-credentials sign-in attempts and last use per credential.
     pub sign_ins: SignInLog,
+    /// Application permissions granted, and the app management policy.
+    pub permissions: Permissions,
 }
 
 impl Tenant {
@@ -219,6 +222,7 @@ impl Tenant {
             audit_rng: SplitMix64::new(tenant_id.as_u128() as u64),
             clients: HashMap::new(),
             sign_ins: SignInLog::default(),
+            permissions: Permissions::default(),
         }
     }
 
@@ -382,9 +386,7 @@ impl Tenant {
         req: NewPassword,
         caller: &Caller,
     ) -> PasswordCredential {
-        let now = graph_now();
-        let start = req.start.unwrap_or(now);
-        let end = req.end.unwrap_or_else(|| start + ChronoDuration::days(730));
+        let (start, end) = password_dates(&req);
         let cred = PasswordCredential {
             key_id: Uuid::new_v4(),
             display_name: req.display_name,
@@ -478,6 +480,33 @@ impl Tenant {
         }
     }
 
+    /// Add Microsoft Graph's service principal (the resource of application permissions); returns its id.
+    pub fn install_graph_resource(&mut self) -> Uuid {
+        if let Some(id) = self.permissions.graph_sp {
+            return id;
+        }
+        // Stable per tenant, so a demo's ids stay the same from run to run.
+        let id =
+            Uuid::from_u128(self.tenant_id.as_u128() ^ 0x4d53_4752_4150_4800_0000_0000_0000_0003);
+        self.push_sp(graph_service_principal(id));
+        self.permissions.graph_sp = Some(id);
+        id
+    }
+
+    /// Grant a Microsoft Graph application permission to a service principal (by object id). False when unknown.
+    pub fn grant_graph_role(&mut self, sp_id: Uuid, role: &str) -> bool {
+        let Some(idx) = self.find(Kind::ServicePrincipal, &sp_id, false) else {
+            return false;
+        };
+        let name = self.sps[idx].display_name.clone();
+        self.permissions.grant(sp_id, &name, role, graph_now())
+    }
+
+    /// The Graph roles an app-only token of this service principal carries.
+    pub fn granted_app_roles(&self, sp_id: Uuid) -> Vec<String> {
+        self.permissions.granted_graph_roles(sp_id)
+    }
+
     /// Delete an application's service principal (the application stays).
     pub fn delete_service_principal(&mut self, app_idx: usize) {
         let app_id = self.apps[app_idx].app_id;
@@ -533,6 +562,13 @@ impl Tenant {
         self.push_sp(sp);
         ids
     }
+}
+
+/// The start and end an addPassword request gets: now and two years later unless it names them.
+pub(crate) fn password_dates(req: &NewPassword) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = req.start.unwrap_or_else(graph_now);
+    let end = req.end.unwrap_or_else(|| start + ChronoDuration::days(730));
+    (start, end)
 }
 
 /// Now, at the 100 ns resolution Graph timestamps carry.

@@ -175,6 +175,12 @@ struct DemoApp {
     identifier_uris: Vec<String>,
     #[serde(default)]
     service_principal: Option<DemoSpCredentials>,
+    /// Microsoft Graph application permissions granted to its service principal (values, e.g. `Mail.Read`).
+    #[serde(default)]
+    app_roles: Vec<String>,
+    /// An app registration without a service principal in the tenant: nothing can sign in as it (AADSTS7000229).
+    #[serde(default)]
+    no_service_principal: bool,
 }
 
 #[derive(Deserialize)]
@@ -418,6 +424,9 @@ pub(crate) fn demo() -> Result<Seeded, SeedError> {
             seq: 0,
             deleted: false,
         });
+        if a.no_service_principal {
+            continue;
+        }
         let sp_creds = a.service_principal.as_ref();
         tenant.push_sp(ServicePrincipal {
             id: a.service_principal_id,
@@ -519,6 +528,18 @@ pub(crate) fn demo() -> Result<Seeded, SeedError> {
     let mut secrets = Vec::new();
     for s in &file.vault {
         secrets.push(demo_secret(now, &tenant, &app_index, s)?);
+    }
+    tenant.install_graph_resource();
+    for a in file.applications.iter().filter(|a| !a.no_service_principal) {
+        for role in &a.app_roles {
+            if !tenant.grant_graph_role(a.service_principal_id, role) {
+                return Err(SeedError::DemoData(format!(
+                    "app '{}' is granted '{role}', which is not a Microsoft Graph application permission the \
+                     emulator knows",
+                    a.key
+                )));
+            }
+        }
     }
     let operator = *user_keys
         .get(file.operator.as_str())
@@ -875,6 +896,31 @@ mod tests {
         );
         assert!(ends.iter().any(|h| *h > 30 * 24), "some healthy");
         assert!(!s.tenant.audits.is_empty());
+        // Permissions: one privileged app; and one registration without a service principal.
+        let cideploy = s
+            .tenant
+            .sps
+            .iter()
+            .find(|x| x.display_name == "ci-pipeline-deployer")
+            .unwrap();
+        assert!(
+            s.tenant
+                .granted_app_roles(cideploy.id)
+                .contains(&"Application.ReadWrite.All".to_string())
+        );
+        let sandbox = s
+            .tenant
+            .apps
+            .iter()
+            .find(|a| a.display_name == "Dev Sandbox App")
+            .unwrap();
+        assert!(!s.tenant.sps.iter().any(|x| x.app_id == sandbox.app_id));
+        assert!(
+            s.tenant
+                .sps
+                .iter()
+                .any(|x| x.display_name == "Microsoft Graph")
+        );
         assert!(s.secrets.iter().any(|x| {
             x.versions
                 .last()

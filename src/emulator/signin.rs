@@ -69,6 +69,17 @@ pub(crate) struct SignIn {
     pub resource: Option<String>,
     /// `None` on success.
     pub failure: Option<(Failure, u32)>,
+    /// The sign-in's request id (the reports' `lastSignInRequestId`).
+    pub request_id: Uuid,
+}
+
+/// The last successful sign-in of a credential, an app, or to a resource.
+#[derive(Debug, Clone)]
+pub(crate) struct LastUse {
+    pub time: DateTime<Utc>,
+    pub request_id: Uuid,
+    /// The token's audience (`https://graph.microsoft.com`, `https://vault.azure.net`, ...).
+    pub resource: Option<String>,
 }
 
 impl SignIn {
@@ -86,22 +97,33 @@ impl SignIn {
     }
 }
 
-/// Every attempt (the newest [`MAX_ATTEMPTS`]), and the last successful sign-in per keyId and per appId.
+/// Every attempt (the newest [`MAX_ATTEMPTS`]), and the last successful sign-in per keyId, per appId and per
+/// resource.
 #[derive(Debug, Default)]
 pub(crate) struct SignInLog {
     attempts: VecDeque<SignIn>,
-    last_by_key: HashMap<Uuid, DateTime<Utc>>,
-    last_by_app: HashMap<String, DateTime<Utc>>,
+    last_by_key: HashMap<Uuid, LastUse>,
+    last_by_app: HashMap<String, LastUse>,
+    last_by_resource: HashMap<String, LastUse>,
 }
 
 impl SignInLog {
     pub fn record(&mut self, attempt: SignIn) {
         if attempt.failure.is_none() {
+            let last = LastUse {
+                time: attempt.time,
+                request_id: attempt.request_id,
+                resource: attempt.resource.clone(),
+            };
             if let Some(k) = attempt.key_id {
-                self.last_by_key.insert(k, attempt.time);
+                self.last_by_key.insert(k, last.clone());
+            }
+            if let Some(r) = &attempt.resource {
+                self.last_by_resource
+                    .insert(r.to_ascii_lowercase(), last.clone());
             }
             self.last_by_app
-                .insert(attempt.app_id.to_ascii_lowercase(), attempt.time);
+                .insert(attempt.app_id.to_ascii_lowercase(), last);
         }
         if self.attempts.len() >= MAX_ATTEMPTS {
             self.attempts.pop_front();
@@ -115,13 +137,18 @@ impl SignInLog {
     }
 
     /// The last successful sign-in with this credential.
-    pub fn last_for_key(&self, key_id: &Uuid) -> Option<DateTime<Utc>> {
-        self.last_by_key.get(key_id).copied()
+    pub fn last_for_key(&self, key_id: &Uuid) -> Option<&LastUse> {
+        self.last_by_key.get(key_id)
     }
 
     /// The last successful sign-in of this app (any credential).
-    pub fn last_for_app(&self, app_id: &str) -> Option<DateTime<Utc>> {
-        self.last_by_app.get(&app_id.to_ascii_lowercase()).copied()
+    pub fn last_for_app(&self, app_id: &str) -> Option<&LastUse> {
+        self.last_by_app.get(&app_id.to_ascii_lowercase())
+    }
+
+    /// The last successful sign-in for a token to this resource.
+    pub fn last_for_resource(&self, resource: &str) -> Option<&LastUse> {
+        self.last_by_resource.get(&resource.to_ascii_lowercase())
     }
 }
 
@@ -139,6 +166,7 @@ pub(crate) fn client_credentials(
         key_id: None,
         resource: None,
         failure: None,
+        request_id: Uuid::new_v4(),
     };
     let reply = sign_in(shared, client_id, form, v1, corr, &mut attempt);
     lock(&shared.tenant).sign_ins.record(attempt);
@@ -228,6 +256,31 @@ fn sign_in(
         }));
     }
     success(&access, None, None, None)
+}
+
+/// A client-credentials sign-in for Microsoft Graph made inside the emulator (the demo's simulated automations),
+/// judged and recorded exactly like one at the token endpoint. True when it succeeded.
+pub(crate) fn sign_in_internally(shared: &Shared, app_id: &str, secret: &str) -> bool {
+    let mut attempt = SignIn {
+        time: graph_now(),
+        app_id: app_id.to_ascii_lowercase(),
+        key_id: None,
+        resource: None,
+        failure: None,
+        request_id: Uuid::new_v4(),
+    };
+    let ok = match tenant_app(shared, app_id, secret, &mut attempt) {
+        Ok(_) => {
+            attempt.resource = Some(super::token::GRAPH_RESOURCE.to_string());
+            true
+        }
+        Err(refusal) => {
+            attempt.failure = Some((refusal.failure(), refusal.code()));
+            false
+        }
+    };
+    lock(&shared.tenant).sign_ins.record(attempt);
+    ok
 }
 
 /// Why an application's sign-in is refused.
@@ -320,9 +373,13 @@ fn tenant_app(
         .and_then(|id| tenant.find(Kind::Application, &id, true))
         .ok_or(Refusal::UnknownClient)?;
     let app = &tenant.apps[idx];
+    let sp = tenant.find(Kind::ServicePrincipal, &app.app_id, true);
+    // The app's own secrets, and those added to its service principal.
+    let sp_passwords = sp.map(|i| tenant.sps[i].password_credentials.as_slice());
     let cred = app
         .password_credentials
         .iter()
+        .chain(sp_passwords.unwrap_or_default())
         .find(|p| constant_time_eq(p.secret().as_bytes(), secret.as_bytes()))
         .ok_or(Refusal::WrongSecret)?;
     attempt.key_id = Some(cred.key_id);
@@ -336,17 +393,14 @@ fn tenant_app(
     if cred.start > now {
         return Err(Refusal::NotYetValid);
     }
-    let sp = tenant
-        .find(Kind::ServicePrincipal, &app.app_id, true)
-        .ok_or(Refusal::NoServicePrincipal)?;
+    let sp = sp.ok_or(Refusal::NoServicePrincipal)?;
     Ok(ClientIdentity {
         client_id: app.app_id.to_string(),
         // Never compared: an application's secrets are its passwordCredentials.
         secret: String::new(),
         display_name: app.display_name.clone(),
         service_principal_id: tenant.sps[sp].id,
-        // No application permissions are granted to tenant applications (yet): their Graph calls get 403.
-        graph_roles: Vec::new(),
+        graph_roles: tenant.granted_app_roles(tenant.sps[sp].id),
         vault_role: None,
     })
 }
@@ -362,6 +416,7 @@ mod tests {
             key_id: key,
             resource: None,
             failure,
+            request_id: Uuid::new_v4(),
         }
     }
 
@@ -374,18 +429,18 @@ mod tests {
             Some(k),
             Some((Failure::NotYetPropagated, 7000215)),
         ));
-        assert_eq!(log.last_for_key(&k), None);
-        assert_eq!(log.last_for_app("a"), None);
+        assert!(log.last_for_key(&k).is_none());
+        assert!(log.last_for_app("a").is_none());
         let ok = attempt("A", Some(k), None);
         let when = ok.time;
         log.record(ok);
-        assert_eq!(log.last_for_key(&k), Some(when));
-        assert_eq!(log.last_for_app("a"), Some(when));
+        assert_eq!(log.last_for_key(&k).map(|l| l.time), Some(when));
+        assert_eq!(log.last_for_app("a").map(|l| l.time), Some(when));
         for _ in 0..MAX_ATTEMPTS {
             log.record(attempt("b", None, Some((Failure::WrongSecret, 7000215))));
         }
         assert_eq!(log.attempts().count(), MAX_ATTEMPTS);
         assert!(log.attempts().all(|a| a.app_id == "b"));
-        assert_eq!(log.last_for_key(&k), Some(when));
+        assert_eq!(log.last_for_key(&k).map(|l| l.time), Some(when));
     }
 }

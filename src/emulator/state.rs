@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 fn password(p: &PasswordCredential, sign_ins: &SignInLog) -> Value {
     json!({
-        "lastSignInDateTime": sign_ins.last_for_key(&p.key_id).map(|t| graph_time(&t)),
+        "lastSignInDateTime": sign_ins.last_for_key(&p.key_id).map(|l| graph_time(&l.time)),
         "keyId": p.key_id.to_string(),
         "displayName": p.display_name,
         "startDateTime": graph_time(&p.start),
@@ -48,7 +48,7 @@ pub(crate) fn snapshot(shared: &Shared) -> Value {
                 "appId": a.app_id.to_string(),
                 "displayName": a.display_name,
                 "owners": a.owners.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
-                "lastSignInDateTime": tenant.sign_ins.last_for_app(&a.app_id.to_string()).map(|t| graph_time(&t)),
+                "lastSignInDateTime": tenant.sign_ins.last_for_app(&a.app_id.to_string()).map(|l| graph_time(&l.time)),
                 "passwordCredentials": a.password_credentials.iter().map(|p| password(p, &tenant.sign_ins)).collect::<Vec<_>>(),
                 "keyCredentials": a.key_credentials.iter().map(key).collect::<Vec<_>>(),
             })

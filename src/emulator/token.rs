@@ -30,11 +30,12 @@ const VAULT_APP_ID: &str = "cfa8b339-82a2-471a-a3c9-0fc0be7a4093";
 pub(crate) const TOKEN_LIFETIME_SECS: i64 = 3599;
 
 /// The roles of the default client (printed in the ready line).
-pub(crate) const DEFAULT_ROLES: [&str; 4] = [
+pub(crate) const DEFAULT_ROLES: [&str; 5] = [
     "Application.ReadWrite.All",
     "Application.Read.All",
     "AuditLog.Read.All",
     "Directory.Read.All",
+    "Policy.Read.ApplicationConfiguration",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

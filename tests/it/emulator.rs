@@ -763,7 +763,9 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn remove_password_lags_then_succeeds_and_is_audited() {
     let emu = start(EmulatorConfig::default()).await;
-    emu.faults().set_replication_lag(Duration::from_millis(300));
+    // Long enough that a loaded machine still sends the first removePassword inside the window.
+    emu.faults()
+        .set_replication_lag(Duration::from_millis(1500));
     let token = graph_token(&emu).await;
     let state = emu.state();
     let id = app_by_name(&state, "Slack Alerts Webhook")["id"]
@@ -793,7 +795,7 @@ async fn remove_password_lags_then_succeeds_and_is_audited() {
         "Request_BadRequest",
         "Invalid value specified for property 'keyId' of resource 'Application'.",
     );
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1550)).await;
     let resp = client(&emu)
         .post(graph_url(
             &emu,

@@ -5,6 +5,7 @@ mod config_cli;
 mod conformance;
 mod e2e_tmux;
 mod emulator;
+mod emulator_reports;
 mod emulator_signin;
 mod hardening;
 mod rotation;
