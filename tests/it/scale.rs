@@ -310,6 +310,28 @@ async fn tui_starts_from_the_cache_then_refreshes_by_delta() {
         })
         .sum();
     assert!(streamed > 30, "the demo tenant streamed in: {streamed}");
+    // The cache is written after InventoryLoaded (the operator never waits for the disk), in the runner's task:
+    // let it finish before this runner is dropped (which ends its tasks), or the restart below races it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (p, sc) = (path.clone(), scope.clone());
+        let saved = tokio::task::spawn_blocking(move || {
+            InventoryCache::open(&p)
+                .ok()
+                .and_then(|(c, _)| c.load_snapshot(&sc).ok().flatten())
+                .is_some()
+        })
+        .await
+        .unwrap();
+        if saved {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run wrote its cache"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // Second run (a restart): the cached inventory comes first, then the delta round's result.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
