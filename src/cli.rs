@@ -145,6 +145,9 @@ pub enum Command {
     Show(ShowArgs),
     /// Past rotations; resume or roll back an interrupted one.
     Journal(crate::rotation::cli::JournalArgs),
+    /// Remove old secrets whose kept period has ended, after checking nothing still needs them (for cron).
+    /// Exit 0 nothing due or all removed, 1 something held, 3 could not complete.
+    Cleanup(crate::rotation::cli::CleanupArgs),
     /// Store the profile's client secret in the OS keyring (a 0600 file where there is none); it is checked first.
     Login(LoginArgs),
     /// Remove the profile's stored client secret from the OS keyring and the file.

@@ -90,6 +90,13 @@ pub struct Profile {
     /// A credential with no sign-in for this many days (and older than that) is "unused".
     #[serde(default, deserialize_with = "de::days")]
     pub unused_days: Option<i64>,
+    /// Days a rotation keeps the old secret after the new one is proven (never past its own end); 0 removes it
+    /// once proven.
+    #[serde(default, deserialize_with = "de::keep_old_days")]
+    pub keep_old_days: Option<i64>,
+    /// How long a rotation waits for Entra to accept the new secret before it gives up proving it.
+    #[serde(default, deserialize_with = "de::proof_timeout_secs")]
+    pub proof_timeout_secs: Option<u64>,
     pub read_only: Option<bool>,
     pub service_principals: Option<bool>,
     pub operator: Option<String>,
@@ -120,6 +127,8 @@ impl Profile {
             critical_days: self.critical_days.or(b.critical_days),
             lifetime_days: self.lifetime_days.or(b.lifetime_days),
             unused_days: self.unused_days.or(b.unused_days),
+            keep_old_days: self.keep_old_days.or(b.keep_old_days),
+            proof_timeout_secs: self.proof_timeout_secs.or(b.proof_timeout_secs),
             read_only: self.read_only.or(b.read_only),
             service_principals: self.service_principals.or(b.service_principals),
             operator: self.operator.or(b.operator),
@@ -294,6 +303,26 @@ mod de {
             )));
         }
         Ok(Some(v))
+    }
+
+    pub fn keep_old_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let v = i64::deserialize(d)?;
+        if !(0..=730).contains(&v) {
+            return Err(D::Error::custom(format!(
+                "keep_old_days = {v}: must be 0 to 730 days (the old secret is never kept past its own end anyway)"
+            )));
+        }
+        Ok(Some(v))
+    }
+
+    pub fn proof_timeout_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let v = i64::deserialize(d)?;
+        if !(1..=86_400).contains(&v) {
+            return Err(D::Error::custom(format!(
+                "proof_timeout_secs = {v}: must be 1 to 86400 seconds (Entra usually accepts a new secret within minutes)"
+            )));
+        }
+        Ok(Some(v as u64))
     }
 
     fn check_https(u: &str) -> Result<(), String> {

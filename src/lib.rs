@@ -17,6 +17,7 @@ pub mod impact;
 pub mod inventory;
 pub mod keyvault;
 pub mod logging;
+pub mod machine;
 pub mod net;
 pub mod parallel;
 pub mod report;

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
             Some(Command::Rotate(args)) => rotate(&cli.global, args).await,
             Some(Command::Journal(args)) => journal(&cli.global, args).await,
             Some(Command::Show(args)) => show(&cli.global, args).await,
+            Some(Command::Cleanup(args)) => cleanup(&cli.global, args).await,
             Some(Command::Login(args)) => login(&cli.global, args).await,
             Some(Command::Logout) => logout(&cli.global),
             Some(Command::Doctor) => doctor(&cli.global).await,
@@ -79,6 +80,25 @@ async fn show(global: &keyturn::cli::GlobalArgs, args: keyturn::cli::ShowArgs) -
         &session,
         &args.app,
         args.format,
+        &mut TerminalWriter::new(std::io::stdout()),
+        &mut TerminalWriter::new(std::io::stderr()),
+    )
+    .await;
+    ExitCode::from(code)
+}
+
+/// `keyturn cleanup`: due removals of old secrets, removed with `--yes` after their checks.
+async fn cleanup(
+    global: &keyturn::cli::GlobalArgs,
+    args: keyturn::rotation::cli::CleanupArgs,
+) -> ExitCode {
+    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let code = keyturn::rotation::cli::cleanup_command(
+        &session,
+        &args,
         &mut TerminalWriter::new(std::io::stdout()),
         &mut TerminalWriter::new(std::io::stderr()),
     )

@@ -58,6 +58,10 @@ pub struct Settings {
     pub lifetime_days: i64,
     /// No sign-in for this many days (and older than that): "unused".
     pub unused_days: i64,
+    /// `keep_old_days` (built-in 7).
+    pub keep_old_days: i64,
+    /// `proof_timeout_secs` (built-in 300).
+    pub proof_timeout_secs: u64,
     pub vaults: Vec<String>,
     pub mappings: Vec<Mapping>,
     /// The scope of Graph tokens, from the cloud (see [`crate::cloud::graph_scope`]).
@@ -122,6 +126,8 @@ impl Settings {
             include_service_principals: p.service_principals.unwrap_or(true),
             lifetime_days: p.lifetime_days.unwrap_or(180),
             unused_days: p.unused_days.unwrap_or(90),
+            keep_old_days: p.keep_old_days.unwrap_or(7),
+            proof_timeout_secs: p.proof_timeout_secs.unwrap_or(300),
             vaults: p.vaults.unwrap_or_default(),
             mappings: p.mappings.unwrap_or_default(),
             profile,

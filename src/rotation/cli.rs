@@ -1,14 +1,19 @@
 //! `keyturn rotate` (docs/ARCHITECTURE.md section 2) and `keyturn journal`: the non-interactive faces of the rotation
 //! engine. Both return the process exit code; output goes to the writers they are given (stdout, stderr in the binary).
 //!
-//! Exit codes of `rotate`: 0 the rotation completed as planned; 1 it ended without completing and nothing is
-//! left half-done (Failed, RolledBack); 2 it needs a human (NeedsAttention, or the old secret could not be
-//! removed); 3 nothing was started (no `--yes`, read-only, bad arguments, sign-in or plan errors).
-use super::executor::{Executor, ExecutorOptions, RotationError};
-use super::plan::{PlanRequest, RotationPlan};
+//! Exit codes of `rotate`: 0 the rotation completed as planned (new secret proven, the old one removed or pending
+//! removal as chosen); 1 it ended without completing and nothing is left half-done (Failed, RolledBack); 2 it needs
+//! a human (NotProven: both secrets kept; NeedsAttention; the old secret could not be removed); 3 nothing was
+//! started (no `--yes`, read-only, bad arguments, sign-in or plan errors).
+//!
+//! Exit codes of `cleanup`: 0 nothing due or everything due removed; 1 something held (a check failed, or listed
+//! without `--yes`); 3 could not complete.
+use super::executor::{CleanupItem, CleanupOutcome, Executor, ExecutorOptions, RotationError};
+use super::plan::{OldChoice, PlanRequest, RotationPlan};
 use super::progress::{RotationProgress, RotationReport, message_for};
+use super::proof::{ProofRetry, TokenEndpoint};
 use super::startup::{StartupReport, recover_on_start, startup_report};
-use super::state::{OldDisposition, StateKind};
+use super::state::StateKind;
 use crate::graph::{GraphClient, KeyId};
 use crate::keyvault::mapping::{MappingEntry, MappingSource};
 use crate::keyvault::{KeyVaultSecrets, SecretTarget, VaultOptions};
@@ -23,7 +28,8 @@ pub const EXIT_NOT_COMPLETED: u8 = 1;
 pub const EXIT_NEEDS_HUMAN: u8 = 2;
 pub const EXIT_NOT_STARTED: u8 = 3;
 
-/// `keyturn rotate --app APP --key-id KEYID [--vault URL --secret-name NAME] [--lifetime-days N] [--keep-old] --yes`
+/// `keyturn rotate --app APP --key-id KEYID [--vault URL --secret-name NAME] [--lifetime-days N]
+/// [--keep-old [DAYS] | --remove-old] --yes`
 #[derive(Debug, Clone, clap::Args)]
 pub struct RotateArgs {
     /// The app registration: appId or application object id.
@@ -38,15 +44,41 @@ pub struct RotateArgs {
     /// Secret in that vault [default: from the mapping]
     #[arg(long = "secret-name", value_name = "NAME", requires = "vault")]
     pub secret_name: Option<String>,
-    /// Lifetime of the new secret in days [default: from the profile]
-    #[arg(long = "lifetime-days", value_name = "N")]
+    /// Lifetime of the new secret in days, 1 to 730 [default: from the profile]
+    #[arg(long = "lifetime-days", value_name = "N", value_parser = clap::value_parser!(i64).range(1..=730))]
     pub lifetime_days: Option<i64>,
-    /// Keep the old secret until its own expiry instead of removing it (`keyturn journal resume ID` removes it).
-    #[arg(long = "keep-old")]
-    pub keep_old: bool,
+    /// Keep the old secret DAYS days after the new one is proven; bare: until its own end. It then becomes a
+    /// pending removal for `keyturn cleanup` [default: the profile's keep_old_days, 7; never past its own end]
+    #[arg(
+        long = "keep-old",
+        value_name = "DAYS",
+        num_args = 0..=1,
+        conflicts_with = "remove_old",
+        value_parser = clap::value_parser!(i64).range(0..=730)
+    )]
+    pub keep_old: Option<Option<i64>>,
+    /// Remove the old secret as soon as the new one is proven (a sign-in with it succeeded); never before.
+    #[arg(long = "remove-old")]
+    pub remove_old: bool,
     /// Approve and run the plan. Without it the plan is printed and nothing changes (exit 3).
     #[arg(long)]
     pub yes: bool,
+}
+
+/// `keyturn cleanup [--yes] [--format table|json]`
+#[derive(Debug, Clone, clap::Args)]
+pub struct CleanupArgs {
+    /// Remove each due old secret whose checks pass. Without it the due removals are listed and nothing changes.
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long, value_enum, default_value_t = CleanupFormat::Table)]
+    pub format: CleanupFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CleanupFormat {
+    Table,
+    Json,
 }
 
 /// `keyturn journal [show ID | resume ID | rollback ID]`
@@ -93,12 +125,32 @@ pub fn live_executor(
         session.http.clone(),
         VaultOptions::default(),
     );
-    Executor::new(session.graph.clone(), vault, journal, session.clock.clone()).with_options(
-        ExecutorOptions {
-            read_only: session.read_only,
-            ..ExecutorOptions::default()
-        },
+    // The proof signs in as the rotated app at the profile's authority and tenant, for the same Graph resource
+    // keyturn itself asks for.
+    let sign_in = TokenEndpoint::new(
+        session.http.clone(),
+        &session.settings.authority_host,
+        &session.tenant_id,
+        session.settings.graph_scope.clone(),
+    );
+    let tenant = Some(session.tenant_id.clone()).filter(|t| !t.is_empty());
+    Executor::new(
+        session.graph.clone(),
+        vault,
+        sign_in,
+        journal,
+        session.clock.clone(),
     )
+    .with_options(ExecutorOptions {
+        read_only: session.read_only,
+        proof: ProofRetry {
+            timeout: std::time::Duration::from_secs(session.settings.proof_timeout_secs),
+            ..ProofRetry::default()
+        },
+        tenant_id: tenant,
+        profile: Some(session.settings.profile_name.clone()),
+        ..ExecutorOptions::default()
+    })
 }
 
 /// Who is rotating: the profile's `operator`, else the login name, else the signed-in identity.
@@ -132,7 +184,7 @@ pub fn plan_request(session: &Session, app: &str, key_id: &KeyId) -> PlanRequest
         key_id: key_id.clone(),
         target: None,
         lifetime_days: session.settings.lifetime_days,
-        old_disposition: OldDisposition::RemoveNow,
+        old_choice: OldChoice::KeepDays(session.settings.keep_old_days),
         operator: operator_name(session),
         mappings: mapping_entries(session),
         vaults: session.settings.vaults.clone(),
@@ -191,7 +243,17 @@ pub async fn rotate_command_with(
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
 ) -> u8 {
-    print_startup(&on_start_with(session, journal.clone()).await, err);
+    // Only a run that may write recovers interrupted rotations; the plan alone (no --yes) reads the journal.
+    if args.yes && !session.read_only {
+        print_startup(&on_start_with(session, journal.clone()).await, err);
+    } else {
+        match startup_report(&journal) {
+            Ok(r) => print_startup(&r, err),
+            Err(e) => {
+                let _ = writeln!(err, "keyturn: {e}");
+            }
+        }
+    }
     let exec = live_executor(session, journal);
     let target = match (&args.vault, &args.secret_name) {
         (Some(v), Some(n)) => match SecretTarget::new(v, n) {
@@ -208,22 +270,14 @@ pub async fn rotate_command_with(
     if let Some(days) = args.lifetime_days {
         req.lifetime_days = days;
     }
-    let mut plan = match exec.plan(&req).await {
+    req.old_choice = old_choice(args, req.old_choice);
+    let plan = match exec.plan(&req).await {
         Ok(p) => p,
         Err(e) => {
             let _ = writeln!(err, "keyturn: {e}");
             return EXIT_NOT_STARTED;
         }
     };
-    if args.keep_old {
-        // Keep it until it expires by itself: nothing has to remember to remove it, and the journal shows it.
-        let until = plan
-            .old
-            .end
-            .filter(|end| *end > plan.planned_at)
-            .unwrap_or(plan.planned_at);
-        plan.set_old_disposition(OldDisposition::KeepUntil(until));
-    }
     // With --yes, stdout is the JSON summary alone (scripts parse it); the plan goes to stderr for the record.
     if args.yes {
         let _ = err.write_all(render_plan(&plan).as_bytes());
@@ -279,6 +333,130 @@ pub async fn rotate_command_with(
                 _ => EXIT_NOT_STARTED,
             }
         }
+    }
+}
+
+/// `--remove-old`, `--keep-old DAYS`, bare `--keep-old`, or the profile's default.
+fn old_choice(args: &RotateArgs, default: OldChoice) -> OldChoice {
+    match (args.remove_old, args.keep_old) {
+        (true, _) => OldChoice::RemoveWhenProven,
+        (false, Some(Some(days))) => OldChoice::KeepDays(days),
+        (false, Some(None)) => OldChoice::KeepUntilEnd,
+        (false, None) => default,
+    }
+}
+
+/// `keyturn cleanup`, with the session's journal.
+pub async fn cleanup_command(
+    session: &Session,
+    args: &CleanupArgs,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
+    match session.open_journal() {
+        Ok(j) => cleanup_command_with(session, Arc::new(j), args, out, err).await,
+        Err(e) => {
+            let _ = writeln!(err, "keyturn: {e}");
+            EXIT_NOT_STARTED
+        }
+    }
+}
+
+/// `keyturn cleanup` against a given journal (tests).
+pub async fn cleanup_command_with(
+    session: &Session,
+    journal: Arc<Journal>,
+    args: &CleanupArgs,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
+    let exec = live_executor(session, journal);
+    if exec.read_only() && args.yes {
+        let _ = writeln!(err, "keyturn: {}", RotationError::ReadOnly);
+        return EXIT_NOT_STARTED;
+    }
+    let due = match exec.due_removals() {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = writeln!(err, "keyturn: {e}");
+            return EXIT_NOT_STARTED;
+        }
+    };
+    let mut items = Vec::new();
+    let mut code = EXIT_OK;
+    for e in &due {
+        let item = if args.yes {
+            match exec.cleanup(e.id, false).await {
+                Ok(item) => item,
+                Err(x) => CleanupItem::listed(e, CleanupOutcome::Failed(x.to_string())),
+            }
+        } else {
+            CleanupItem::listed(e, CleanupOutcome::Due)
+        };
+        code = code.max(match &item.outcome {
+            CleanupOutcome::Removed => EXIT_OK,
+            CleanupOutcome::Due | CleanupOutcome::Held(_) => EXIT_NOT_COMPLETED,
+            CleanupOutcome::Failed(_) => EXIT_NOT_STARTED,
+        });
+        items.push(item);
+    }
+    match args.format {
+        CleanupFormat::Json => {
+            let doc = serde_json::json!({
+                "generatedAt": session.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "tenantId": session.tenant_id,
+                "removals": items,
+            });
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            );
+        }
+        CleanupFormat::Table => render_cleanup(&items, args.yes, out),
+    }
+    if !args.yes && !items.is_empty() {
+        let _ = writeln!(
+            err,
+            "keyturn: {} old secret(s) due for removal; nothing was changed. Run `keyturn cleanup --yes` to remove them after the checks.",
+            items.len()
+        );
+    }
+    code
+}
+
+fn render_cleanup(items: &[CleanupItem], acted: bool, out: &mut dyn Write) {
+    if items.is_empty() {
+        let _ = writeln!(out, "No old secret is due for removal.");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<24}  {:<10}  {:<17}  {:<8}  REASON",
+        "ID", "APP", "OLD KEY", "DUE (UTC)", "STATUS"
+    );
+    for i in items {
+        let (status, reason) = match &i.outcome {
+            CleanupOutcome::Due => ("due", String::new()),
+            CleanupOutcome::Removed => ("removed", String::new()),
+            CleanupOutcome::Held(r) => ("held", r.clone()),
+            CleanupOutcome::Failed(r) => ("failed", r.clone()),
+        };
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<24}  {:<10}  {:<17}  {:<8}  {}",
+            i.rotation_id,
+            truncate(&i.app_display_name, 24),
+            i.old_key_id.short(),
+            i.remove_after
+                .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_else(|| "now".into()),
+            status,
+            reason
+        );
+    }
+    if !acted {
+        let _ = writeln!(out, "(listed only: add --yes to remove after the checks)");
     }
 }
 
@@ -404,6 +582,14 @@ fn print_progress(p: &RotationProgress, err: &mut dyn Write) {
             None => format!("      {step} failed: {error}"),
         },
         RotationProgress::StateChanged { state, .. } => format!("  -> {state}"),
+        RotationProgress::ProofWaiting { waited, .. } => {
+            // One event a second: every second for the first 10, then every 5 s keeps stderr readable.
+            let s = waited.as_secs();
+            if s == 0 || (s > 10 && s % 5 != 0) {
+                return;
+            }
+            format!("      {}", waiting_text(*waited))
+        }
         RotationProgress::Notice { message, .. } => format!("      {message}"),
         RotationProgress::Finished { report } => format!(
             "rotation {} ended: {}{}",
@@ -417,6 +603,14 @@ fn print_progress(p: &RotationProgress, err: &mut dyn Write) {
         ),
     };
     let _ = writeln!(err, "keyturn: {line}");
+}
+
+/// "waiting for Entra to accept the new secret: 14 s" (the progress view and `rotate` say the same).
+pub fn waiting_text(waited: std::time::Duration) -> String {
+    format!(
+        "waiting for Entra to accept the new secret: {} s",
+        waited.as_secs()
+    )
 }
 
 fn date(d: Option<DateTime<Utc>>) -> String {

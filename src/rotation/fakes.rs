@@ -1,6 +1,7 @@
 //! In-memory Graph and Key Vault for unit tests of every transition, with scripted faults, including "answer
 //! lost" (the fake applies the change, then reports an error).
 use super::ports::{GraphApi, VaultApi};
+use super::proof::{SignInApi, SignInOutcome};
 use crate::graph::{
     AppId, Application, GraphError, KeyId, NewPasswordCredential, ObjectId, PasswordCredential,
 };
@@ -23,6 +24,9 @@ pub enum Behaviour {
     ApplyThenFail,
     /// (vault get) answer a different value than the stored one.
     Corrupt,
+    /// (list passwords) answer without the credentials added through addPassword, as a replica that has not
+    /// seen them yet does.
+    Stale,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,12 +65,28 @@ struct GraphState {
     removed: Vec<KeyId>,
 }
 
-/// A tenant of app registrations with their secrets' values.
+/// How the fake token endpoint answers sign-ins with an app's secret.
+#[derive(Default)]
+struct SignInState {
+    /// This many attempts are refused as "not propagated yet" (AADSTS7000215) before a valid secret works.
+    not_yet: u32,
+    /// A permanent refusal (no service principal, conditional access), as the token endpoint's body.
+    refusal: Option<(u16, String)>,
+    /// Last sign-in per keyId (the beta report).
+    last_use: HashMap<String, DateTime<Utc>>,
+    /// The last-use report answers 403 (no P1/P2 licence).
+    last_use_forbidden: bool,
+}
+
+/// A tenant of app registrations with their secrets' values, and a token endpoint that accepts them.
 #[derive(Clone, Default)]
 pub struct FakeGraph {
     state: Arc<Mutex<GraphState>>,
     faults: Arc<Mutex<Faults>>,
     lifetime_cap: Arc<Mutex<Option<crate::graph::LifetimeCap>>>,
+    sign_in: Arc<Mutex<SignInState>>,
+    /// `addPassword <key>`, `removePassword <key>`, `signIn <key>`, in the order they took effect.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,6 +153,43 @@ impl FakeGraph {
         lock(&self.state).removed.clone()
     }
 
+    /// What took effect, in order (`addPassword k`, `removePassword k`, `signIn k`).
+    pub fn log(&self) -> Vec<String> {
+        lock(&self.log).clone()
+    }
+
+    /// The next `n` sign-ins with a valid secret are refused as not propagated yet.
+    pub fn propagation_attempts(&self, n: u32) {
+        lock(&self.sign_in).not_yet = n;
+    }
+
+    /// Every sign-in is refused with this token-endpoint answer.
+    pub fn refuse_sign_in(&self, status: u16, body: &str) {
+        lock(&self.sign_in).refusal = Some((status, body.to_string()));
+    }
+
+    /// Sign-ins work again (the cause of a refusal was fixed).
+    pub fn accept_sign_in(&self) {
+        let mut si = lock(&self.sign_in);
+        si.refusal = None;
+        si.not_yet = 0;
+    }
+
+    /// Remove a credential behind keyturn's back (someone in the portal).
+    pub fn delete_credential(&self, app: &str, key: &str) {
+        if let Some((_, creds)) = lock(&self.state).apps.get_mut(&ObjectId::new(app)) {
+            creds.retain(|c| c.cred.key_id.as_str() != key);
+        }
+    }
+
+    pub fn set_last_use(&self, key: &str, at: DateTime<Utc>) {
+        lock(&self.sign_in).last_use.insert(key.to_string(), at);
+    }
+
+    pub fn forbid_last_use(&self) {
+        lock(&self.sign_in).last_use_forbidden = true;
+    }
+
     fn err(op: &'static str, b: Behaviour) -> GraphError {
         match b {
             Behaviour::Refuse => GraphError::Forbidden {
@@ -181,7 +238,10 @@ impl GraphApi for FakeGraph {
         &self,
         app: &ObjectId,
     ) -> Result<Vec<PasswordCredential>, GraphError> {
-        if let Some(b) = lock(&self.faults).take(FakeOp::ListPasswords) {
+        let fault = lock(&self.faults).take(FakeOp::ListPasswords);
+        if let Some(b) = fault
+            && b != Behaviour::Stale
+        {
             return Err(Self::err("read application", b));
         }
         let s = lock(&self.state);
@@ -189,7 +249,13 @@ impl GraphApi for FakeGraph {
             what: app.to_string(),
             message: "no such app".into(),
         })?;
-        Ok(creds.iter().map(|c| c.cred.clone()).collect())
+        Ok(creds
+            .iter()
+            .filter(|c| {
+                fault != Some(Behaviour::Stale) || !c.cred.key_id.as_str().starts_with("new-key-")
+            })
+            .map(|c| c.cred.clone())
+            .collect())
     }
 
     async fn add_password(
@@ -225,6 +291,7 @@ impl GraphApi for FakeGraph {
             cred: cred.clone(),
             value: value.clone(),
         });
+        lock(&self.log).push(format!("addPassword {key}"));
         if fault == Some(Behaviour::ApplyThenFail) {
             return Err(Self::err("addPassword", Behaviour::ServerError));
         }
@@ -236,6 +303,23 @@ impl GraphApi for FakeGraph {
             end_date_time: Some(end),
             secret_text: SecretString::from(value),
         })
+    }
+
+    async fn credential_last_sign_in(
+        &self,
+        _app_id: &AppId,
+        key_id: &KeyId,
+    ) -> Result<Option<DateTime<Utc>>, GraphError> {
+        let si = lock(&self.sign_in);
+        if si.last_use_forbidden {
+            return Err(GraphError::Forbidden {
+                operation: "read credential sign-in activity",
+                missing_permission: "AuditLog.Read.All",
+                code: "Authentication_RequestFromNonPremiumTenantOrB2CTenant".into(),
+                message: "no licence".into(),
+            });
+        }
+        Ok(si.last_use.get(key_id.as_str()).copied())
     }
 
     async fn remove_password(&self, app: &ObjectId, key_id: &KeyId) -> Result<(), GraphError> {
@@ -261,10 +345,45 @@ impl GraphApi for FakeGraph {
             });
         }
         s.removed.push(key_id.clone());
+        lock(&self.log).push(format!("removePassword {key_id}"));
         if fault == Some(Behaviour::ApplyThenFail) {
             return Err(Self::err("removePassword", Behaviour::ServerError));
         }
         Ok(())
+    }
+}
+
+impl SignInApi for FakeGraph {
+    async fn sign_in_as(&self, app_id: &AppId, secret: &SecretString) -> SignInOutcome {
+        let key = {
+            let s = lock(&self.state);
+            s.apps
+                .values()
+                .find(|(a, _)| &a.app_id == app_id)
+                .and_then(|(_, creds)| {
+                    creds
+                        .iter()
+                        .find(|c| c.value == secret.expose_secret())
+                        .map(|c| c.cred.key_id.clone())
+                })
+        };
+        let mut si = lock(&self.sign_in);
+        if let Some((status, body)) = &si.refusal {
+            return super::proof::classify(*status, body);
+        }
+        let Some(key) = key else {
+            return SignInOutcome::NotYet(
+                "HTTP 401: AADSTS7000215: Invalid client secret provided.".into(),
+            );
+        };
+        if si.not_yet > 0 {
+            si.not_yet -= 1;
+            return SignInOutcome::NotYet(
+                "HTTP 401: AADSTS7000215: Invalid client secret provided.".into(),
+            );
+        }
+        lock(&self.log).push(format!("signIn {key}"));
+        SignInOutcome::Accepted
     }
 }
 

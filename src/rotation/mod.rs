@@ -6,18 +6,24 @@
 //! 2. `exec.plan(&cli::plan_request(&session, app, &key_id)).await` -> [`RotationPlan`]: everything the
 //!    confirmation screen shows. `plan.target == None` means "ask": validate what is typed with
 //!    `SecretTarget::new(url, name)` and `plan.set_target(exec.vault(), target, MappingSource::Operator).await`.
-//!    `plan.set_old_disposition(OldDisposition::KeepUntil(date))` for "keep until".
+//!    `plan.choose_old(OldChoice::KeepDays(n) | KeepUntilEnd | RemoveWhenProven)` changes what happens to the old
+//!    secret (default: the profile's `keep_old_days`, never past its own end; it is never removed unproven).
 //! 3. `plan.confirms(typed)` while typing; `plan.approve(typed)` -> [`ApprovedPlan`].
 //! 4. `exec.with_progress(sink).execute(approved).await` -> [`RotationReport`]; the sink receives
-//!    [`RotationProgress`] events (wrap them as `Event::Rotation(..)`). `exec.read_only()` is `--read-only`.
-//! 5. At every start: `cli::on_start(&session).await` -> [`StartupReport`] (`lines()` for a banner).
+//!    [`RotationProgress`] events (wrap them as `Event::Rotation(..)`), including `ProofWaiting` every second
+//!    while Entra has not accepted the new secret yet. `exec.read_only()` is `--read-only`.
+//! 5. At every start of a face that may write: `cli::on_start(&session).await` -> [`StartupReport`] (`lines()`
+//!    for a banner). Faces that only show use `startup_report` (reads the journal, never recovers).
+//! 6. Pending removals: `exec.due_removals()`, `exec.cleanup(id)` (checks, then removes or holds with a reason).
 pub mod cli;
 pub mod executor;
 pub mod plan;
 pub mod ports;
 pub mod progress;
+pub mod proof;
 pub mod startup;
-pub mod state;
+/// The state machine's data lives below both rotation and store (`crate::machine`); this is its old path.
+pub use crate::machine as state;
 
 #[cfg(test)]
 mod fakes;
@@ -25,12 +31,19 @@ mod fakes;
 mod tests;
 
 pub use cli::{live_executor, on_start, plan_request};
-pub use executor::{Executor, ExecutorOptions, PAUSE_ENV, RemovalRetry, RotationError};
+pub use executor::{
+    CleanupItem, CleanupOutcome, Executor, ExecutorOptions, PAUSE_ENV, PausePoint, RemovalRetry,
+    RotationError,
+};
 pub use plan::{
-    AppSummary, ApprovalError, ApprovedPlan, OldCredential, PlanError, PlanRequest, PlannedTarget,
-    RotationPlan,
+    AppSummary, ApprovalError, ApprovedPlan, DEFAULT_KEEP_OLD_DAYS, OldChoice, OldCredential,
+    OldDisposition, PlanError, PlanRequest, PlannedTarget, RotationPlan,
 };
 pub use ports::{GraphApi, VaultApi};
-pub use progress::{OldCredentialOutcome, ProgressSink, RotationProgress, RotationReport};
+pub use progress::{
+    OldCredentialOutcome, OldCredentialStatus, ProgressSink, ProofOutcome, ProofStatus,
+    RotationProgress, RotationReport,
+};
+pub use proof::{ProofRetry, SignInApi, SignInOutcome, TokenEndpoint};
 pub use startup::{StartupReport, recover_on_start, startup_report};
-pub use state::{OldDisposition, RotationState, StateKind, Step};
+pub use state::{RotationState, StateKind, Step};

@@ -1,16 +1,77 @@
 //! The plan: everything the confirmation screen shows (docs/ARCHITECTURE.md section 4), built from Graph and the vault
 //! before anything is changed, and approved only by typing the app's display name.
 use super::ports::{GraphApi, VaultApi};
-use super::state::OldDisposition;
 use crate::graph::{AppId, GraphError, KeyId, LifetimeCap, ObjectId};
 use crate::keyvault::mapping::{self, MappingEntry, MappingSource};
 use crate::keyvault::{KeyVaultError, SecretTarget, TAG_CREDENTIAL_ID, VersionInfo};
 use chrono::{DateTime, Duration, Utc};
+use std::fmt;
 
-/// Lifetimes keyturn accepts. Beyond the portal's 24 months the plan warns; the tenant's app management policy
-/// may still refuse a shorter one (addPassword then fails and nothing changes).
-pub const MAX_LIFETIME_DAYS: i64 = 3650;
+/// Lifetimes keyturn accepts: the same bound as the config's `lifetime_days` (Entra's portal maximum, 24
+/// months). The tenant's app management policy may still refuse a shorter one (addPassword then fails and nothing
+/// changes).
+pub const MAX_LIFETIME_DAYS: i64 = 730;
 pub const PORTAL_MAX_LIFETIME_DAYS: i64 = 730;
+/// `keep_old_days` when the profile does not set it.
+pub const DEFAULT_KEEP_OLD_DAYS: i64 = 7;
+
+/// What happens to the old credential once the new one is proven. It is never removed before that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldDisposition {
+    /// Remove it as soon as the new secret is proven (`--remove-old`, or the old one has already expired).
+    RemoveWhenProven,
+    /// Keep it on the app until this date (never past its own end), for consumers that cache the value; it is then
+    /// a pending removal that `keyturn cleanup` (or the TUI) finishes after its checks.
+    KeepUntil(DateTime<Utc>),
+}
+
+impl fmt::Display for OldDisposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OldDisposition::RemoveWhenProven => {
+                f.write_str("remove it once the new secret is proven (a sign-in with it succeeded)")
+            }
+            OldDisposition::KeepUntil(d) => write!(
+                f,
+                "keep it until {}, then remove it with keyturn cleanup (never before the new secret is proven)",
+                d.format("%Y-%m-%d %H:%M UTC")
+            ),
+        }
+    }
+}
+
+/// What the operator asked for; the plan turns it into an [`OldDisposition`] with the old secret's end date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldChoice {
+    /// `--remove-old`.
+    RemoveWhenProven,
+    /// `--keep-old DAYS`, or the profile's `keep_old_days` when neither flag is given.
+    KeepDays(i64),
+    /// Bare `--keep-old`: until the old secret's own end.
+    KeepUntilEnd,
+}
+
+impl OldChoice {
+    /// The disposition for an old secret ending at `old_end`: never kept past its own end, and an old secret
+    /// that already expired is removed once the new one is proven (nothing can be using it).
+    pub fn resolve(self, old_end: Option<DateTime<Utc>>, now: DateTime<Utc>) -> OldDisposition {
+        if old_end.is_some_and(|end| end <= now) {
+            return OldDisposition::RemoveWhenProven;
+        }
+        let until = match self {
+            OldChoice::RemoveWhenProven => return OldDisposition::RemoveWhenProven,
+            OldChoice::KeepDays(d) => {
+                let wanted = now + Duration::days(d.clamp(0, MAX_LIFETIME_DAYS));
+                old_end.map_or(wanted, |end| wanted.min(end))
+            }
+            // No end date (Graph always sends one): keep for the default span rather than forever.
+            OldChoice::KeepUntilEnd => {
+                old_end.unwrap_or(now + Duration::days(DEFAULT_KEEP_OLD_DAYS))
+            }
+        };
+        OldDisposition::KeepUntil(until)
+    }
+}
 
 /// What the operator asked for.
 #[derive(Debug, Clone)]
@@ -22,7 +83,7 @@ pub struct PlanRequest {
     /// Vault and secret given explicitly (flags, or typed on the plan screen); otherwise the mapping decides.
     pub target: Option<(SecretTarget, MappingSource)>,
     pub lifetime_days: i64,
-    pub old_disposition: OldDisposition,
+    pub old_choice: OldChoice,
     /// Who runs keyturn; part of the new credential's name.
     pub operator: String,
     /// Explicit mappings from the config file.
@@ -202,8 +263,24 @@ impl RotationPlan {
         })
     }
 
+    /// The operator changed what happens to the old secret (plan screen): capped at its own end, and an expired
+    /// one is removed once the new one is proven whatever was asked.
     pub fn set_old_disposition(&mut self, d: OldDisposition) {
-        self.old_disposition = d;
+        self.old_disposition = match d {
+            OldDisposition::RemoveWhenProven => OldDisposition::RemoveWhenProven,
+            OldDisposition::KeepUntil(until) => match self.old.end {
+                Some(end) if end <= self.planned_at => OldDisposition::RemoveWhenProven,
+                Some(end) => OldDisposition::KeepUntil(until.min(end)),
+                None => OldDisposition::KeepUntil(until),
+            },
+        };
+        self.refresh_warnings();
+    }
+
+    /// `set_old_disposition` from a choice (remove once proven, keep N days, keep until its end).
+    pub fn choose_old(&mut self, choice: OldChoice) {
+        self.old_disposition = choice.resolve(self.old.end, self.planned_at);
+        self.refresh_warnings();
     }
 
     /// Use this vault secret (typed in on the screen): validated, and its current version read so the plan shows
@@ -265,14 +342,19 @@ impl RotationPlan {
                 );
             }
         }
-        if let OldDisposition::KeepUntil(d) = self.old_disposition
-            && let Some(end) = self.old.end
-            && d > end
+        if let (OldDisposition::KeepUntil(d), Some(end)) = (self.old_disposition, self.old.end)
+            && d >= end
         {
             w.push(format!(
-                "the old secret expires on {} anyway, before the chosen keep-until date",
+                "the old secret is kept until its own end ({}), not longer",
                 end.format("%Y-%m-%d")
             ));
+        }
+        if self.old.end.is_some_and(|end| end <= self.planned_at) {
+            w.push(
+                "the old secret has expired, so it is removed as soon as the new one is proven"
+                    .to_string(),
+            );
         }
         self.warnings = w;
     }
@@ -381,7 +463,7 @@ pub async fn build_plan<G: GraphApi, V: VaultApi>(
         lifetime_days: lifetime.num_days(),
         lifetime_cap,
         target,
-        old_disposition: req.old_disposition,
+        old_disposition: req.old_choice.resolve(old.end_date_time, now),
         operator: req.operator.clone(),
         approver: req.operator.clone(),
         known_key_ids: app
@@ -437,7 +519,7 @@ mod tests {
             key_id: KeyId::new("old-key"),
             target: None,
             lifetime_days: days,
-            old_disposition: OldDisposition::RemoveNow,
+            old_choice: OldChoice::RemoveWhenProven,
             operator: "alice".into(),
             mappings: Vec::new(),
             vaults: Vec::new(),

@@ -19,7 +19,7 @@ struct H {
     graph: FakeGraph,
     vault: FakeVault,
     journal: Arc<Journal>,
-    exec: Executor<FakeGraph, FakeVault>,
+    exec: Executor<FakeGraph, FakeVault, FakeGraph>,
     target: SecretTarget,
     events: Arc<Mutex<Vec<RotationProgress>>>,
 }
@@ -54,12 +54,20 @@ fn harness() -> H {
     let clock: SharedClock = Arc::new(FixedClock(now()));
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink_events = events.clone();
-    let exec = Executor::new(graph.clone(), vault.clone(), journal.clone(), clock)
-        .with_options(ExecutorOptions {
-            pause_after: None,
-            ..ExecutorOptions::fast()
-        })
-        .with_progress(Arc::new(move |p| sink_events.lock().unwrap().push(p)));
+    let exec = Executor::new(
+        graph.clone(),
+        vault.clone(),
+        graph.clone(),
+        journal.clone(),
+        clock,
+    )
+    .with_options(ExecutorOptions {
+        pause_after: None,
+        tenant_id: Some("tenant-1".into()),
+        profile: Some("default".into()),
+        ..ExecutorOptions::fast()
+    })
+    .with_progress(Arc::new(move |p| sink_events.lock().unwrap().push(p)));
     H {
         graph,
         vault,
@@ -76,7 +84,7 @@ fn request() -> PlanRequest {
         key_id: KeyId::new("old-key"),
         target: None,
         lifetime_days: 90,
-        old_disposition: OldDisposition::RemoveNow,
+        old_choice: OldChoice::RemoveWhenProven,
         operator: "alice".into(),
         mappings: Vec::new(),
         vaults: vec!["https://kv.vault.azure.net".into()],
@@ -159,7 +167,7 @@ async fn plan_shows_everything_the_confirmation_screen_needs() {
     assert_eq!(t.target, h.target);
     assert_eq!(t.source, MappingSource::Tags);
     assert_eq!(t.current.as_ref().unwrap().version, "v01");
-    assert_eq!(plan.old_disposition, OldDisposition::RemoveNow);
+    assert_eq!(plan.old_disposition, OldDisposition::RemoveWhenProven);
     assert_eq!(plan.approver, "alice");
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     // Approval needs the exact display name.
@@ -202,7 +210,15 @@ async fn happy_path_rotates_and_journals_every_step() {
     let report = h.exec.execute(approved(&h).await).await.unwrap();
     assert_eq!(report_state(&report), "Done");
     assert!(report.completed);
-    assert_eq!(report.old_credential, OldCredentialOutcome::Removed);
+    assert_eq!(
+        report.old_credential,
+        OldCredentialOutcome {
+            status: OldCredentialStatus::Removed,
+            remove_after: None
+        }
+    );
+    assert_eq!(report.proof.status, ProofStatus::Proven);
+    assert_eq!(report.proof.reason, None);
     let new_key = report.new_key_id.clone().unwrap();
     assert_eq!(
         key_ids(&h),
@@ -250,8 +266,18 @@ async fn happy_path_rotates_and_journals_every_step() {
             StateKind::SecretAdded,
             StateKind::StoredInVault,
             StateKind::Verified,
+            StateKind::Proven,
             StateKind::OldRemoved,
             StateKind::Done
+        ]
+    );
+    // The old secret went only after a sign-in with the new one succeeded.
+    assert_eq!(
+        h.graph.log(),
+        [
+            format!("addPassword {new_key}"),
+            format!("signIn {new_key}"),
+            "removePassword old-key".to_string()
         ]
     );
     let dump = format!(
@@ -299,7 +325,8 @@ async fn vault_write_refused_rolls_back() {
     assert_eq!(key_ids(&h), ["old-key", "other-key"]);
     assert_eq!(latest_value(&h), OLD_VALUE);
     assert_eq!(h.vault.versions(&h.target).len(), 1);
-    assert_eq!(r.old_credential, OldCredentialOutcome::Untouched);
+    assert_eq!(r.old_credential.status, OldCredentialStatus::Kept);
+    assert_eq!(r.proof.status, ProofStatus::NotProven);
     assert_invariants(&h);
 }
 
@@ -354,10 +381,8 @@ async fn old_removal_failure_parks_then_resume_completes() {
     let r = h.exec.execute(approved(&h).await).await.unwrap();
     assert_eq!(report_state(&r), "OldRemovalPending");
     assert!(!r.completed);
-    assert!(matches!(
-        r.old_credential,
-        OldCredentialOutcome::RemovalPending { .. }
-    ));
+    assert_eq!(r.old_credential.status, OldCredentialStatus::PendingRemoval);
+    assert_eq!(r.old_credential.remove_after, Some(now()), "due at once");
     assert!(key_ids(&h).contains(&"old-key".to_string()));
     assert_invariants(&h);
     let report = startup::startup_report(&h.journal).unwrap();
@@ -471,6 +496,7 @@ async fn restore_failure_keeps_the_new_credential() {
     let exec = Executor::new(
         h.graph.clone(),
         h.vault.clone(),
+        h.graph.clone(),
         h.journal.clone(),
         Arc::new(FixedClock(now())),
     )
@@ -496,6 +522,7 @@ async fn read_only_refuses_before_anything_is_journaled() {
     let exec = Executor::new(
         h.graph.clone(),
         h.vault.clone(),
+        h.graph.clone(),
         h.journal.clone(),
         Arc::new(FixedClock(now())),
     )
@@ -550,11 +577,13 @@ async fn interrupted_after(h: &H, state: StateKind) -> i64 {
     let exec = Executor::new(
         h.graph.clone(),
         h.vault.clone(),
+        h.graph.clone(),
         h.journal.clone(),
         Arc::new(FixedClock(now())),
     )
     .with_options(ExecutorOptions {
-        pause_after: Some(state),
+        pause_after: Some(PausePoint::State(state)),
+        tenant_id: Some("tenant-1".into()),
         ..ExecutorOptions::fast()
     });
     let plan = approved(h).await;
@@ -660,3 +689,6 @@ async fn recovery_leaves_live_rotations_alone() {
     let start = startup::startup_report(&h.journal).unwrap();
     assert_eq!(start.in_progress.len(), 1);
 }
+
+#[path = "tests_continuity.rs"]
+mod continuity;

@@ -4,7 +4,7 @@
 //! It never holds a secret value: only ids, names, dates, versions, states and error texts (which the executor
 //! scrubs of the value before they get here).
 use crate::graph::{AppId, KeyId, ObjectId};
-use crate::rotation::state::{RotationState, StateKind, Step, UnknownState};
+use crate::machine::{RotationState, StateKind, Step, UnknownState};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -77,6 +77,10 @@ pub struct NewEntry {
     /// The app's password keyIds before addPassword: anything else found later with our display name is ours.
     pub known_key_ids: Vec<KeyId>,
     pub planned_at: DateTime<Utc>,
+    /// The tenant the rotation changes: recovery at start only touches rotations of the signed-in tenant.
+    pub tenant_id: Option<String>,
+    /// The profile it ran under, for the operator.
+    pub profile: Option<String>,
 }
 
 /// One rotation as the journal knows it.
@@ -114,6 +118,12 @@ pub struct JournalEntry {
     pub approver: String,
     pub known_key_ids: Vec<KeyId>,
     pub owner: Option<ProcessOwner>,
+    /// `None` in entries written before the journal recorded it: recovery at start leaves those to a human.
+    pub tenant_id: Option<String>,
+    pub profile: Option<String>,
+    /// When the sign-in with the new secret succeeded; `keyturn cleanup` holds a removal when the old keyId has
+    /// signed in since.
+    pub proven_at: Option<DateTime<Utc>>,
 }
 
 impl JournalEntry {
@@ -131,6 +141,8 @@ impl JournalEntry {
                 version: self.new_version.clone().unwrap_or_default(),
             },
             StateKind::Verified => RotationState::Verified,
+            StateKind::Proven => RotationState::Proven,
+            StateKind::NotProven => RotationState::NotProven { reason: error },
             StateKind::OldRemoved => RotationState::OldRemoved,
             StateKind::Done => RotationState::Done,
             StateKind::Failed => RotationState::Failed { step, error },
@@ -261,7 +273,10 @@ CREATE TABLE IF NOT EXISTS rotations (
     approver          TEXT NOT NULL,
     known_key_ids     TEXT NOT NULL,
     owner_pid         INTEGER,
-    owner_start       TEXT
+    owner_start       TEXT,
+    tenant_id         TEXT,
+    profile           TEXT,
+    proven_at         TEXT
 );
 CREATE TABLE IF NOT EXISTS rotation_events (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -278,7 +293,10 @@ CREATE INDEX IF NOT EXISTS rotation_events_by_rotation ON rotation_events(rotati
 const COLUMNS: &str = "id, created_at, updated_at, app_object_id, app_id, app_name, old_key_id, old_key_name, \
     old_end, new_display_name, requested_end, new_key_id, new_end, new_hint, vault_url, secret_name, \
     previous_version, new_version, keep_until, state, in_flight, rolling_back, failed_step, error, operator, \
-    approver, known_key_ids, owner_pid, owner_start";
+    approver, known_key_ids, owner_pid, owner_start, tenant_id, profile, proven_at";
+
+/// Columns added after the first schema: a journal written by an older keyturn gains them (empty) when opened.
+const ADDED_COLUMNS: [&str; 3] = ["tenant_id", "profile", "proven_at"];
 
 fn ts(d: DateTime<Utc>) -> String {
     d.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -338,7 +356,8 @@ impl Journal {
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", 1)?;
+        migrate(&conn)?;
+        conn.pragma_update(None, "user_version", 2)?;
         Ok(Journal {
             conn: Mutex::new(conn),
             path,
@@ -370,8 +389,8 @@ impl Journal {
             tx.execute(
                 "INSERT INTO rotations (created_at, updated_at, app_object_id, app_id, app_name, old_key_id, \
                  old_key_name, old_end, new_display_name, requested_end, vault_url, secret_name, previous_version, \
-                 keep_until, state, operator, approver, known_key_ids, owner_pid, owner_start) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                 keep_until, state, operator, approver, known_key_ids, owner_pid, owner_start, tenant_id, profile) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
                 params![
                     ts(now),
                     ts(now),
@@ -397,6 +416,8 @@ impl Journal {
                         .join(","),
                     owner.pid,
                     owner.start,
+                    e.tenant_id,
+                    e.profile,
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -516,11 +537,17 @@ impl Journal {
                 RotationState::OldRemovalPending { keep_until, .. } => *keep_until,
                 _ => None,
             };
+            let proven_at = matches!(next, RotationState::Proven).then_some(now);
+            let (failed_step, error) = match next {
+                RotationState::NotProven { reason } => (Some(Step::Prove), Some(reason.clone())),
+                _ => (failed_step, error),
+            };
             tx.execute(
                 "UPDATE rotations SET state = ?2, updated_at = ?3, in_flight = NULL, failed_step = ?4, error = ?5, \
                  new_key_id = COALESCE(?6, new_key_id), new_end = COALESCE(?7, new_end), \
                  new_hint = COALESCE(?8, new_hint), new_version = COALESCE(?9, new_version), \
-                 rolling_back = COALESCE(?10, rolling_back), keep_until = COALESCE(?11, keep_until) WHERE id = ?1",
+                 rolling_back = COALESCE(?10, rolling_back), keep_until = COALESCE(?11, keep_until), \
+                 proven_at = COALESCE(?12, proven_at) WHERE id = ?1",
                 params![
                     id,
                     to.as_str(),
@@ -533,6 +560,7 @@ impl Journal {
                     new_version,
                     changes.rolling_back,
                     keep_until.map(ts),
+                    proven_at.map(ts),
                 ],
             )?;
             let detail = changes.detail.clone().or_else(|| match next {
@@ -739,6 +767,20 @@ impl Journal {
     }
 }
 
+/// Add the columns a journal from an older keyturn lacks (SQLite has no `ADD COLUMN IF NOT EXISTS`).
+fn migrate(conn: &Connection) -> Result<(), JournalError> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('rotations')")?;
+    let have: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    for col in ADDED_COLUMNS {
+        if !have.iter().any(|h| h == col) {
+            conn.execute_batch(&format!("ALTER TABLE rotations ADD COLUMN {col} TEXT"))?;
+        }
+    }
+    Ok(())
+}
+
 fn current_state(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<StateKind, JournalError> {
     let s: Option<String> = tx
         .query_row(
@@ -797,6 +839,9 @@ struct RawEntry {
     known_key_ids: String,
     owner_pid: Option<u32>,
     owner_start: Option<String>,
+    tenant_id: Option<String>,
+    profile: Option<String>,
+    proven_at: Option<String>,
 }
 
 impl RawEntry {
@@ -831,6 +876,9 @@ impl RawEntry {
             known_key_ids: r.get(26)?,
             owner_pid: r.get(27)?,
             owner_start: r.get(28)?,
+            tenant_id: r.get(29)?,
+            profile: r.get(30)?,
+            proven_at: r.get(31)?,
         })
     }
 
@@ -872,6 +920,9 @@ impl RawEntry {
                 pid,
                 start: self.owner_start,
             }),
+            tenant_id: self.tenant_id,
+            profile: self.profile,
+            proven_at: opt_ts(self.proven_at)?,
         })
     }
 }
@@ -915,6 +966,8 @@ mod tests {
             approver: "alice".into(),
             known_key_ids: vec![KeyId::new("old-key"), KeyId::new("other")],
             planned_at: t(0),
+            tenant_id: Some("tenant-1".into()),
+            profile: Some("default".into()),
         }
     }
 

@@ -15,8 +15,8 @@ use keyturn::rotation::cli::{
     JournalAction, JournalArgs, RotateArgs, journal_command_with, rotate_command_with,
 };
 use keyturn::rotation::{
-    Executor, ExecutorOptions, OldDisposition, PlanRequest, RemovalRetry, RotationProgress,
-    RotationReport, StateKind, Step, recover_on_start, startup_report,
+    Executor, ExecutorOptions, OldChoice, PlanRequest, ProofRetry, RemovalRetry, RotationProgress,
+    RotationReport, StateKind, Step, TokenEndpoint, recover_on_start, startup_report,
 };
 use keyturn::store::Journal;
 use secrecy::SecretString;
@@ -189,6 +189,14 @@ fn test_options() -> ExecutorOptions {
         },
         read_only: false,
         pause_after: None,
+        proof: ProofRetry {
+            timeout: Duration::from_secs(30),
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(1),
+            tick: Duration::from_millis(200),
+        },
+        tenant_id: None,
+        profile: None,
     }
 }
 
@@ -202,8 +210,18 @@ fn executor_for(info: &ReadyInfo, journal: Arc<Journal>, opts: ExecutorOptions) 
             max_wait: Duration::from_millis(500),
             backoff: Duration::from_millis(50),
         });
-    let vault = KeyVaultSecrets::new(cred, http, VaultOptions::fast());
-    Executor::new(graph, vault, journal, keyturn::clock::system()).with_options(opts)
+    let vault = KeyVaultSecrets::new(cred, http.clone(), VaultOptions::fast());
+    let sign_in = TokenEndpoint::new(
+        http,
+        &info.authority_host,
+        &info.tenant_id,
+        keyturn::cloud::graph_scope(&info.authority_host, &info.graph_url, None),
+    );
+    let opts = ExecutorOptions {
+        tenant_id: Some(info.tenant_id.clone()),
+        ..opts
+    };
+    Executor::new(graph, vault, sign_in, journal, keyturn::clock::system()).with_options(opts)
 }
 
 fn request(s: &Subject) -> PlanRequest {
@@ -212,7 +230,7 @@ fn request(s: &Subject) -> PlanRequest {
         key_id: KeyId::new(s.key.clone()),
         target: None,
         lifetime_days: 60,
-        old_disposition: OldDisposition::RemoveNow,
+        old_choice: OldChoice::RemoveWhenProven,
         operator: "it-operator".into(),
         mappings: Vec::new(),
         vaults: vec![s.vault.clone()],
@@ -727,7 +745,8 @@ fn rotate_args(s: &Subject, yes: bool) -> RotateArgs {
         vault: None,
         secret_name: None,
         lifetime_days: Some(30),
-        keep_old: false,
+        keep_old: None,
+        remove_old: true,
         yes,
     }
 }

@@ -1047,8 +1047,9 @@ use keyturn::keyvault::SecretTarget;
 use keyturn::keyvault::client::VersionInfo;
 use keyturn::keyvault::mapping::MappingSource;
 use keyturn::rotation::{
-    AppSummary, OldCredential, OldCredentialOutcome, OldDisposition, PlannedTarget, RotationPlan,
-    RotationProgress, RotationReport, RotationState, Step,
+    AppSummary, OldCredential, OldCredentialOutcome, OldCredentialStatus, OldDisposition,
+    PlannedTarget, ProofOutcome, ProofStatus, RotationPlan, RotationProgress, RotationReport,
+    RotationState, Step,
 };
 use keyturn::tui::RotationUpdate;
 use keyturn::tui::app::{FlowStage, PlanField, TargetCheck};
@@ -1081,7 +1082,7 @@ pub(crate) fn payroll_plan(mapped: bool) -> RotationPlan {
         lifetime_days: 180,
         lifetime_cap: None,
         target,
-        old_disposition: OldDisposition::RemoveNow,
+        old_disposition: OldDisposition::RemoveWhenProven,
         operator: "on-call".into(),
         approver: "on-call".into(),
         known_key_ids: vec![KeyId::new(guid(0xc001)), KeyId::new(guid(0xc002))],
@@ -1216,10 +1217,21 @@ fn report(state: &str, completed: bool) -> RotationReport {
         vault_secret_id: completed
             .then(|| format!("{VAULT}/secrets/payroll-sync/5d4c3b2a19f04e8d9c7b6a5f4e3d2c1b")),
         old_key_id: KeyId::new(guid(0xc001)),
-        old_credential: if completed {
-            OldCredentialOutcome::Removed
-        } else {
-            OldCredentialOutcome::Untouched
+        proof: ProofOutcome {
+            status: if completed {
+                ProofStatus::Proven
+            } else {
+                ProofStatus::NotProven
+            },
+            reason: (!completed).then(|| "the rotation ended (RolledBack) before the new secret could be proven".into()),
+        },
+        old_credential: OldCredentialOutcome {
+            status: if completed {
+                OldCredentialStatus::Removed
+            } else {
+                OldCredentialStatus::Kept
+            },
+            remove_after: None,
         },
         message: (!completed).then(|| {
             "rolled back: the vault refused the write (403 Forbidden: the identity lacks Key Vault Secrets Officer on kv-payroll). The old secret is still active and the vault holds what it held before.".to_string()
@@ -1443,15 +1455,21 @@ fn rotation_confirm_starts_on_cancel_and_needs_the_exact_name() {
 }
 
 #[test]
-fn keep_until_accepts_a_date_or_days() {
+fn keep_until_accepts_a_date_days_or_end() {
     use keyturn::tui::app::parse_keep;
-    assert_eq!(parse_keep("", now()), Ok(OldDisposition::RemoveNow));
+    assert_eq!(parse_keep("", now()), Ok(OldDisposition::RemoveWhenProven));
+    assert_eq!(parse_keep("0", now()), Ok(OldDisposition::RemoveWhenProven));
     assert_eq!(
         parse_keep("14", now()),
         Ok(OldDisposition::KeepUntil(now() + Duration::days(14)))
     );
+    // "end": as far as allowed; the plan caps it at the old secret's own end.
+    assert_eq!(
+        parse_keep("end", now()),
+        Ok(OldDisposition::KeepUntil(now() + Duration::days(730)))
+    );
     assert!(parse_keep("2026-11-01", now()).is_err(), "in the past");
-    assert!(parse_keep("0", now()).is_err());
+    assert!(parse_keep("-1", now()).is_err());
     assert!(parse_keep("next week", now()).is_err());
 }
 

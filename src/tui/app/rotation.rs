@@ -71,7 +71,8 @@ pub struct PlanForm {
     pub vault_url: String,
     pub secret_name: String,
     pub target_check: TargetCheck,
-    /// A date (YYYY-MM-DD) or a number of days; empty removes the old secret at once (the default).
+    /// Days to keep the old secret after the proof, a date (YYYY-MM-DD) or `end` (its own end); empty or 0
+    /// removes it once the new secret is proven. Starts as the plan's default (the profile's keep_old_days).
     pub keep: String,
     /// The app's display name, typed to approve.
     pub name: String,
@@ -82,13 +83,14 @@ pub struct PlanForm {
 
 impl PlanForm {
     fn new(plan: RotationPlan) -> Self {
+        let keep = keep_text(&plan);
         Self {
             ask_target: plan.target.is_none(),
             plan,
             vault_url: String::new(),
             secret_name: String::new(),
             target_check: TargetCheck::NotChecked,
-            keep: String::new(),
+            keep,
             name: String::new(),
             // A stray Enter must change nothing.
             focus: PlanField::Cancel,
@@ -165,18 +167,36 @@ impl PlanForm {
     }
 }
 
-/// "keep until": empty = remove now; `YYYY-MM-DD` (midnight UTC, in the future); or a number of days from now.
+/// The keep field's first text: the plan's default disposition as the operator would type it.
+fn keep_text(plan: &RotationPlan) -> String {
+    match plan.old_disposition {
+        OldDisposition::RemoveWhenProven => String::new(),
+        OldDisposition::KeepUntil(d) if Some(d) == plan.old.end => "end".into(),
+        OldDisposition::KeepUntil(d) => {
+            let secs = (d - plan.planned_at).num_seconds().max(0);
+            ((secs + 86_399) / 86_400).to_string()
+        }
+    }
+}
+
+/// "keep": empty or 0 = remove once proven; a number of days from now; `YYYY-MM-DD` (midnight UTC, in the
+/// future); `end` = until the old secret's own end (the plan caps every date there anyway).
 pub fn parse_keep(text: &str, now: DateTime<Utc>) -> Result<OldDisposition, String> {
     let t = text.trim();
-    if t.is_empty() {
-        return Ok(OldDisposition::RemoveNow);
+    if t.is_empty() || t == "0" {
+        return Ok(OldDisposition::RemoveWhenProven);
+    }
+    if t.eq_ignore_ascii_case("end") {
+        return Ok(OldDisposition::KeepUntil(
+            now + Duration::days(MAX_KEEP_DAYS),
+        ));
     }
     if let Ok(days) = t.parse::<i64>() {
         return if (1..=MAX_KEEP_DAYS).contains(&days) {
             Ok(OldDisposition::KeepUntil(now + Duration::days(days)))
         } else {
             Err(format!(
-                "keep it 1 to {MAX_KEEP_DAYS} days, or leave empty to remove it now"
+                "keep it 0 to {MAX_KEEP_DAYS} days, or type end, or leave empty to remove it once the new one is proven"
             ))
         };
     }
@@ -185,7 +205,7 @@ pub fn parse_keep(text: &str, now: DateTime<Utc>) -> Result<OldDisposition, Stri
             let at = d.and_time(NaiveTime::MIN).and_utc();
             if at <= now {
                 Err(format!(
-                    "{t} is not in the future: pick a later date, or leave empty to remove it now"
+                    "{t} is not in the future: pick a later date, or leave empty to remove it once the new one is proven"
                 ))
             } else if at > now + Duration::days(MAX_KEEP_DAYS) {
                 Err(format!("{t} is more than {MAX_KEEP_DAYS} days away"))
@@ -194,7 +214,7 @@ pub fn parse_keep(text: &str, now: DateTime<Utc>) -> Result<OldDisposition, Stri
             }
         }
         Err(_) => Err(
-            "type a date as YYYY-MM-DD or a number of days; leave empty to remove it now".into(),
+            "type a number of days, a date as YYYY-MM-DD, or end; leave empty to remove it once the new one is proven".into(),
         ),
     }
 }
@@ -233,6 +253,8 @@ pub struct RunView {
     /// Where the new value goes, for the header.
     pub target: String,
     pub disposition: OldDisposition,
+    /// Entra has not accepted the new secret yet: how long the proof has waited.
+    pub waiting: Option<std::time::Duration>,
 }
 
 impl RunView {
@@ -242,6 +264,7 @@ impl RunView {
             Step::AddSecret,
             Step::StoreInVault,
             Step::ReadBack,
+            Step::Prove,
             Step::RemoveOld,
         ]
         .into_iter()
@@ -257,6 +280,7 @@ impl RunView {
             notes: Vec::new(),
             target,
             disposition,
+            waiting: None,
         }
     }
 
@@ -309,6 +333,15 @@ impl RunView {
                         self.set(Step::StoreInVault, StepState::Done)
                     }
                     RotationState::Verified => self.set(Step::ReadBack, StepState::Done),
+                    RotationState::Proven => {
+                        self.waiting = None;
+                        self.set(Step::Prove, StepState::Done)
+                    }
+                    RotationState::NotProven { reason } => {
+                        self.waiting = None;
+                        self.set(Step::Prove, StepState::Failed(reason));
+                        self.close_pending("not run: the new secret is not proven");
+                    }
                     RotationState::OldRemoved => self.set(Step::RemoveOld, StepState::Done),
                     RotationState::OldRemovalPending {
                         keep_until: Some(d),
@@ -338,6 +371,7 @@ impl RunView {
                 }
             }
             RotationProgress::Notice { message, .. } => self.notes.push(message),
+            RotationProgress::ProofWaiting { waited, .. } => self.waiting = Some(waited),
             RotationProgress::Finished { .. } => {}
         }
     }

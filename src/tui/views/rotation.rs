@@ -7,7 +7,7 @@ use super::super::app::{
 use super::super::effects::short_location;
 use super::super::format::{date, days};
 use crate::inventory::Status;
-use crate::rotation::{OldCredentialOutcome, OldDisposition, RotationReport, Step};
+use crate::rotation::{OldCredentialStatus, OldDisposition, RotationReport, Step};
 use crate::safe_text::{Safe, terminal};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -65,6 +65,12 @@ pub fn render(app: &App, flow: &RotationFlow, frame: &mut Frame, area: Rect) {
             lines.extend(step_lines(app, run, area.width));
             for n in &run.notes {
                 lines.push(Line::styled(format!(" · {n}"), t.dim()));
+            }
+            if let Some(waited) = run.waiting {
+                lines.push(Line::styled(
+                    format!(" ⧗ {}", crate::rotation::cli::waiting_text(waited)),
+                    t.warning(),
+                ));
             }
             lines.push(Line::from(""));
             lines.push(Line::styled(
@@ -266,9 +272,10 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
     );
     keep.push(Span::raw(" → "));
     keep.push(match form.disposition(now) {
-        Ok(OldDisposition::RemoveNow) => {
-            Span::styled("remove it now (or type a date YYYY-MM-DD or days)", t.dim())
-        }
+        Ok(OldDisposition::RemoveWhenProven) => Span::styled(
+            "remove it once the new secret is proven (or type days, YYYY-MM-DD, or end)",
+            t.dim(),
+        ),
         Ok(OldDisposition::KeepUntil(d)) => {
             let mut text = format!("keep it until {}", date(d));
             if p.old.end.is_some_and(|end| end < d) {
@@ -358,7 +365,7 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
 
 fn run_header(run: &RunView) -> Vec<Line<'static>> {
     let old = match run.disposition {
-        OldDisposition::RemoveNow => "removed at the end".to_string(),
+        OldDisposition::RemoveWhenProven => "removed once the new one is proven".to_string(),
         OldDisposition::KeepUntil(d) => format!("kept until {}", date(d)),
     };
     vec![row("New value", run.target.clone()), row("Old secret", old)]
@@ -371,6 +378,7 @@ fn step_name(step: Step) -> &'static str {
         Step::AddSecret => "add",
         Step::StoreInVault => "store",
         Step::ReadBack => "verify",
+        Step::Prove => "sign in",
         Step::RemoveOld => "remove old",
         Step::RestorePrevious => "restore",
         Step::RemoveNew => "remove new",
@@ -435,14 +443,14 @@ fn secret_version(id: &str) -> (String, Option<String>) {
 }
 
 fn old_outcome(r: &RotationReport) -> String {
-    match &r.old_credential {
-        OldCredentialOutcome::Removed => "removed from the app".into(),
-        // What to do about it is in the report's message, right below.
-        OldCredentialOutcome::KeptUntil { until } => format!("kept until {}", date(*until)),
-        OldCredentialOutcome::RemovalPending { .. } => {
-            "still on the app: removing it failed".into()
+    // What to do about it is in the report's message, right below.
+    match (&r.old_credential.status, r.old_credential.remove_after) {
+        (OldCredentialStatus::Removed, _) => "removed from the app".into(),
+        (OldCredentialStatus::PendingRemoval, Some(d)) => {
+            format!("pending removal after {} (keyturn cleanup)", date(d))
         }
-        OldCredentialOutcome::Untouched => "untouched, still working".into(),
+        (OldCredentialStatus::PendingRemoval, None) => "pending removal".into(),
+        (OldCredentialStatus::Kept, _) => "kept on the app, still working".into(),
     }
 }
 

@@ -1,15 +1,24 @@
-//! The rotation state machine of docs/ARCHITECTURE.md section 4, as data: the states, the steps that move between them,
-//! and the edges that are allowed. The executor drives it; the journal persists it; nothing here does I/O.
+//! The rotation state machine, as data: the states, the steps that move between them, and the edges that are
+//! allowed. Nothing here does I/O. It sits below both `rotation` (the executor drives it) and `store` (the journal
+//! persists it), so neither has to import the other's internals; `rotation::state` re-exports it.
 //!
 //! ```text
-//! Planned -> Approved -> SecretAdded(newKeyId) -> StoredInVault(version) -> Verified -> OldRemoved -> Done
+//! Planned -> Approved -> SecretAdded(newKeyId) -> StoredInVault(version) -> Verified -> Proven
+//!         -> OldRemoved -> Done                      (remove once proven, or the old secret already expired)
+//!         |  OldRemovalPending(due) -> OldRemoved -> Done   (kept N days / until its end; `keyturn cleanup`)
 //!   addPassword fails                -> Failed (nothing changed)
 //!   vault write certainly failed     -> removePassword(newKeyId) -> RolledBack
 //!   vault write's answer lost        -> read back: stored ? continue to Verified : roll back as above
 //!   read-back mismatch               -> write the previous value back, removePassword(newKeyId) -> RolledBack
+//!   sign-in proof not reached        -> NotProven: both credentials kept, the old one is never removed
+//!                                       automatically (no service principal, conditional access, timeout)
 //!   removing the old one fails       -> OldRemovalPending (retried from the journal)
 //!   any rollback step fails          -> NeedsAttention (shown at every start until resolved)
 //! ```
+//!
+//! Verified means the vault returned the value that was written; Proven means Entra accepted that value: a
+//! client-credentials sign-in as the rotated app with the new secret succeeded. Only Proven leads to removing the
+//! old secret.
 use crate::graph::KeyId;
 use chrono::{DateTime, Utc};
 use std::fmt;
@@ -27,6 +36,13 @@ pub enum RotationState {
         version: String,
     },
     Verified,
+    /// Entra accepted the new secret (a sign-in as the app with it succeeded).
+    Proven,
+    /// The sign-in proof was not reached: both credentials are kept and the old one is never removed
+    /// automatically. `reason` says why in words (no service principal, conditional access, timeout).
+    NotProven {
+        reason: String,
+    },
     OldRemoved,
     Done,
     /// Nothing was changed (or what was changed was undone before anyone could use it).
@@ -59,6 +75,8 @@ impl RotationState {
             RotationState::SecretAdded { .. } => StateKind::SecretAdded,
             RotationState::StoredInVault { .. } => StateKind::StoredInVault,
             RotationState::Verified => StateKind::Verified,
+            RotationState::Proven => StateKind::Proven,
+            RotationState::NotProven { .. } => StateKind::NotProven,
             RotationState::OldRemoved => StateKind::OldRemoved,
             RotationState::Done => StateKind::Done,
             RotationState::Failed { .. } => StateKind::Failed,
@@ -76,6 +94,7 @@ impl fmt::Display for RotationState {
             RotationState::StoredInVault { version } => write!(f, "StoredInVault({version})"),
             RotationState::Failed { step, error } => write!(f, "Failed at {step}: {error}"),
             RotationState::RolledBack { reason } => write!(f, "RolledBack: {reason}"),
+            RotationState::NotProven { reason } => write!(f, "NotProven: {reason}"),
             RotationState::OldRemovalPending {
                 keep_until: Some(d),
                 error: None,
@@ -99,6 +118,8 @@ pub enum StateKind {
     SecretAdded,
     StoredInVault,
     Verified,
+    Proven,
+    NotProven,
     OldRemoved,
     Done,
     Failed,
@@ -108,12 +129,14 @@ pub enum StateKind {
 }
 
 impl StateKind {
-    pub const ALL: [StateKind; 11] = [
+    pub const ALL: [StateKind; 13] = [
         StateKind::Planned,
         StateKind::Approved,
         StateKind::SecretAdded,
         StateKind::StoredInVault,
         StateKind::Verified,
+        StateKind::Proven,
+        StateKind::NotProven,
         StateKind::OldRemoved,
         StateKind::Done,
         StateKind::Failed,
@@ -129,6 +152,8 @@ impl StateKind {
             StateKind::SecretAdded => "SecretAdded",
             StateKind::StoredInVault => "StoredInVault",
             StateKind::Verified => "Verified",
+            StateKind::Proven => "Proven",
+            StateKind::NotProven => "NotProven",
             StateKind::OldRemoved => "OldRemoved",
             StateKind::Done => "Done",
             StateKind::Failed => "Failed",
@@ -146,11 +171,11 @@ impl StateKind {
         )
     }
 
-    /// Stopped, and waiting for `journal resume` / `journal rollback` (reported at every start).
+    /// Stopped, and waiting for `journal resume` / `journal rollback` / `keyturn cleanup` (reported at every start).
     pub fn is_parked(self) -> bool {
         matches!(
             self,
-            StateKind::OldRemovalPending | StateKind::NeedsAttention
+            StateKind::OldRemovalPending | StateKind::NeedsAttention | StateKind::NotProven
         )
     }
 
@@ -159,9 +184,11 @@ impl StateKind {
         !self.is_final() && !self.is_parked()
     }
 
-    /// The edges of docs/ARCHITECTURE.md section 4. `NeedsAttention` can be left forward or backward once a human
-    /// resumes or rolls back (or to `Failed` when it turns out addPassword created nothing); `OldRemovalPending` loops
-    /// while removal keeps failing.
+    /// The edges of the machine. `NeedsAttention` can be left forward or backward once a human resumes or rolls
+    /// back (or to `Failed` when it turns out addPassword created nothing); `OldRemovalPending` loops while removal
+    /// keeps failing or is held; `NotProven` is retried (`journal resume`) or undone (`journal rollback`). The old
+    /// credential is removed (`OldRemoved`) or scheduled for removal only from `Proven` or a pending removal that
+    /// `Proven` created: there is no edge from `Verified` to either.
     pub fn can_go_to(self, next: StateKind) -> bool {
         use StateKind::*;
         matches!(
@@ -170,10 +197,9 @@ impl StateKind {
                 | (Approved, SecretAdded | Failed | NeedsAttention)
                 | (SecretAdded, StoredInVault | RolledBack | NeedsAttention)
                 | (StoredInVault, Verified | RolledBack | NeedsAttention)
-                | (
-                    Verified,
-                    OldRemoved | OldRemovalPending | RolledBack | NeedsAttention
-                )
+                | (Verified, Proven | NotProven | RolledBack | NeedsAttention)
+                | (NotProven, Proven | NotProven | RolledBack | NeedsAttention)
+                | (Proven, OldRemoved | OldRemovalPending | NeedsAttention)
                 | (OldRemoved, Done)
                 | (
                     OldRemovalPending,
@@ -181,7 +207,7 @@ impl StateKind {
                 )
                 | (
                     NeedsAttention,
-                    StoredInVault | Verified | RolledBack | Failed | NeedsAttention
+                    StoredInVault | Verified | Proven | RolledBack | Failed | NeedsAttention
                 )
         )
     }
@@ -220,6 +246,8 @@ pub enum Step {
     StoreInVault,
     /// Key Vault get of the new version, compared in memory.
     ReadBack,
+    /// Client-credentials sign-in as the rotated app with the new secret, retried while Entra propagates it.
+    Prove,
     /// Graph `removePassword` of the old credential.
     RemoveOld,
     /// Rollback: Key Vault set of the previous version's value as a new version.
@@ -231,11 +259,12 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
         Step::Preflight,
         Step::AddSecret,
         Step::StoreInVault,
         Step::ReadBack,
+        Step::Prove,
         Step::RemoveOld,
         Step::RestorePrevious,
         Step::RemoveNew,
@@ -248,6 +277,7 @@ impl Step {
             Step::AddSecret => "addPassword",
             Step::StoreInVault => "vaultSet",
             Step::ReadBack => "readBack",
+            Step::Prove => "signInProof",
             Step::RemoveOld => "removeOld",
             Step::RestorePrevious => "restorePrevious",
             Step::RemoveNew => "removeNew",
@@ -262,6 +292,9 @@ impl Step {
             Step::AddSecret => "Adding the new client secret (Graph addPassword)",
             Step::StoreInVault => "Writing the new value to Key Vault",
             Step::ReadBack => "Reading the new version back and comparing",
+            Step::Prove => {
+                "Signing in as the app with the new secret (proof that Entra accepts it)"
+            }
             Step::RemoveOld => "Removing the old client secret (Graph removePassword)",
             Step::RestorePrevious => "Rollback: writing the previous value back to Key Vault",
             Step::RemoveNew => "Rollback: removing the new client secret",
@@ -292,24 +325,6 @@ impl FromStr for Step {
     }
 }
 
-/// What happens to the old credential once the new one is verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OldDisposition {
-    /// Remove it at once (the default): automations reading the vault already have the new value.
-    RemoveNow,
-    /// Leave it on the app until this date, for consumers that cache the value; `journal resume` removes it then.
-    KeepUntil(DateTime<Utc>),
-}
-
-impl fmt::Display for OldDisposition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OldDisposition::RemoveNow => f.write_str("remove now"),
-            OldDisposition::KeepUntil(d) => write!(f, "keep until {}", d.format("%Y-%m-%d")),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,12 +349,27 @@ mod tests {
             SecretAdded,
             StoredInVault,
             Verified,
+            Proven,
             OldRemoved,
             Done,
         ];
         for w in path.windows(2) {
             assert!(w[0].can_go_to(w[1]), "{} -> {}", w[0], w[1]);
         }
+        // The old secret goes (or is scheduled to go) only after the proof.
+        for k in StateKind::ALL {
+            if k.can_go_to(OldRemoved) {
+                assert!(matches!(k, Proven | OldRemovalPending), "{k} -> OldRemoved");
+            }
+            if k.can_go_to(OldRemovalPending) {
+                assert!(
+                    matches!(k, Proven | OldRemovalPending),
+                    "{k} -> OldRemovalPending"
+                );
+            }
+        }
+        assert!(!NotProven.can_go_to(OldRemoved));
+        assert!(Verified.can_go_to(NotProven) && NotProven.can_go_to(Proven));
         // No step may be skipped on the way to Done, and nothing leaves a final state.
         assert!(!Approved.can_go_to(StoredInVault));
         assert!(!SecretAdded.can_go_to(Verified));
@@ -362,5 +392,7 @@ mod tests {
         assert!(StateKind::NeedsAttention.is_parked());
         assert!(StateKind::SecretAdded.is_in_progress());
         assert!(!StateKind::OldRemovalPending.is_in_progress());
+        assert!(StateKind::NotProven.is_parked());
+        assert!(StateKind::Proven.is_in_progress());
     }
 }

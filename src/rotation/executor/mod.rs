@@ -1,14 +1,28 @@
-//! The executor: drives one approved plan through the state machine of docs/ARCHITECTURE.md section 4, journaling
-//! before and after every call, and finishes or undoes interrupted rotations from the journal.
+//! The executor: drives one approved plan through the state machine of DESIGN section 5, journaling before and
+//! after every call, and finishes or undoes interrupted rotations from the journal.
 //!
 //! The rule everything here serves: at every end state the vault's latest version is either the one it was before,
 //! or holds the value of a credential that is still active on the app. So once the vault may hold the new value,
 //! the rotation rolls forward (read back, continue); it rolls back only a write that certainly did not happen, and
 //! when a rollback must undo a vault write it first writes the previous value back, then removes the new
 //! credential. When the executor cannot tell, it keeps both credentials and says `NeedsAttention`.
+//!
+//! The second rule: the old secret is never removed unless the new one is proven (a sign-in as the app with it
+//! succeeded). After the read-back the executor signs in with the new value, retrying while Entra propagates it
+//! (`old_secret.rs`); then the old secret is removed (when the operator chose so or it already expired) or becomes
+//! a pending removal with a due date that `keyturn cleanup` finishes after its checks.
+//!
+//! Files: this one drives a new rotation forward; `recovery.rs` finishes or undoes one from the journal (resume,
+//! rollback, recovery at start); `old_secret.rs` is the proof, the old secret's disposition and `cleanup`.
+mod old_secret;
+mod recovery;
+
+pub use old_secret::{CleanupItem, CleanupOutcome};
+
 use super::plan::{ApprovedPlan, PlanError, PlanRequest, RotationPlan, build_plan};
 use super::ports::{GraphApi, VaultApi};
 use super::progress::{ProgressSink, RotationProgress, RotationReport};
+use super::proof::{ProofRetry, SignInApi, TokenEndpoint};
 use super::state::{RotationState, StateKind, Step};
 use crate::clock::SharedClock;
 use crate::graph::{GraphError, KeyId, ObjectId};
@@ -23,9 +37,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
-/// Test hook, read by `ExecutorOptions::default()`: after journaling the named state (`SecretAdded`,
-/// `StoredInVault`, `Verified`) the executor sleeps for an hour, so a test can SIGKILL the process at exactly that
-/// point and check what the next start does. It only ever delays; it changes nothing.
+/// Test hook, read by `ExecutorOptions::default()` in debug builds only (a release build ignores it): after
+/// journaling the named state (`SecretAdded`, `StoredInVault`, `Verified`, `Proven`, `NotProven`), or when the
+/// named step is in flight (`removeOld`, `removeNew`, `restorePrevious`), the executor sleeps for an hour, so a
+/// test can SIGKILL the process at exactly that point and check what the next start does. It only ever delays.
 pub const PAUSE_ENV: &str = "KEYTURN_TEST_PAUSE_AFTER";
 
 /// Retries for `removePassword`. Right after `addPassword`, a real tenant was seen to answer 400 for a while
@@ -53,7 +68,36 @@ pub struct ExecutorOptions {
     /// `--read-only`: every write is refused before anything is journaled.
     pub read_only: bool,
     /// See [`PAUSE_ENV`].
-    pub pause_after: Option<StateKind>,
+    pub pause_after: Option<PausePoint>,
+    /// The sign-in proof's timeout and backoff (`proof_timeout_secs`).
+    pub proof: ProofRetry,
+    /// The signed-in tenant: journaled with each rotation; recovery at start touches only this tenant's.
+    pub tenant_id: Option<String>,
+    /// The profile, journaled for the operator.
+    pub profile: Option<String>,
+}
+
+/// Where the test hook of [`PAUSE_ENV`] stops: right after a state was journaled, or inside a step (journaled as
+/// in flight, the call not yet made).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PausePoint {
+    State(StateKind),
+    Step(Step),
+}
+
+impl PausePoint {
+    /// `KEYTURN_TEST_PAUSE_AFTER`, in debug builds only.
+    fn from_env() -> Option<PausePoint> {
+        if !cfg!(debug_assertions) {
+            return None;
+        }
+        let v = std::env::var(PAUSE_ENV).ok()?;
+        let v = v.trim();
+        v.parse()
+            .map(PausePoint::State)
+            .or_else(|_| v.parse().map(PausePoint::Step))
+            .ok()
+    }
 }
 
 impl Default for ExecutorOptions {
@@ -61,21 +105,28 @@ impl Default for ExecutorOptions {
         Self {
             removal_retry: RemovalRetry::default(),
             read_only: false,
-            pause_after: std::env::var(PAUSE_ENV)
-                .ok()
-                .and_then(|s| s.trim().parse().ok()),
+            pause_after: PausePoint::from_env(),
+            proof: ProofRetry::default(),
+            tenant_id: None,
+            profile: None,
         }
     }
 }
 
 impl ExecutorOptions {
-    /// Short removal retries (tests).
+    /// Short removal retries and proof waits (tests).
     pub fn fast() -> Self {
         Self {
             removal_retry: RemovalRetry {
                 attempts: 3,
                 initial_delay: Duration::from_millis(20),
                 max_delay: Duration::from_millis(100),
+            },
+            proof: ProofRetry {
+                timeout: Duration::from_millis(400),
+                initial_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(50),
+                tick: Duration::from_millis(10),
             },
             ..Self::default()
         }
@@ -118,10 +169,12 @@ pub enum RotationError {
     },
 }
 
-/// Drives rotations. `G` and `V` are `GraphClient` and `KeyVaultSecrets` in the product, fakes in unit tests.
-pub struct Executor<G, V> {
+/// Drives rotations. `G`, `V` and `S` are `GraphClient`, `KeyVaultSecrets` and the token endpoint in the product,
+/// fakes in unit tests.
+pub struct Executor<G, V, S = TokenEndpoint> {
     graph: G,
     vault: V,
+    sign_in: S,
     journal: Arc<Journal>,
     clock: SharedClock,
     opts: ExecutorOptions,
@@ -130,11 +183,12 @@ pub struct Executor<G, V> {
 
 /// Cheap: the product's Graph and vault clients and the journal are shared handles. The TUI clones one into each
 /// spawned rotation task.
-impl<G: Clone, V: Clone> Clone for Executor<G, V> {
+impl<G: Clone, V: Clone, S: Clone> Clone for Executor<G, V, S> {
     fn clone(&self) -> Self {
         Self {
             graph: self.graph.clone(),
             vault: self.vault.clone(),
+            sign_in: self.sign_in.clone(),
             journal: self.journal.clone(),
             clock: self.clock.clone(),
             opts: self.opts.clone(),
@@ -143,7 +197,7 @@ impl<G: Clone, V: Clone> Clone for Executor<G, V> {
     }
 }
 
-impl<G, V> std::fmt::Debug for Executor<G, V> {
+impl<G, V, S> std::fmt::Debug for Executor<G, V, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Executor")
             .field("journal", &self.journal)
@@ -160,11 +214,12 @@ enum Written {
     Verified,
 }
 
-impl<G: GraphApi, V: VaultApi> Executor<G, V> {
-    pub fn new(graph: G, vault: V, journal: Arc<Journal>, clock: SharedClock) -> Self {
+impl<G: GraphApi, V: VaultApi, S: SignInApi> Executor<G, V, S> {
+    pub fn new(graph: G, vault: V, sign_in: S, journal: Arc<Journal>, clock: SharedClock) -> Self {
         Self {
             graph,
             vault,
+            sign_in,
             journal,
             clock,
             opts: ExecutorOptions::default(),
@@ -278,9 +333,11 @@ impl<G: GraphApi, V: VaultApi> Executor<G, V> {
                 secret_name: target.name.clone(),
                 previous_version: previous.as_ref().map(|v| v.version.clone()),
                 keep_until: match plan.old_disposition {
-                    super::OldDisposition::RemoveNow => None,
+                    super::OldDisposition::RemoveWhenProven => None,
                     super::OldDisposition::KeepUntil(d) => Some(d),
                 },
+                tenant_id: self.opts.tenant_id.clone(),
+                profile: self.opts.profile.clone(),
                 operator: plan.operator.clone(),
                 approver: approved.approver.clone(),
                 known_key_ids,
@@ -462,266 +519,15 @@ impl<G: GraphApi, V: VaultApi> Executor<G, V> {
                 }
             }
         }
-        // The value is not needed any more; dropping it zeroizes it.
-        drop(secret);
         self.pause_hook(id, StateKind::Verified).await;
-        self.finish_old(id, false).await
-    }
-
-    /// Finish an unfinished rotation forward (`keyturn journal resume ID`), by the rules of docs/ARCHITECTURE.md
-    /// section 4. `force` takes it over from a process that looks alive and removes a kept old secret before its date.
-    pub async fn resume(&self, id: i64, force: bool) -> Result<RotationReport, RotationError> {
-        self.writable()?;
-        self.claim(id, force)?;
-        let e = self.journal.get(id)?;
-        self.journal
-            .note(id, "resumed", self.clock.now())
-            .map_err(RotationError::from)?;
-        let result = match e.state_kind {
-            StateKind::Done | StateKind::Failed | StateKind::RolledBack => {
-                Err(RotationError::AlreadyFinished {
-                    id,
-                    state: e.state_kind,
-                })
-            }
-            _ if e.rolling_back => {
-                let reason = e
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "finishing an interrupted rollback".into());
-                self.undo(id, &reason).await
-            }
-            StateKind::Planned | StateKind::Approved => self.recover_approved(&e).await,
-            StateKind::SecretAdded => self.recover_secret_added(&e).await,
-            StateKind::StoredInVault => self.recover_stored(&e).await,
-            StateKind::Verified => self.finish_old(id, force).await,
-            StateKind::OldRemoved => {
-                self.advance(id, RotationState::Done, Changes::default())?;
-                self.finish(id)
-            }
-            StateKind::OldRemovalPending => self.finish_old(id, force).await,
-            StateKind::NeedsAttention => {
-                if e.new_version.is_some() {
-                    self.recover_stored(&e).await
-                } else if e.new_key_id.is_some() {
-                    self.recover_secret_added(&e).await
-                } else {
-                    self.recover_approved(&e).await
-                }
-            }
-        };
-        self.journal.release(id)?;
-        result
-    }
-
-    /// Undo an unfinished rotation (`keyturn journal rollback ID`): the previous value back into the vault if the
-    /// new one is there, then the new credential removed. Impossible once the old credential is gone.
-    pub async fn rollback(&self, id: i64, force: bool) -> Result<RotationReport, RotationError> {
-        self.writable()?;
-        self.claim(id, force)?;
-        let e = self.journal.get(id)?;
-        let result = match e.state_kind {
-            StateKind::Done | StateKind::OldRemoved => Err(RotationError::CannotRollBack {
-                id,
-                reason: "the old secret was already removed from the app, so the previous vault value no longer works; rotate again instead".into(),
-            }),
-            StateKind::Failed | StateKind::RolledBack => Err(RotationError::AlreadyFinished {
-                id,
-                state: e.state_kind,
-            }),
-            StateKind::Planned | StateKind::Approved => self.recover_approved(&e).await,
-            _ => {
-                self.undo(id, &format!("rolled back on request (keyturn journal rollback {id})"))
-                    .await
-            }
-        };
-        self.journal.release(id)?;
-        result
-    }
-
-    /// At start: finish every rotation that was interrupted mid-way (its process is gone), per docs/ARCHITECTURE.md
-    /// section 4. Parked ones (NeedsAttention, OldRemovalPending) are left for a human; `startup_report` lists them.
-    pub async fn recover_interrupted(&self) -> Result<Vec<RotationReport>, RotationError> {
-        if self.opts.read_only {
-            return Ok(Vec::new());
+        // The proof signs in with the value still in memory; after it the value is not needed any more, and
+        // dropping it zeroizes it.
+        let proven = self.prove(id, &secret).await?;
+        drop(secret);
+        if !proven {
+            return self.finish(id);
         }
-        let me = ProcessOwner::current();
-        let mut out = Vec::new();
-        for e in self.journal.unfinished()? {
-            if !e.state_kind.is_in_progress() {
-                continue;
-            }
-            // Never take over a rotation that this process or another live one is driving.
-            if let Some(owner) = &e.owner
-                && (owner == &me || owner.is_alive())
-            {
-                continue;
-            }
-            tracing::warn!(rotation = e.id, state = %e.state_kind, "recovering an interrupted rotation");
-            match self.resume(e.id, false).await {
-                Ok(r) => out.push(r),
-                Err(RotationError::Busy { .. }) => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(out)
-    }
-
-    // ---- recovery paths -------------------------------------------------------------------------------------
-
-    /// `Approved`: addPassword may or may not have run. Anything on the app with our name that was not there
-    /// before is ours, with its value lost: remove it.
-    async fn recover_approved(&self, e: &JournalEntry) -> Result<RotationReport, RotationError> {
-        let started_add = self
-            .journal
-            .events(e.id)?
-            .iter()
-            .any(|ev| ev.step == Some(Step::AddSecret));
-        if !started_add && e.state_kind != StateKind::NeedsAttention {
-            self.advance(
-                e.id,
-                RotationState::Failed {
-                    step: Step::Preflight,
-                    error: "interrupted before any change".into(),
-                },
-                Changes::default(),
-            )?;
-            return self.finish(e.id);
-        }
-        self.cleanup_orphans(e.id, "interrupted during addPassword".to_string())
-            .await
-    }
-
-    /// `SecretAdded` without `StoredInVault`: the value is lost unless the vault's latest version carries
-    /// `CredentialId = newKeyId` (then continue at Verified); otherwise remove the new credential.
-    async fn recover_secret_added(
-        &self,
-        e: &JournalEntry,
-    ) -> Result<RotationReport, RotationError> {
-        let id = e.id;
-        let target = entry_target(e)?;
-        let Some(new_key) = e.new_key_id.clone() else {
-            return self.recover_approved(e).await;
-        };
-        self.begin(id, Step::Inspect)?;
-        match self.vault.get_secret(&target, None).await {
-            Ok(latest)
-                if latest
-                    .info
-                    .tag(TAG_CREDENTIAL_ID)
-                    .is_some_and(|k| k.eq_ignore_ascii_case(new_key.as_str())) =>
-            {
-                if !hint_matches(e.new_hint.as_deref(), &latest.value) {
-                    self.step_done(id, Step::Inspect, "latest version tagged for the new credential, but its value does not start with the credential's hint")?;
-                    return self
-                        .undo(id, "the vault's latest version is tagged for the new credential but its value does not match it")
-                        .await;
-                }
-                let version = latest.info.version.clone();
-                drop(latest);
-                self.step_done(
-                    id,
-                    Step::Inspect,
-                    &format!("the vault's latest version {version} carries CredentialId={new_key}: continuing"),
-                )?;
-                self.advance(
-                    id,
-                    RotationState::StoredInVault {
-                        version: version.clone(),
-                    },
-                    Changes::default(),
-                )?;
-                self.advance(
-                    id,
-                    RotationState::Verified,
-                    Changes {
-                        detail: Some(format!(
-                            "version {version} checked by its CredentialId tag and the credential's hint (the value itself was lost with the interrupted process)"
-                        )),
-                        ..Default::default()
-                    },
-                )?;
-                self.finish_old(id, false).await
-            }
-            Ok(_) | Err(KeyVaultError::NotFound { .. }) => {
-                self.step_done(
-                    id,
-                    Step::Inspect,
-                    "the vault's latest version is not the new one",
-                )?;
-                self.undo(
-                    id,
-                    "interrupted before the new value reached the vault; the value is lost, so the new credential is removed",
-                )
-                .await
-            }
-            Err(err) => {
-                self.step_failed(id, Step::Inspect, &err.to_string(), None)?;
-                self.advance(
-                    id,
-                    RotationState::NeedsAttention {
-                        step: Step::Inspect,
-                        error: format!(
-                            "cannot read the vault to learn whether the new value reached it ({err}); both secrets are kept"
-                        ),
-                    },
-                    Changes::default(),
-                )?;
-                self.finish(id)
-            }
-        }
-    }
-
-    /// `StoredInVault`: the vault holds the new version; it is checked by tag and hint (the value is gone with the
-    /// process that held it), then the rotation goes on.
-    async fn recover_stored(&self, e: &JournalEntry) -> Result<RotationReport, RotationError> {
-        let id = e.id;
-        let target = entry_target(e)?;
-        let (Some(version), Some(new_key)) = (e.new_version.clone(), e.new_key_id.clone()) else {
-            return self.recover_secret_added(e).await;
-        };
-        self.begin(id, Step::ReadBack)?;
-        match self.vault.get_secret(&target, Some(&version)).await {
-            Ok(read) => {
-                let tag_ok = read
-                    .info
-                    .tag(TAG_CREDENTIAL_ID)
-                    .is_some_and(|k| k.eq_ignore_ascii_case(new_key.as_str()));
-                let hint_ok = hint_matches(e.new_hint.as_deref(), &read.value);
-                drop(read);
-                if tag_ok && hint_ok {
-                    self.advance(
-                        id,
-                        RotationState::Verified,
-                        Changes {
-                            detail: Some(format!(
-                                "version {version} checked by its CredentialId tag and the credential's hint"
-                            )),
-                            ..Default::default()
-                        },
-                    )?;
-                    self.finish_old(id, false).await
-                } else {
-                    let why = "read-back mismatch: the stored version does not belong to the new credential";
-                    self.step_failed(id, Step::ReadBack, why, None)?;
-                    self.undo(id, why).await
-                }
-            }
-            Err(err) => {
-                self.step_failed(id, Step::ReadBack, &err.to_string(), None)?;
-                self.advance(
-                    id,
-                    RotationState::NeedsAttention {
-                        step: Step::ReadBack,
-                        error: format!(
-                            "cannot read back version {version} to verify it ({err}); both secrets are kept"
-                        ),
-                    },
-                    Changes::default(),
-                )?;
-                self.finish(id)
-            }
-        }
+        self.finish_old(id).await
     }
 
     // ---- forward helpers ------------------------------------------------------------------------------------
@@ -934,237 +740,6 @@ impl<G: GraphApi, V: VaultApi> Executor<G, V> {
         }
     }
 
-    /// Verified: remove the old credential now, or park until the keep-until date.
-    async fn finish_old(&self, id: i64, force: bool) -> Result<RotationReport, RotationError> {
-        let e = self.journal.get(id)?;
-        let now = self.clock.now();
-        if let Some(until) = e.keep_until
-            && until > now
-            && !force
-        {
-            if e.state_kind == StateKind::OldRemovalPending {
-                return Err(RotationError::NotDue { id, until });
-            }
-            self.advance(
-                id,
-                RotationState::OldRemovalPending {
-                    keep_until: Some(until),
-                    error: None,
-                },
-                Changes::default(),
-            )?;
-            return self.finish(id);
-        }
-        self.begin(id, Step::RemoveOld)?;
-        match self
-            .remove_with_retry(Some(id), &e.app_object_id, &e.old_key_id)
-            .await
-        {
-            Ok(()) => {
-                self.advance(id, RotationState::OldRemoved, Changes::default())?;
-                self.advance(id, RotationState::Done, Changes::default())?;
-            }
-            Err(err) => {
-                self.advance(
-                    id,
-                    RotationState::OldRemovalPending {
-                        keep_until: e.keep_until,
-                        error: Some(format!(
-                            "removing the old secret {} failed: {err}",
-                            e.old_key_id
-                        )),
-                    },
-                    Changes::default(),
-                )?;
-            }
-        }
-        self.finish(id)
-    }
-
-    // ---- rollback ---------------------------------------------------------------------------------------------
-
-    /// Roll back: if the vault's latest version belongs to the new credential, write the previous value back
-    /// first; then remove the new credential. Any failure: NeedsAttention, with both credentials kept.
-    async fn undo(&self, id: i64, reason: &str) -> Result<RotationReport, RotationError> {
-        let now = self.clock.now();
-        self.journal.set_rolling_back(id, reason, now)?;
-        self.emit(RotationProgress::Notice {
-            rotation_id: id,
-            message: format!("rolling back: {reason}"),
-        });
-        let e = self.journal.get(id)?;
-        let target = entry_target(&e)?;
-        let Some(new_key) = e.new_key_id.clone() else {
-            return self.cleanup_orphans(id, reason.to_string()).await;
-        };
-
-        self.begin(id, Step::Inspect)?;
-        let latest = match self.vault.latest(&target).await {
-            Ok(l) => l,
-            Err(err) => {
-                self.step_failed(id, Step::Inspect, &err.to_string(), None)?;
-                return self.attention(
-                    id,
-                    Step::Inspect,
-                    format!(
-                        "{reason}; rolling back needs to know what the vault holds, and reading it failed ({err}); both secrets are kept"
-                    ),
-                );
-            }
-        };
-        let vault_has_new = latest.as_ref().is_some_and(|v| {
-            v.tag(TAG_CREDENTIAL_ID)
-                .is_some_and(|k| k.eq_ignore_ascii_case(new_key.as_str()))
-        });
-        self.step_done(
-            id,
-            Step::Inspect,
-            if vault_has_new {
-                "the vault's latest version belongs to the new credential: writing the previous value back first"
-            } else {
-                "the vault's latest version is not the new one"
-            },
-        )?;
-        if vault_has_new {
-            self.begin(id, Step::RestorePrevious)?;
-            match self.restore_previous(&e, &target).await {
-                Ok(version) => self.step_done(
-                    id,
-                    Step::RestorePrevious,
-                    &format!("the previous value is the latest version again ({version})"),
-                )?,
-                Err(err) => {
-                    self.step_failed(id, Step::RestorePrevious, &err, None)?;
-                    return self.attention(
-                        id,
-                        Step::RestorePrevious,
-                        format!(
-                            "{reason}; writing the previous value back failed ({err}), so the new credential {new_key} is kept: the vault may hold its value"
-                        ),
-                    );
-                }
-            }
-        }
-
-        self.begin(id, Step::RemoveNew)?;
-        match self
-            .remove_with_retry(Some(id), &e.app_object_id, &new_key)
-            .await
-        {
-            Ok(()) => {
-                self.advance(
-                    id,
-                    RotationState::RolledBack {
-                        reason: reason.to_string(),
-                    },
-                    Changes::default(),
-                )?;
-                self.finish(id)
-            }
-            Err(err) => self.attention(
-                id,
-                Step::RemoveNew,
-                format!(
-                    "{reason}; rolling back, removing the new credential {new_key} failed ({err}): it is still on the app ({})",
-                    if vault_has_new {
-                        "the vault holds the previous value again"
-                    } else {
-                        "the vault was not changed"
-                    }
-                ),
-            ),
-        }
-    }
-
-    /// Read the version that was latest before the rotation and write its value, dates and tags as a new version.
-    async fn restore_previous(
-        &self,
-        e: &JournalEntry,
-        target: &SecretTarget,
-    ) -> Result<String, String> {
-        let Some(prev) = e.previous_version.as_deref() else {
-            return Err(
-                "the secret did not exist before this rotation, so there is no previous value to write back"
-                    .to_string(),
-            );
-        };
-        let old = self
-            .vault
-            .get_secret(target, Some(prev))
-            .await
-            .map_err(|err| format!("reading the previous version {prev} failed: {err}"))?;
-        let new = NewVersion {
-            not_before: old.info.not_before,
-            expires: old.info.expires,
-            tags: old.info.tags.clone(),
-            content_type: old.info.content_type.clone(),
-        };
-        let written = self
-            .vault
-            .set_secret(target, &old.value, &new)
-            .await
-            .map_err(|err| scrub(&format!("writing it back failed: {err}"), &old.value))?;
-        Ok(written.version)
-    }
-
-    /// removePassword with backoff; after each failure the app is re-read, since the removal may have happened
-    /// with its answer lost (or an earlier attempt's did).
-    async fn remove_with_retry(
-        &self,
-        id: Option<i64>,
-        app: &ObjectId,
-        key: &KeyId,
-    ) -> Result<(), String> {
-        let r = &self.opts.removal_retry;
-        let mut delay = r.initial_delay;
-        let attempts = r.attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            let err = match self.graph.remove_password(app, key).await {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            if let Ok(list) = self.graph.password_credentials(app).await
-                && !list.iter().any(|c| same_key(&c.key_id, key))
-            {
-                return Ok(());
-            }
-            let permanent = matches!(
-                err,
-                GraphError::Forbidden { .. }
-                    | GraphError::Unauthorized { .. }
-                    | GraphError::Auth(_)
-            );
-            if attempt >= attempts || permanent {
-                return Err(err.to_string());
-            }
-            if let Some(id) = id {
-                let step = self
-                    .journal
-                    .get(id)
-                    .ok()
-                    .and_then(|e| e.in_flight)
-                    .unwrap_or(Step::RemoveOld);
-                self.emit(RotationProgress::StepFailed {
-                    rotation_id: id,
-                    step,
-                    error: err.to_string(),
-                    retry_in: Some(delay),
-                });
-                if let Err(je) = self.journal.note(
-                    id,
-                    &format!("removePassword attempt {attempt} failed: {err}; retrying"),
-                    self.clock.now(),
-                ) {
-                    tracing::warn!(error = %je, "cannot journal a removal retry");
-                }
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(r.max_delay);
-            attempt += 1;
-        }
-    }
-
     // ---- journaling and progress ------------------------------------------------------------------------------
 
     fn writable(&self) -> Result<(), RotationError> {
@@ -1263,7 +838,15 @@ impl<G: GraphApi, V: VaultApi> Executor<G, V> {
     }
 
     async fn pause_hook(&self, id: i64, reached: StateKind) {
+        self.pause_at(id, PausePoint::State(reached)).await;
+    }
+
+    async fn pause_at(&self, id: i64, reached: PausePoint) {
         if self.opts.pause_after == Some(reached) {
+            let reached = match reached {
+                PausePoint::State(k) => k.to_string(),
+                PausePoint::Step(s) => s.to_string(),
+            };
             tracing::warn!(rotation = id, state = %reached, "{PAUSE_ENV}: pausing for a test");
             self.emit(RotationProgress::Notice {
                 rotation_id: id,
