@@ -24,6 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod removals;
 mod rotation;
 pub use rotation::{
     FlowStage, PlanField, PlanForm, ResultView, RotationFlow, RunView, StepLine, StepState,
@@ -210,6 +211,8 @@ pub enum Action {
     StoredIn(Vec<(KeyId, String)>),
     ImpactLoaded(ImpactLoaded),
     Startup(StartupNews),
+    /// The operator typed the app's name to remove a due old secret (rotation id).
+    RemoveOldConfirmed(i64),
     SignIn(Option<DeviceCodePrompt>),
     AppReloaded(AppReloaded),
     /// SIGTERM / SIGHUP: leave now, whatever runs (a rotation is finished by the next start).
@@ -246,6 +249,8 @@ pub enum Effect {
     },
     /// Read one app again (after a rotation) and the vaults' "stored in".
     ReloadApp { object_id: ObjectId },
+    /// Finish a due pending removal after `keyturn cleanup`'s checks.
+    RemoveOld { rotation_id: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -303,6 +308,8 @@ pub struct App {
     pub stored_in: HashMap<KeyId, String>,
     /// Last use and permissions of the apps looked at (loaded with their owners).
     pub impact: HashMap<ObjectId, crate::impact::ImpactFacts>,
+    /// Old secrets kept after proven rotations (from the journal at start, and rotations of this session).
+    pub pending_removals: Vec<super::event::PendingRemoval>,
     /// The rotation flow (plan, progress, result) while it is open: it owns the body of the screen.
     pub flow: Option<RotationFlow>,
     /// The device-code prompt while a sign-in waits for the operator.
@@ -346,6 +353,7 @@ impl App {
             next_request: 0,
             stored_in: HashMap::new(),
             impact: HashMap::new(),
+            pending_removals: Vec::new(),
             flow: None,
             sign_in: None,
             queued: VecDeque::new(),
@@ -744,6 +752,10 @@ impl App {
                 self.close_popup();
                 None
             }
+            Command::PendingRemovals if self.popup.is_none() && self.flow.is_none() => {
+                self.show_pending_removals();
+                None
+            }
             Command::Reload if self.flow.is_some() => None,
             Command::Reload => self.reload(),
             Command::DialogNextFocus
@@ -934,6 +946,10 @@ impl App {
             Command::PageDown => *pos = (*pos + 2 * half).min(last),
             Command::PageUp => *pos = pos.saturating_sub(2 * half),
             Command::Rotate => return self.start_rotation(),
+            Command::RemoveOld => {
+                self.confirm_remove_old();
+                return None;
+            }
             _ => {}
         }
         None
@@ -1234,6 +1250,7 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
         }
         Action::Rotation(r) => app.on_rotation(r),
         Action::Startup(news) => app.on_startup(news),
+        Action::RemoveOldConfirmed(id) => app.remove_old_confirmed(id),
         Action::SignIn(prompt) => {
             app.on_sign_in(prompt);
             None

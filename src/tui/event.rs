@@ -119,6 +119,11 @@ pub enum RotationUpdate {
         request: RequestId,
         result: Result<RotationReport, String>,
     },
+    /// A pending removal run from the TUI (`x`): removed, held with the reason, or why it could not run.
+    CleanedUp {
+        rotation_id: i64,
+        result: Result<crate::rotation::CleanupItem, String>,
+    },
 }
 
 /// What the rotation journal says at start (`rotation::on_start`): rotations that were finished now, or that wait
@@ -128,6 +133,38 @@ pub struct StartupNews {
     pub lines: Vec<String>,
     /// Interrupted rotations this start finished: the tenant changed since the list was loaded.
     pub recovered: usize,
+    /// Old secrets kept after a proven rotation, waiting for removal (the header counts them, `P` lists them).
+    pub pending: Vec<PendingRemoval>,
+}
+
+/// An old secret kept on its app after a proven rotation (the journal's `OldRemovalPending`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRemoval {
+    pub rotation_id: i64,
+    pub app_object_id: ObjectId,
+    pub app_name: String,
+    pub old_key_id: crate::graph::KeyId,
+    /// When it may go; `None`: at once (a removal that failed or was held).
+    pub due: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why the last attempt held it or failed, when one did.
+    pub note: Option<String>,
+}
+
+impl PendingRemoval {
+    pub fn from_entry(e: &crate::store::JournalEntry) -> Self {
+        PendingRemoval {
+            rotation_id: e.id,
+            app_object_id: e.app_object_id.clone(),
+            app_name: e.app_name.clone(),
+            old_key_id: e.old_key_id.clone(),
+            due: e.keep_until,
+            note: e.error.clone(),
+        }
+    }
+
+    pub fn is_due(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.due.is_none_or(|d| d <= now)
+    }
 }
 
 /// One app read again after a rotation, so its new credential shows.

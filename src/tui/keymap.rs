@@ -25,6 +25,8 @@ pub enum Command {
     NextPane,
     PrevPane,
     Rotate,
+    RemoveOld,
+    PendingRemovals,
     FilterApply,
     FilterClear,
     DialogNextFocus,
@@ -57,6 +59,8 @@ impl Command {
             Command::NextPane => "next_pane",
             Command::PrevPane => "prev_pane",
             Command::Rotate => "rotate",
+            Command::RemoveOld => "remove_old",
+            Command::PendingRemovals => "pending_removals",
             Command::FilterApply => "filter_apply",
             Command::FilterClear => "filter_clear",
             Command::DialogNextFocus => "dialog_next_focus",
@@ -334,6 +338,15 @@ pub static KEYMAP: &[Binding] = &[
         section: S::ThisView,
         hint: Some("rotate"),
     },
+    Binding {
+        keys: &[Key::ch('x')],
+        label: "x",
+        command: C::RemoveOld,
+        desc: "remove this app's old secret kept by a rotation, once it is due (checks first; type the name)",
+        context: X::Detail,
+        section: S::ThisView,
+        hint: None,
+    },
     // Typing a filter.
     Binding {
         keys: &[Key::plain(KeyCode::Enter)],
@@ -476,6 +489,15 @@ pub static KEYMAP: &[Binding] = &[
         hint: Some("back"),
     },
     // A rotation running, and its result: no reload, no navigation under it.
+    Binding {
+        keys: &[Key::ch('P')],
+        label: "P",
+        command: C::PendingRemovals,
+        desc: "old secrets kept after a rotation, waiting for removal (and which are due)",
+        context: X::Global,
+        section: S::General,
+        hint: None,
+    },
     Binding {
         keys: &[Key::ch('?')],
         label: "?",

@@ -289,6 +289,11 @@ fn spawn_startup(
         let _ = tx.send(Event::Startup(event::StartupNews {
             lines: report.lines(),
             recovered: report.recovered.len(),
+            pending: report
+                .pending_removals
+                .iter()
+                .map(event::PendingRemoval::from_entry)
+                .collect(),
         }));
     })
 }

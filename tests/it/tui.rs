@@ -1440,9 +1440,11 @@ fn rotation_confirm_starts_on_cancel_and_needs_the_exact_name() {
     assert_eq!(focus(&app), PlanField::Cancel);
     let (_, approved) = confirm(&mut app);
     assert_eq!(approved.approver, "on-call");
+    // Payroll Sync's old secret expired 3 days ago: nothing can be using it, so whatever is typed it is removed
+    // once the new one is proven.
     assert_eq!(
         approved.plan.old_disposition,
-        OldDisposition::KeepUntil(Utc.with_ymd_and_hms(2026, 12, 31, 0, 0, 0).unwrap())
+        OldDisposition::RemoveWhenProven
     );
     assert!(matches!(
         app.flow.as_ref().map(|f| &f.stage),
@@ -1542,6 +1544,7 @@ fn journal_news_and_device_code_prompt_are_popups() {
         Action::Startup(StartupNews {
             lines: vec!["rotation 3 of Payroll Sync (…): NEEDS ATTENTION: …".into()],
             recovered: 0,
+            pending: Vec::new(),
         }),
     );
     assert!(matches!(app.popup, Some(Popup::SignIn(_))));
@@ -1949,4 +1952,68 @@ async fn unmapped_secret_is_typed_in_checked_and_rotated_against_the_emulator() 
         "{report:?}"
     );
     h.runner.shutdown();
+}
+
+#[test]
+fn pending_removals_are_counted_marked_listed_and_run_after_typing_the_name() {
+    use keyturn::tui::event::{PendingRemoval, StartupNews};
+    let mut app = loaded(100, 30);
+    let pending = |id: i64, n: u32, name: &str, due_days: f64| PendingRemoval {
+        rotation_id: id,
+        app_object_id: ObjectId::new(guid(0xa000 + n)),
+        app_name: name.into(),
+        old_key_id: KeyId::new(guid(0xc000 + n)),
+        due: at(due_days),
+        note: None,
+    };
+    update(
+        &mut app,
+        Action::Startup(StartupNews {
+            lines: vec!["rotation 7 of Payroll Sync: the old secret is kept until …".into()],
+            recovered: 0,
+            pending: vec![
+                pending(7, 1, "Payroll Sync", -0.5),
+                pending(8, 3, "HR Portal", 4.0),
+            ],
+        }),
+    );
+    press(&mut app, KeyCode::Esc);
+    let text = screen_text(&app, 100, 30);
+    assert!(text.contains("2 pending removals, 1 due (P)"), "{text}");
+    let marked = text.lines().filter(|l| l.contains('⌛')).count();
+    assert_eq!(marked, 3, "the header and the two apps: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Payroll Sync") && l.contains('⌛')),
+        "{text}"
+    );
+    // P lists them, with what is due.
+    press(&mut app, KeyCode::Char('P'));
+    let Some(Popup::Message { lines, .. }) = &app.popup else {
+        panic!("P opens the list");
+    };
+    assert!(
+        lines[0].contains("rotation 7") && lines[0].contains("DUE NOW"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("rotation 8") && lines[1].contains("due "),
+        "{lines:?}"
+    );
+    press(&mut app, KeyCode::Esc);
+    // x in Payroll Sync's detail (the second most urgent row) asks for its name; only then does the removal run.
+    let moved = press(&mut app, KeyCode::Char('j'));
+    open_with(&mut app, moved, owners_alice(), Vec::new());
+    assert!(screen_text(&app, 100, 30).contains("Payroll Sync"));
+    assert!(press(&mut app, KeyCode::Char('x')).is_none());
+    let Some(Popup::Confirm(c)) = &app.popup else {
+        panic!("x on a due removal asks for confirmation");
+    };
+    assert_eq!(c.accept, "Payroll Sync");
+    for ch in "Payroll Sync".chars() {
+        update(&mut app, Action::DialogInput(ch));
+    }
+    press(&mut app, KeyCode::Tab);
+    let effect = press(&mut app, KeyCode::Enter);
+    assert_eq!(effect, Some(Effect::RemoveOld { rotation_id: 7 }));
 }

@@ -597,6 +597,19 @@ impl App {
 
     pub(super) fn on_rotation(&mut self, u: RotationUpdate) -> Option<Effect> {
         let now = self.now();
+        if let RotationUpdate::CleanedUp {
+            rotation_id,
+            result,
+        } = u
+        {
+            return self.on_cleaned_up(rotation_id, result);
+        }
+        if let RotationUpdate::Ended {
+            result: Ok(report), ..
+        } = &u
+        {
+            self.note_pending(report);
+        }
         let flow = self.flow.as_mut()?;
         match u {
             RotationUpdate::Planned { request, result } => {
@@ -662,6 +675,7 @@ impl App {
                     object_id: flow.object_id.clone(),
                 })
             }
+            RotationUpdate::CleanedUp { .. } => None,
         }
     }
 
@@ -723,6 +737,7 @@ impl App {
 
     /// The journal's news at start: rotations that were finished now or wait for a human.
     pub(super) fn on_startup(&mut self, news: StartupNews) -> Option<Effect> {
+        self.pending_removals = news.pending.clone();
         if news.lines.is_empty() {
             return None;
         }

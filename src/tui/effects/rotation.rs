@@ -160,6 +160,23 @@ impl Runner {
                     let _ = tx.send(Event::AppReloaded(AppReloaded { object_id, result }));
                 }));
             }
+            Effect::RemoveOld { rotation_id } => {
+                let service = self.service();
+                self.rotation.run = Some(tokio::spawn(async move {
+                    let result = match service {
+                        Ok(s) => s
+                            .exec
+                            .cleanup(rotation_id, false)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e),
+                    };
+                    let _ = tx.send(Event::Rotation(RotationUpdate::CleanedUp {
+                        rotation_id,
+                        result,
+                    }));
+                }));
+            }
             // Inventory and detail loads are handled by `Runner::run` itself.
             Effect::LoadInventory { .. } | Effect::LoadDetail { .. } => {}
         }

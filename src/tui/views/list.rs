@@ -90,6 +90,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         if r.is_service_principal() && !wide {
             name.push_str(" [SP]");
         }
+        // An old secret kept after a rotation, waiting for removal (P lists them).
+        if app.has_pending_removal(&r.entry.object_id) {
+            name.push_str(" ⌛");
+        }
         // Known once the app was looked at (its permissions load with its owners).
         let privileged = app
             .impact

@@ -273,7 +273,7 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
     keep.push(Span::raw(" → "));
     keep.push(match form.disposition(now) {
         Ok(OldDisposition::RemoveWhenProven) => Span::styled(
-            "remove it once the new secret is proven (or type days, YYYY-MM-DD, or end)",
+            "remove once proven (or type days, YYYY-MM-DD, end)",
             t.dim(),
         ),
         Ok(OldDisposition::KeepUntil(d)) => {
@@ -450,7 +450,7 @@ fn old_outcome(r: &RotationReport) -> String {
             format!("pending removal after {} (keyturn cleanup)", date(d))
         }
         (OldCredentialStatus::PendingRemoval, None) => "pending removal".into(),
-        (OldCredentialStatus::Kept, _) => "kept on the app, still working".into(),
+        (OldCredentialStatus::Kept, _) => "kept, still working".into(),
     }
 }
 
