@@ -309,17 +309,16 @@ impl GraphApi for FakeGraph {
         &self,
         _app_id: &AppId,
         key_id: &KeyId,
-    ) -> Result<Option<DateTime<Utc>>, GraphError> {
+    ) -> Result<crate::graph::LastUse<Option<DateTime<Utc>>>, GraphError> {
         let si = lock(&self.sign_in);
         if si.last_use_forbidden {
-            return Err(GraphError::Forbidden {
-                operation: "read credential sign-in activity",
-                missing_permission: "AuditLog.Read.All",
-                code: "Authentication_RequestFromNonPremiumTenantOrB2CTenant".into(),
-                message: "no licence".into(),
+            return Ok(crate::graph::LastUse::Unavailable {
+                reason: format!("{}: no licence", crate::graph::LAST_USE_UNKNOWN),
             });
         }
-        Ok(si.last_use.get(key_id.as_str()).copied())
+        Ok(crate::graph::LastUse::Known(
+            si.last_use.get(key_id.as_str()).copied(),
+        ))
     }
 
     async fn remove_password(&self, app: &ObjectId, key_id: &KeyId) -> Result<(), GraphError> {

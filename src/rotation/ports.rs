@@ -1,9 +1,9 @@
 //! The two services a rotation talks to, as traits: the executor is tested against in-memory fakes and runs
 //! against `GraphClient` and the Key Vault SDK.
-use crate::graph::client::{APPLICATION_SELECT, Op, ops, urlencode};
+use crate::graph::client::{APPLICATION_SELECT, ops, urlencode};
 use crate::graph::{
-    AppId, Application, GraphClient, GraphError, KeyId, LifetimeCap, NewPasswordCredential, ObjectId,
-    ObjectType, PasswordCredential,
+    AppId, Application, GraphClient, GraphError, KeyId, LastUse, LifetimeCap,
+    NewPasswordCredential, ObjectId, ObjectType, PasswordCredential,
 };
 use crate::keyvault::{
     KeyVaultError, KeyVaultSecrets, NewVersion, SecretSummary, SecretTarget, VaultSecret,
@@ -51,40 +51,14 @@ pub trait GraphApi: Send + Sync {
         async { None }
     }
 
-    /// When a credential of the app last signed in (`GET /beta/reports/appCredentialSignInActivities`), `None`
-    /// when none is recorded. Needs AuditLog.Read.All and Entra ID P1/P2: a 403 is "not readable", which
-    /// `keyturn cleanup` tolerates (it then decides on its other checks).
+    /// When a credential of the app last signed in (`GET /beta/reports/appCredentialSignInActivities`):
+    /// `Known(None)` when none is recorded, `Unavailable` when the tenant cannot tell (no P1/P2 licence, no
+    /// AuditLog.Read.All), which `keyturn cleanup` tolerates (it then decides on its other checks).
     fn credential_last_sign_in(
         &self,
         app_id: &AppId,
         key_id: &KeyId,
-    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, GraphError>> + Send;
-}
-
-const CREDENTIAL_SIGN_INS: Op = Op {
-    name: "read credential sign-in activity",
-    permission: "AuditLog.Read.All (and an Entra ID P1/P2 tenant)",
-    idempotent: true,
-};
-
-#[derive(serde::Deserialize)]
-struct SignInActivities {
-    #[serde(default)]
-    value: Vec<CredentialSignInActivity>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CredentialSignInActivity {
-    key_id: Option<String>,
-    app_id: Option<String>,
-    sign_in_activity: Option<SignInActivity>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SignInActivity {
-    last_sign_in_date_time: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<LastUse<Option<DateTime<Utc>>>, GraphError>> + Send;
 }
 
 /// What a rotation needs from Key Vault. Targets carry their vault, so one implementation serves every vault.
@@ -192,40 +166,20 @@ impl GraphApi for GraphClient {
         &self,
         app_id: &AppId,
         key_id: &KeyId,
-    ) -> Result<Option<DateTime<Utc>>, GraphError> {
-        let url = format!(
-            "{}/beta/reports/appCredentialSignInActivities?$filter={}",
-            self.base_url().trim_end_matches('/'),
-            urlencode(&format!(
-                "keyId eq '{}'",
-                key_id.as_str().replace('\'', "''")
-            ))
-        );
-        let page: SignInActivities = self.get_json(&url, CREDENTIAL_SIGN_INS).await?;
-        Ok(latest_sign_in(&page.value, app_id, key_id))
+    ) -> Result<LastUse<Option<DateTime<Utc>>>, GraphError> {
+        Ok(match GraphClient::credential_sign_in(self, key_id).await? {
+            // The report is per keyId; a row of another app (keyIds are GUIDs, so never in practice) is ignored.
+            LastUse::Known(row) => LastUse::Known(
+                row.filter(|a| {
+                    a.app_id
+                        .as_ref()
+                        .is_none_or(|x| x.as_str().eq_ignore_ascii_case(app_id.as_str()))
+                })
+                .and_then(|a| a.last_sign_in()),
+            ),
+            LastUse::Unavailable { reason } => LastUse::Unavailable { reason },
+        })
     }
-}
-
-/// The latest sign-in of this app's credential among the report's rows (the same keyId may appear once per
-/// resource it signed in to).
-fn latest_sign_in(
-    rows: &[CredentialSignInActivity],
-    app_id: &AppId,
-    key_id: &KeyId,
-) -> Option<DateTime<Utc>> {
-    rows.iter()
-        .filter(|r| {
-            r.key_id
-                .as_deref()
-                .is_some_and(|k| k.eq_ignore_ascii_case(key_id.as_str()))
-        })
-        .filter(|r| {
-            r.app_id
-                .as_deref()
-                .is_none_or(|a| a.eq_ignore_ascii_case(app_id.as_str()))
-        })
-        .filter_map(|r| r.sign_in_activity.as_ref()?.last_sign_in_date_time)
-        .max()
 }
 
 /// serde_json quotes offending values (`invalid type: string "..."`); keep only the position.
@@ -265,30 +219,6 @@ impl VaultApi for KeyVaultSecrets {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn latest_sign_in_of_the_credential_across_resources() {
-        use crate::graph::{AppId, KeyId};
-        let page: super::SignInActivities = serde_json::from_str(
-            r#"{"value": [
-                {"appId": "a1", "keyId": "K1", "signInActivity": {"lastSignInDateTime": "2025-06-01T10:00:00Z"}},
-                {"appId": "a1", "keyId": "k1", "signInActivity": {"lastSignInDateTime": "2025-06-03T10:00:00Z"}},
-                {"appId": "a2", "keyId": "k1", "signInActivity": {"lastSignInDateTime": "2025-07-01T10:00:00Z"}},
-                {"appId": "a1", "keyId": "k2", "signInActivity": {"lastSignInDateTime": "2025-08-01T10:00:00Z"}},
-                {"appId": "a1", "keyId": "k1", "signInActivity": {}}
-            ]}"#,
-        )
-        .unwrap();
-        let got = super::latest_sign_in(&page.value, &AppId::new("a1"), &KeyId::new("k1"));
-        assert_eq!(
-            got.map(|d| d.to_rfc3339()).as_deref(),
-            Some("2025-06-03T10:00:00+00:00")
-        );
-        assert_eq!(
-            super::latest_sign_in(&page.value, &AppId::new("a1"), &KeyId::new("k9")),
-            None
-        );
-    }
-
     #[test]
     fn serde_detail_loses_the_value() {
         let d = super::redact_serde_detail(

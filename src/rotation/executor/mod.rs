@@ -1,5 +1,5 @@
-//! The executor: drives one approved plan through the state machine of DESIGN section 5, journaling before and
-//! after every call, and finishes or undoes interrupted rotations from the journal.
+//! The executor: drives one approved plan through the state machine of docs/ARCHITECTURE.md section 4, journaling
+//! before and after every call, and finishes or undoes interrupted rotations from the journal.
 //!
 //! The rule everything here serves: at every end state the vault's latest version is either the one it was before,
 //! or holds the value of a credential that is still active on the app. So once the vault may hold the new value,

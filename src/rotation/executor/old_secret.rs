@@ -1,6 +1,7 @@
 //! After the read-back: the sign-in proof, then what happens to the old secret (removed once proven, or a pending
 //! removal with a due date), and `keyturn cleanup`, which finishes due removals only after its checks.
 use super::*;
+use crate::graph::LastUse;
 use crate::rotation::proof::SignInOutcome;
 use serde::Serialize;
 
@@ -390,7 +391,7 @@ impl<G: GraphApi, V: VaultApi, S: SignInApi> Executor<G, V, S> {
             .credential_last_sign_in(&e.app_id, &e.old_key_id)
             .await
         {
-            Ok(Some(t)) if t > since => {
+            Ok(LastUse::Known(Some(t))) if t > since => {
                 return self.hold(
                     e,
                     format!(
@@ -401,12 +402,22 @@ impl<G: GraphApi, V: VaultApi, S: SignInApi> Executor<G, V, S> {
                     ),
                 );
             }
-            Ok(Some(t)) => format!(
+            Ok(LastUse::Known(Some(t))) => format!(
                 "last sign-in with the old secret {}, before the rotation",
                 t.format("%Y-%m-%d %H:%M UTC")
             ),
-            Ok(None) => "no sign-in with the old secret is recorded".to_string(),
-            Err(err) => format!("last-use data not readable ({err}); removing on the other checks"),
+            Ok(LastUse::Known(None)) => "no sign-in with the old secret is recorded".to_string(),
+            Ok(LastUse::Unavailable { reason }) => {
+                format!("{reason}; removing on the other checks")
+            }
+            // Throttling, network: the check could not be made, so nothing is removed now.
+            Err(err) => {
+                let why = format!(
+                    "cannot read the old secret's last use to check before removing: {err}"
+                );
+                self.step_failed(id, Step::Inspect, &why, None)?;
+                return Ok(CleanupOutcome::Failed(why));
+            }
         };
         self.step_done(
             id,
