@@ -370,11 +370,16 @@ pub async fn cleanup_command_with(
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
 ) -> u8 {
-    let exec = live_executor(session, journal);
-    if exec.read_only() && args.yes {
+    if session.read_only && args.yes {
         let _ = writeln!(err, "keyturn: {}", RotationError::ReadOnly);
         return EXIT_NOT_STARTED;
     }
+    // With --yes this is a start that writes: it finishes interrupted rotations first, like `rotate --yes` and the
+    // TUI (a cron'd cleanup thus also completes a rotation a crash cut off). Without it, it only reports.
+    if args.yes {
+        print_startup(&on_start_with(session, journal.clone()).await, err);
+    }
+    let exec = live_executor(session, journal);
     let due = match exec.due_removals() {
         Ok(d) => d,
         Err(e) => {

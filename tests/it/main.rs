@@ -3,6 +3,7 @@ mod auth;
 mod check;
 mod config_cli;
 mod conformance;
+mod continuity;
 mod e2e_tmux;
 mod emulator;
 mod emulator_reports;

@@ -24,35 +24,42 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-type LiveExecutor = Executor<GraphClient, KeyVaultSecrets>;
+pub(crate) type LiveExecutor = Executor<GraphClient, KeyVaultSecrets>;
 
 /// What a test rotates: an app whose newest secret is mapped by tags to a vault secret.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
-struct Subject {
-    app: String,
-    app_id: String,
-    name: String,
-    key: String,
-    vault: String,
-    secret: String,
+pub(crate) struct Subject {
+    pub(crate) app: String,
+    pub(crate) app_id: String,
+    pub(crate) name: String,
+    pub(crate) key: String,
+    pub(crate) vault: String,
+    pub(crate) secret: String,
 }
 
-struct Env {
-    emu: Emulator,
-    info: ReadyInfo,
-    journal: Arc<Journal>,
-    journal_path: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-    subject: Subject,
+pub(crate) struct Env {
+    pub(crate) emu: Emulator,
+    pub(crate) info: ReadyInfo,
+    pub(crate) journal: Arc<Journal>,
+    pub(crate) journal_path: std::path::PathBuf,
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) subject: Subject,
     /// The app's keyIds before the test.
-    initial_keys: Vec<String>,
+    pub(crate) initial_keys: Vec<String>,
     /// The vault secret's latest value before the test.
-    initial_value: String,
+    pub(crate) initial_value: String,
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
+    env_with(Duration::ZERO).await
+}
+
+/// An emulator whose token endpoint refuses a new secret for `propagation_delay` after its addPassword.
+pub(crate) async fn env_with(propagation_delay: Duration) -> Env {
     let emu = Emulator::start(EmulatorConfig {
         tenant: TenantSource::Generated { apps: 12, seed: 7 },
+        state_route: true,
+        propagation_delay,
         ..EmulatorConfig::default()
     })
     .await
@@ -121,7 +128,7 @@ fn pick_subject(state: &Value, info: &ReadyInfo) -> Subject {
 }
 
 /// (keyId, secretText, endDateTime) of every client secret of an app.
-fn creds(state: &Value, app: &str) -> Vec<(String, String, String)> {
+pub(crate) fn creds(state: &Value, app: &str) -> Vec<(String, String, String)> {
     state["applications"]
         .as_array()
         .unwrap()
@@ -144,7 +151,7 @@ fn creds(state: &Value, app: &str) -> Vec<(String, String, String)> {
         .unwrap_or_default()
 }
 
-fn versions(state: &Value, secret: &str) -> Vec<Value> {
+pub(crate) fn versions(state: &Value, secret: &str) -> Vec<Value> {
     state["vaults"][0]["secrets"]
         .as_array()
         .unwrap()
@@ -154,7 +161,7 @@ fn versions(state: &Value, secret: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn latest_version(state: &Value, secret: &str) -> Value {
+pub(crate) fn latest_version(state: &Value, secret: &str) -> Value {
     versions(state, secret).last().cloned().unwrap()
 }
 
@@ -179,7 +186,7 @@ fn http(info: &ReadyInfo) -> reqwest::Client {
     .unwrap()
 }
 
-fn test_options() -> ExecutorOptions {
+pub(crate) fn test_options() -> ExecutorOptions {
     ExecutorOptions {
         // Longer than the emulator's replication lag, so removing a just-added secret succeeds on a retry.
         removal_retry: RemovalRetry {
@@ -200,7 +207,11 @@ fn test_options() -> ExecutorOptions {
     }
 }
 
-fn executor_for(info: &ReadyInfo, journal: Arc<Journal>, opts: ExecutorOptions) -> LiveExecutor {
+pub(crate) fn executor_for(
+    info: &ReadyInfo,
+    journal: Arc<Journal>,
+    opts: ExecutorOptions,
+) -> LiveExecutor {
     let http = http(info);
     let cred = credential(info);
     let graph = GraphClient::new(&info.graph_url, http.clone(), cred.clone())
@@ -224,7 +235,7 @@ fn executor_for(info: &ReadyInfo, journal: Arc<Journal>, opts: ExecutorOptions) 
     Executor::new(graph, vault, sign_in, journal, keyturn::clock::system()).with_options(opts)
 }
 
-fn request(s: &Subject) -> PlanRequest {
+pub(crate) fn request(s: &Subject) -> PlanRequest {
     PlanRequest {
         app: s.app_id.clone(),
         key_id: KeyId::new(s.key.clone()),
@@ -250,7 +261,7 @@ async fn rotate(env: &Env, exec: &LiveExecutor) -> RotationReport {
 /// - no credential exists that the journal does not know of;
 /// - the vault's latest value is the value from before, or belongs to a credential still on the app;
 /// - whenever the journal says Done, the vault's latest value belongs to an active credential of the app.
-fn assert_invariants(env: &Env) {
+pub(crate) fn assert_invariants(env: &Env) {
     let state = env.emu.state();
     let now_creds = creds(&state, &env.subject.app);
     let entries = env.journal.list(100).unwrap();
@@ -283,13 +294,13 @@ fn assert_invariants(env: &Env) {
     }
 }
 
-fn has_key(env: &Env, key: &str) -> bool {
+pub(crate) fn has_key(env: &Env, key: &str) -> bool {
     creds(&env.emu.state(), &env.subject.app)
         .iter()
         .any(|c| c.0 == key)
 }
 
-fn fault(op: Op, kind: FaultKind, times: u32) -> Fault {
+pub(crate) fn fault(op: Op, kind: FaultKind, times: u32) -> Fault {
     Fault { op, kind, times }
 }
 
@@ -362,7 +373,7 @@ async fn happy_path_on_the_emulator() {
 }
 
 /// (oldValue, newValue) of the KeyDescription property of every credential audit event of an app.
-fn credential_audits(state: &Value, app: &str) -> Vec<(String, String)> {
+pub(crate) fn credential_audits(state: &Value, app: &str) -> Vec<(String, String)> {
     state["auditEvents"]
         .as_array()
         .unwrap()
@@ -578,7 +589,7 @@ async fn fault_rollback_fails_too_needs_attention_at_next_start() {
 }
 
 /// Build a session the way `keyturn` does, on the emulator, with an isolated config.
-fn session_for(info: &ReadyInfo, dir: &std::path::Path) -> keyturn::session::Session {
+pub(crate) fn session_for(info: &ReadyInfo, dir: &std::path::Path) -> keyturn::session::Session {
     let overrides = keyturn::session::Overrides {
         tenant_id: Some(info.tenant_id.clone()),
         client_id: Some(info.client_id.clone()),
@@ -597,7 +608,7 @@ fn session_for(info: &ReadyInfo, dir: &std::path::Path) -> keyturn::session::Ses
 // ---- the real binary ---------------------------------------------------------------------------------------
 
 /// `keyturn` with an isolated home (XDG dirs under `home`), signed in to the emulator through the environment.
-fn keyturn_cmd(info: &ReadyInfo, home: &std::path::Path) -> tokio::process::Command {
+pub(crate) fn keyturn_cmd(info: &ReadyInfo, home: &std::path::Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyturn"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -616,7 +627,7 @@ fn keyturn_cmd(info: &ReadyInfo, home: &std::path::Path) -> tokio::process::Comm
     cmd
 }
 
-fn rotate_argv(s: &Subject) -> Vec<String> {
+pub(crate) fn rotate_argv(s: &Subject) -> Vec<String> {
     [
         "rotate",
         "--app",
@@ -629,6 +640,7 @@ fn rotate_argv(s: &Subject) -> Vec<String> {
         &s.secret,
         "--lifetime-days",
         "30",
+        "--remove-old",
         "--yes",
     ]
     .iter()
@@ -637,7 +649,7 @@ fn rotate_argv(s: &Subject) -> Vec<String> {
 }
 
 /// The journal the binary writes under an isolated home.
-fn binary_journal(home: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn binary_journal(home: &std::path::Path) -> std::path::PathBuf {
     home.join("data").join("keyturn").join("journal.sqlite3")
 }
 
@@ -898,7 +910,7 @@ async fn rotate_with_corrupt_read_back(
     rotate_command_with(session, env.journal.clone(), args, out, err).await
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 

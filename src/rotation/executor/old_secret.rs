@@ -410,7 +410,16 @@ impl<G: GraphApi, V: VaultApi, S: SignInApi> Executor<G, V, S> {
             Ok(LastUse::Unavailable { reason }) => {
                 format!("{reason}; removing on the other checks")
             }
-            // Throttling, network: the check could not be made, so nothing is removed now.
+            // A service or cloud without the beta reports (400 "Resource not found for the segment", 404) or
+            // without the permission: the data is not readable, as with no licence.
+            Err(
+                err @ (GraphError::BadRequest { .. }
+                | GraphError::NotFound { .. }
+                | GraphError::Forbidden { .. }),
+            ) => format!(
+                "last use of the old secret not readable ({err}); removing on the other checks"
+            ),
+            // Throttling, network, 5xx: the check could not be made now, so nothing is removed now.
             Err(err) => {
                 let why = format!(
                     "cannot read the old secret's last use to check before removing: {err}"

@@ -97,7 +97,12 @@ impl<G: GraphApi, V: VaultApi, S: SignInApi> Executor<G, V, S> {
         let me = ProcessOwner::current();
         let mut out = Vec::new();
         for e in self.journal.unfinished()? {
-            if !e.state_kind.is_in_progress() || !self.same_tenant(&e) {
+            // A rollback that was cut off is finished backward even from a parked state (a NotProven rotation
+            // being rolled back); a failed rollback (NeedsAttention) waits for a human.
+            let interrupted_rollback = e.rolling_back
+                && !e.state_kind.is_final()
+                && e.state_kind != StateKind::NeedsAttention;
+            if !(e.state_kind.is_in_progress() || interrupted_rollback) || !self.same_tenant(&e) {
                 continue;
             }
             // Never take over a rotation that this process or another live one is driving.
