@@ -415,7 +415,7 @@ pub async fn cleanup_command_with(
             let _ = writeln!(
                 out,
                 "{}",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
+                crate::safe_text::to_json_pretty(&doc).unwrap_or_default()
             );
         }
         CleanupFormat::Table => render_cleanup(&items, args.yes, out),
@@ -451,13 +451,13 @@ fn render_cleanup(items: &[CleanupItem], acted: bool, out: &mut dyn Write) {
             out,
             "{:>4}  {:<24}  {:<10}  {:<17}  {:<8}  {}",
             i.rotation_id,
-            truncate(&i.app_display_name, 24),
+            truncate(&crate::safe_text::terminal(&i.app_display_name), 24),
             i.old_key_id.short(),
             i.remove_after
                 .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_else(|| "now".into()),
             status,
-            reason
+            crate::safe_text::Safe(&reason)
         );
     }
     if !acted {

@@ -4,6 +4,7 @@
 use super::{Action, App, Confirm, Effect, Popup, Screen};
 use crate::graph::ObjectId;
 use crate::rotation::{CleanupItem, CleanupOutcome, OldCredentialStatus, RotationReport};
+use crate::safe_text::{Safe, terminal};
 use crate::tui::event::PendingRemoval;
 
 impl App {
@@ -56,11 +57,11 @@ impl App {
             lines.push(format!(
                 "rotation {} · {} · old secret {} · {when}",
                 p.rotation_id,
-                p.app_name,
+                Safe(&p.app_name),
                 p.old_key_id.short()
             ));
             if let Some(n) = &p.note {
-                lines.push(format!("    {n}"));
+                lines.push(format!("    {}", Safe(n)));
             }
         }
         lines.push(String::new());
@@ -110,17 +111,20 @@ impl App {
         let lines = vec![
             format!(
                 "Remove the old client secret {} of {} (kept by rotation {}).",
-                p.old_key_id, p.app_name, p.rotation_id
+                p.old_key_id,
+                Safe(&p.app_name),
+                p.rotation_id
             ),
             "keyturn checks first: the new secret is still on the app, the vault holds an".into(),
             "active credential, and the old secret has not signed in since the rotation.".into(),
             String::new(),
-            format!("Type the app's name to confirm: {}", p.app_name),
+            format!("Type the app's name to confirm: {}", Safe(&p.app_name)),
         ];
         self.popup = Some(Popup::Confirm(Confirm::new(
             "Remove the old secret",
             lines,
-            p.app_name.clone(),
+            // Compared with what the screen shows, like the rotation's confirmation.
+            terminal(&p.app_name).into_owned(),
             Action::RemoveOldConfirmed(p.rotation_id),
         )));
     }
@@ -145,7 +149,8 @@ impl App {
                             "Old secret removed",
                             vec![format!(
                                 "The old secret {} of {} was removed after the checks passed.",
-                                item.old_key_id, item.app_display_name
+                                item.old_key_id,
+                                Safe(&item.app_display_name)
                             )],
                             false,
                         )
@@ -158,7 +163,11 @@ impl App {
                         {
                             p.note = Some(why.clone());
                         }
-                        ("The old secret stays", vec![why.clone()], true)
+                        (
+                            "The old secret stays",
+                            vec![terminal(why).into_owned()],
+                            true,
+                        )
                     }
                     CleanupOutcome::Due => ("Nothing done", Vec::new(), false),
                 };
