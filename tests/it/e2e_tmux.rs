@@ -679,8 +679,10 @@ fn rotation_secret_hygiene_in_tmux() {
     assert!(result.contains("✔ Done:"), "{result}");
     let new_key = new_key_id(&result).expect("the result view shows the new keyId");
     tmux.key("Escape");
+    // The old secret is kept (pending removal), so the new one is listed beside it.
     tmux.wait_for("the new secret in the detail view", |s| {
-        selected_credential(s).is_some_and(|l| l.contains(&new_key[..8]))
+        s.lines()
+            .any(|l| l.contains(" secret ") && l.contains(&new_key[..8]))
     });
     tmux.type_text("q");
     tmux.wait_for("the shell prompt after quitting", |s| {

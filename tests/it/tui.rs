@@ -1733,6 +1733,7 @@ async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
     press(&mut app, KeyCode::Tab);
     key_and_run(&mut app, &mut runner, KeyCode::Enter);
     let mut saw_running = Vec::new();
+    let mut saw_wait = false;
     pump(
         &mut app,
         &mut runner,
@@ -1740,6 +1741,7 @@ async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
         "the rotation's result",
         |a| {
             if let Some(FlowStage::Running(run)) = a.flow.as_ref().map(|f| &f.stage) {
+                saw_wait |= run.waiting.is_some();
                 for l in &run.steps {
                     if l.state == keyturn::tui::app::StepState::Running
                         && !saw_running.contains(&l.step)
@@ -1763,21 +1765,28 @@ async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
             Step::AddSecret,
             Step::StoreInVault,
             Step::ReadBack,
-            Step::RemoveOld
+            Step::Prove
         ],
         "each step was shown running, in order"
+    );
+    assert!(
+        saw_wait,
+        "the emulator's 5 s propagation delay was shown as a wait"
     );
     let Some(FlowStage::Result(result)) = app.flow.as_ref().map(|f| &f.stage) else {
         panic!()
     };
     let report = result.outcome.clone().expect("the rotation ran");
-    assert_eq!(report.state, "Done", "{report:?}");
+    // The default disposition: the old secret is kept (the profile's keep_old_days) as a pending removal.
+    assert_eq!(report.state, "OldRemovalPending", "{report:?}");
+    assert!(report.completed);
     let new_key = report.new_key_id.clone().expect("a new keyId");
     assert!(screen_text(&app, 120, 40).contains(new_key.as_str()));
     assert_eq!(
         journal.get(report.rotation_id).unwrap().state_kind,
-        keyturn::rotation::StateKind::Done
+        keyturn::rotation::StateKind::OldRemovalPending
     );
+    assert_eq!(app.pending_removals.len(), 1, "counted in the header");
 
     // The app is read again: its row and detail show the new secret (and the vault's "stored in" follows).
     let new_lower = KeyId::new(new_key.as_str().to_ascii_lowercase());
@@ -1790,7 +1799,7 @@ async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
         |a| {
             let row = a.inventory.get(&object_id).unwrap();
             row.entry.credentials.iter().any(|c| c.key_id == new_key)
-                && !row.entry.credentials.iter().any(|c| c.key_id == key_id)
+                && row.entry.credentials.iter().any(|c| c.key_id == key_id)
                 && a.stored_in.contains_key(&new_lower)
         },
     )
@@ -1846,7 +1855,11 @@ async fn plan_for(h: &mut Harness, object_id: &ObjectId, key_id: &KeyId) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmapped_secret_is_typed_in_checked_and_rotated_against_the_emulator() {
-    let emu = crate::support::start(keyturn::emulator::EmulatorConfig::default()).await;
+    let emu = crate::support::start(keyturn::emulator::EmulatorConfig {
+        propagation_delay: std::time::Duration::ZERO,
+        ..keyturn::emulator::EmulatorConfig::default()
+    })
+    .await;
     let info = emu.info().clone();
     let mut session = crate::support::session(&emu);
     session.settings.vaults = info.vault_urls.clone();
@@ -1918,6 +1931,15 @@ async fn unmapped_secret_is_typed_in_checked_and_rotated_against_the_emulator() 
     assert!(target.current.is_none(), "the secret does not exist yet");
 
     press(&mut h.app, KeyCode::Tab);
+    assert_eq!(focus(&h.app), PlanField::KeepUntil);
+    // The operator changes the disposition: the keep field starts at the profile's 7 days; emptied, the old
+    // secret is removed once the new one is proven.
+    let Some(FlowStage::Plan(form)) = h.app.flow.as_ref().map(|f| &f.stage) else {
+        panic!()
+    };
+    assert_eq!(form.keep, "7");
+    press(&mut h.app, KeyCode::Backspace);
+    assert!(screen_text(&h.app, 120, 40).contains("remove once proven"));
     press(&mut h.app, KeyCode::Tab);
     assert_eq!(focus(&h.app), PlanField::Name);
     type_text(&mut h.app, &name);

@@ -111,21 +111,6 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
     if app.cfg.read_only {
         first.push(Span::styled("  [read-only]", t.warning()));
     }
-    let (pending, due) = app.pending_counts();
-    if pending > 0 {
-        first.push(Span::styled(
-            format!(
-                "  ⌛ {}{} (P)",
-                plural(pending, "pending removal", "pending removals"),
-                if due > 0 {
-                    format!(", {due} due")
-                } else {
-                    String::new()
-                }
-            ),
-            if due > 0 { t.warning() } else { t.dim() },
-        ));
-    }
     let counts = app.inventory.counts();
     let mut second = vec![Span::raw(" ")];
     for s in Status::ALL {
@@ -151,6 +136,21 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
             ", {} SP",
             thousands(app.inventory.count_service_principals())
         )));
+    }
+    let (pending, due) = app.pending_counts();
+    if pending > 0 {
+        second.push(Span::styled(
+            format!(
+                "  ⌛ {}{} (P)",
+                plural(pending, "pending removal", "pending removals"),
+                if due > 0 {
+                    format!(", {due} due")
+                } else {
+                    String::new()
+                }
+            ),
+            if due > 0 { t.warning() } else { t.dim() },
+        ));
     }
     frame.render_widget(
         Paragraph::new(vec![Line::from(first), Line::from(second)]),
