@@ -208,6 +208,13 @@ impl Lab {
             Req::MethodNotAllowed,
             Req::NotFound,
             Req::NoToken,
+            Req::CredentialSignIns,
+            Req::CredentialSignInRows,
+            Req::AppSignIns,
+            Req::ReportNotPremium,
+            Req::AppRoleAssignments,
+            Req::ResourceAppRoles,
+            Req::DefaultAppManagementPolicy,
             Req::KvSet,
             Req::KvGet,
             Req::KvVersions,
@@ -226,6 +233,50 @@ impl Lab {
             let obs = self.observe(req).await;
             self.seen.insert(req, obs);
         }
+    }
+
+    /// `{graphUrl}/beta/reports/{report}?$filter=appId eq '{app_id}'`.
+    fn beta_report(&self, report: &str, app_id: &str) -> String {
+        let filter = format!("appId eq '{app_id}'");
+        format!(
+            "{}/beta/reports/{report}?$filter={}",
+            self.emu.info().graph_url,
+            keyturn::graph::client::urlencode(&filter)
+        )
+    }
+
+    /// An application with a service principal signs in with one of its own valid secrets (so the sign-in
+    /// reports have a row); its appId.
+    async fn signed_in_app(&self) -> String {
+        let state = self.emu.state();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        for app in state["applications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let app_id = app["appId"].as_str().unwrap_or_default();
+            let has_sp = state["servicePrincipals"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|sp| sp["appId"] == app_id));
+            let secret = app["passwordCredentials"]
+                .as_array()
+                .and_then(|p| {
+                    p.iter().find(|c| {
+                        c["endDateTime"].as_str().is_some_and(|e| e > now.as_str())
+                            && c["startDateTime"]
+                                .as_str()
+                                .is_some_and(|s| s < now.as_str())
+                    })
+                })
+                .and_then(|c| c["secretText"].as_str());
+            if let (true, Some(secret)) = (has_sp, secret) {
+                let resp = support::token_response(&self.emu, app_id, secret, GRAPH_SCOPE).await;
+                assert_eq!(resp.status(), 200, "{app_id} signs in with its own secret");
+                return app_id.to_string();
+            }
+        }
+        panic!("the demo tenant has an app with a valid secret and a service principal");
     }
 
     pub(super) fn seen(&self, req: Req) -> &Observed {
@@ -433,6 +484,63 @@ impl Lab {
                 self.graph_call(Method::GET, "/applications", Some(&self.graph_none), None)
                     .await
             }
+            Req::CredentialSignIns => {
+                let app_id = self.signed_in_app().await;
+                self.get(&self.beta_report("appCredentialSignInActivities", &app_id))
+                    .await
+            }
+            Req::CredentialSignInRows => {
+                let obs = self.seen(Req::CredentialSignIns).clone();
+                let rows = obs.json["value"].clone();
+                obs.part(rows)
+            }
+            Req::AppSignIns => {
+                let app_id = self.seen(Req::CredentialSignIns).json["value"][0]["appId"]
+                    .as_str()
+                    .expect("a credential row")
+                    .to_string();
+                self.get(&self.beta_report("servicePrincipalSignInActivities", &app_id))
+                    .await
+            }
+            Req::ReportNotPremium => {
+                let app_id = self.seen(Req::CredentialSignIns).json["value"][0]["appId"]
+                    .as_str()
+                    .expect("a credential row")
+                    .to_string();
+                self.emu.faults().set_entra_id_p1(false);
+                let obs = self
+                    .get(&self.beta_report("appCredentialSignInActivities", &app_id))
+                    .await;
+                self.emu.faults().set_entra_id_p1(true);
+                obs
+            }
+            Req::AppRoleAssignments => {
+                // A service principal the demo tenant grants Graph permissions to.
+                let sps = self.get("/servicePrincipals?$top=999").await;
+                let mut found = None;
+                for sp in sps.json["value"].as_array().cloned().unwrap_or_default() {
+                    let id = sp["id"].as_str().unwrap_or_default();
+                    let obs = self
+                        .get(&format!("/servicePrincipals/{id}/appRoleAssignments"))
+                        .await;
+                    if obs.json["value"].as_array().is_some_and(|v| !v.is_empty()) {
+                        found = Some(obs);
+                        break;
+                    }
+                }
+                found.expect("the demo tenant grants application permissions")
+            }
+            Req::ResourceAppRoles => {
+                let resource = self.seen(Req::AppRoleAssignments).json["value"][0]["resourceId"]
+                    .as_str()
+                    .expect("an assignment")
+                    .to_string();
+                self.get(&format!(
+                    "/servicePrincipals/{resource}?$select=id,appId,displayName,appRoles"
+                ))
+                .await
+            }
+            Req::DefaultAppManagementPolicy => self.get("/policies/defaultAppManagementPolicy").await,
             Req::MethodNotAllowed => {
                 self.graph_call(Method::DELETE, "/applications", Some(&self.graph), None)
                     .await

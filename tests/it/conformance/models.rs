@@ -314,6 +314,29 @@ pub(super) async fn parse_with(
                 .then_some(())
                 .ok_or_else(|| format!("app_management_policies read {read:?}, want {want:?}"))
         }
+        Model::ResourceAppRoles => {
+            let r = replay(200, &[], &source.to_string()).await;
+            let got = replay_client(&r)
+                .resource_app_roles(&ObjectId::new("x"))
+                .await
+                .map_err(|e| format!("GraphClient::resource_app_roles: {e}"))?;
+            let want: Vec<(&str, &str)> = source["appRoles"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| Some((r["id"].as_str()?, r["value"].as_str()?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let read: Vec<(&str, &str)> = got
+                .app_roles
+                .iter()
+                .map(|r| (r.id.as_str(), r.value.as_deref().unwrap_or_default()))
+                .collect();
+            (read == want && got.display_name.as_deref() == source["displayName"].as_str())
+                .then_some(())
+                .ok_or_else(|| format!("resource_app_roles read {read:?}, want {want:?}"))
+        }
         Model::LastUseUnavailable => {
             let r = replay(403, &[], &source.to_string()).await;
             let got = replay_client(&r)

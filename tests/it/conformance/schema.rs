@@ -23,7 +23,9 @@ pub(super) fn representation_check(repr: &Value, actual: &Value) -> Result<(), D
         let t = t.as_str().unwrap_or_default();
         let ok = match (t, v) {
             (_, Value::Null) => true, // every property of these resources is nullable in Graph's metadata
-            ("String", Value::String(_)) => true,
+            ("String" | "String (identifier)", Value::String(_)) => true,
+            // A complex property written as `{"@odata.type": "microsoft.graph.x"}`: an object.
+            ("", Value::Object(_)) => t_is_complex(r.get(k)),
             ("Guid", Value::String(s)) => shape::str_kind(s) == shape::StrKind::Guid,
             ("String (timestamp)", Value::String(s)) => {
                 shape::str_kind(s) == shape::StrKind::Timestamp
@@ -48,6 +50,13 @@ pub(super) fn representation_check(repr: &Value, actual: &Value) -> Result<(), D
         });
     }
     Ok(())
+}
+
+/// `{"@odata.type": "microsoft.graph.x"}`: how a representation names a complex property's type.
+fn t_is_complex(t: Option<&Value>) -> bool {
+    t.and_then(|t| t.get("@odata.type"))
+        .and_then(Value::as_str)
+        .is_some_and(|n| n.starts_with("microsoft.graph.") || n.starts_with("#microsoft.graph."))
 }
 
 /// Validate `actual` against definition `name` of the Key Vault OpenAPI excerpt: only declared properties, of the

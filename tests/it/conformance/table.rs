@@ -47,6 +47,8 @@ pub(super) enum Model {
     AppManagementPolicies,
     /// A beta report's 403 through `GraphClient::credential_sign_ins`: last use unavailable, not a failure.
     LastUseUnavailable,
+    /// A resource service principal's `appRoles` through `GraphClient::resource_app_roles`.
+    ResourceAppRoles,
     /// `{value:[application]}` through `GraphClient`'s pager and `keyturn::graph::Application`.
     ApplicationPage,
     /// `{value:[owner]}` through `GraphClient::owners` (`keyturn::graph::Owner`).
@@ -116,6 +118,20 @@ pub(super) enum Req {
     Throttled,
     /// `GET /applications` by a caller without Graph roles.
     Forbidden,
+    /// `GET /beta/reports/appCredentialSignInActivities?$filter=appId eq '..'` after the app signed in with its
+    /// own secret; `CredentialSignInRows` is the same answer's rows, each compared on its own.
+    CredentialSignIns,
+    CredentialSignInRows,
+    /// `GET /beta/reports/servicePrincipalSignInActivities?$filter=appId eq '..'` for that app.
+    AppSignIns,
+    /// The same credential report on a tenant without Entra ID P1/P2 (the emulator's knob turned off a moment).
+    ReportNotPremium,
+    /// `GET /servicePrincipals/{id}/appRoleAssignments` of a service principal granted Graph permissions.
+    AppRoleAssignments,
+    /// Microsoft Graph's service principal (the assignments' resource) with the `$select` keyturn sends.
+    ResourceAppRoles,
+    /// `GET /policies/defaultAppManagementPolicy` with no restriction set (the emulator's default).
+    DefaultAppManagementPolicy,
     /// `DELETE /applications`.
     MethodNotAllowed,
     /// `GET /applications/{unknown id}`.
@@ -147,7 +163,10 @@ pub(super) enum Req {
 impl Req {
     /// Requests whose observed body is a list of samples, each compared on its own.
     pub(super) fn samples(self) -> bool {
-        matches!(self, Req::PasswordCredentials | Req::KeyCredentials)
+        matches!(
+            self,
+            Req::PasswordCredentials | Req::KeyCredentials | Req::CredentialSignInRows
+        )
     }
 }
 
@@ -493,26 +512,32 @@ pub(super) const TABLE: &[Entry] = &[
     Entry {
         file: "graph/beta_credential_signin_activity",
         anchor: "\"#microsoft.graph.appCredentialSignInActivity\"",
-        claim: Claim::NotApplicable {
-            reason: "beta reports API; keyturn reads v1.0 only and the emulator serves no reports",
+        claim: Claim::Representation {
+            req: Req::CredentialSignInRows,
             model: Model::None,
         },
     },
     Entry {
         file: "graph/beta_credential_signin_activity",
         anchor: "\"expirationDate\"",
-        claim: Claim::NotApplicable {
-            reason: "the sample contradicts its own schema (expirationDate, \"-8:00\"); the client reads it anyway",
+        // The sample contradicts its own resource (expirationDate for expirationDateTime, "-8:00" offsets, no
+        // createdDateTime, no @odata.context): the emulator follows the resource definition, compared above.
+        claim: Claim::Response {
+            req: Req::CredentialSignIns,
+            mode: Mode::Covers,
+            allow: &[
+                Allow::Renamed("expirationDate", "expirationDateTime"),
+                Allow::Extra("@odata.context"),
+            ],
+            same: &[],
             model: Model::CredentialSignIns,
+            repair: &[],
         },
     },
     Entry {
         file: "graph/beta_credential_signin_activity",
         anchor: "servicePrincipalSignInActivities",
-        claim: Claim::NotApplicable {
-            reason: "beta reports API: not compared with the emulator yet; read by the client",
-            model: Model::AppSignIns,
-        },
+        claim: response(Req::AppSignIns, Mode::Exact, Model::AppSignIns),
     },
     // ---------------------------------------------------------------------------------------------- graph/09
     Entry {
@@ -901,33 +926,64 @@ pub(super) const TABLE: &[Entry] = &[
     Entry {
         file: "graph/app_role_assignments_and_app_management_policy",
         anchor: "$metadata#appRoleAssignments",
-        claim: Claim::NotApplicable {
-            reason: "appRoleAssignments of a service principal: not compared with the emulator yet",
+        // The emulator sends deletedDateTime (null), as the appRoleAssignment resource lists it.
+        claim: Claim::Response {
+            req: Req::AppRoleAssignments,
+            mode: Mode::Covers,
+            allow: &[],
+            same: &["/value/0/resourceDisplayName"],
             model: Model::AppRoleAssignments,
+            repair: &[],
         },
     },
     Entry {
         file: "graph/app_role_assignments_and_app_management_policy",
         anchor: "defaultAppManagementPolicy",
-        claim: Claim::NotApplicable {
-            reason: "the tenant's default app management policy: not compared with the emulator yet",
+        claim: Claim::Response {
+            req: Req::DefaultAppManagementPolicy,
+            mode: Mode::Exact,
+            allow: &[],
+            same: &["/id", "/displayName", "/description", "/isEnabled"],
             model: Model::TenantAppManagementPolicy,
+            repair: &[],
+        },
+    },
+    Entry {
+        file: "graph/service_principal_app_roles",
+        anchor: "EduAssignments.ReadBasic.All",
+        claim: Claim::Response {
+            req: Req::ResourceAppRoles,
+            mode: Mode::Covers,
+            // Microsoft's example selects the delegated scopes too; keyturn selects appRoles only. The example's
+            // context names a beta selection that differs from its own request's: not comparable.
+            allow: &[
+                Allow::Missing("oauth2PermissionScopes"),
+                Allow::Skip("$.@odata.context"),
+            ],
+            same: &["/appId", "/displayName"],
+            model: Model::ResourceAppRoles,
+            repair: &[],
         },
     },
     Entry {
         file: "graph/app_management_policies_of_an_app",
         anchor: "Custom app management policy",
         claim: Claim::NotApplicable {
-            reason: "an app's own app management policies: not compared with the emulator yet",
+            reason: "an app's own app management policies: the emulator assigns none (its answer is an empty \
+                     collection, so there is no element to compare); read by the client",
             model: Model::AppManagementPolicies,
         },
     },
     Entry {
         file: "graph/beta_reports_errors",
         anchor: "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
-        claim: Claim::NotApplicable {
-            reason: "a tenant without Entra ID P1/P2: not compared with the emulator yet",
+        claim: Claim::Response {
+            req: Req::ReportNotPremium,
+            mode: Mode::Exact,
+            allow: &[],
+            same: ERROR_SAME,
             model: Model::LastUseUnavailable,
+            repair: &[],
         },
     },
 ];
