@@ -561,6 +561,8 @@ impl App {
                             target = %target,
                             "rotation approved in the TUI"
                         );
+                        // What the engine will do: the plan capped the choice at the old secret's own end.
+                        let disposition = approved.plan.old_disposition;
                         flow.stage = FlowStage::Running(RunView::new(target, disposition));
                         Some(Effect::Rotate {
                             request,

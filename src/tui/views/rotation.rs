@@ -276,13 +276,11 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
             "remove once proven (or type days, YYYY-MM-DD, end)",
             t.dim(),
         ),
-        Ok(OldDisposition::KeepUntil(d)) => {
-            let mut text = format!("keep it until {}", date(d));
-            if p.old.end.is_some_and(|end| end < d) {
-                text.push_str(" (it expires before that anyway)");
-            }
-            Span::raw(text)
-        }
+        // The engine never keeps it past its own end: say the date that will happen.
+        Ok(OldDisposition::KeepUntil(d)) => Span::raw(match p.old.end {
+            Some(end) if end <= d => format!("keep it until its own end, {}", date(end)),
+            _ => format!("keep it until {}", date(d)),
+        }),
         Err(e) => Span::styled(format!("✖ {e}"), t.danger()),
     });
     lines.push(Line::from(keep));
@@ -317,7 +315,7 @@ fn plan(app: &App, flow: &RotationFlow, form: &PlanForm, frame: &mut Frame, area
         Paragraph::new(Line::from(vec![
             Span::raw(" Type "),
             Span::styled(terminal(&p.app.display_name).into_owned(), t.title()),
-            Span::raw(" to approve (steps: add, store, verify, remove old):"),
+            Span::raw(" to approve (add, store, verify, prove, then the old secret):"),
         ])),
         prompt,
     );
