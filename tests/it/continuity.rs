@@ -686,6 +686,7 @@ async fn rotate_without_yes_after_an_interrupted_rotation_changes_nothing() {
 fn checked_every_step(
     env: Arc<Env>,
     log: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Mutex<Vec<String>>>,
 ) -> keyturn::rotation::ProgressSink {
     Arc::new(move |p| {
         let state = env.emu.state();
@@ -724,6 +725,9 @@ fn checked_every_step(
             value == env.initial_value || active || now_creds.iter().any(|c| c.1 == value),
             "after {p:?}: the vault's latest value is neither the previous one nor an active credential's"
         );
+        // Every value that ever exists during the run, for the hygiene scan at the end (a rolled-back one is gone
+        // from the state by then).
+        seen.lock().unwrap().extend(new_values(&env));
         if let RotationProgress::StepStarted { step, .. } = &p {
             log.lock().unwrap().push(format!(
                 "{step} vault={}",
@@ -744,8 +748,9 @@ async fn lost_answer_on_add_password_leaves_nothing_behind() {
         .faults()
         .add(fault(Op::AddPassword, FaultKind::ApplyThenDrop, 1));
     let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Mutex::new(Vec::new()));
     let exec = executor_for(&env.info, env.journal.clone(), test_options())
-        .with_progress(checked_every_step(env.clone(), log.clone()));
+        .with_progress(checked_every_step(env.clone(), log.clone(), seen.clone()));
     let plan = exec.plan(&request(&env.subject)).await.unwrap();
     let r = exec
         .execute(plan.approve(&env.subject.name).unwrap())
@@ -766,6 +771,7 @@ async fn lost_answer_on_add_password_leaves_nothing_behind() {
     );
     assert!(r.message.unwrap().contains("was removed"));
     assert_invariants(&env);
+    assert_files_hygiene(&env, &seen.lock().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -775,8 +781,9 @@ async fn lost_answer_on_remove_password_counts_only_when_confirmed() {
         .faults()
         .add(fault(Op::RemovePassword, FaultKind::ApplyThenDrop, 1));
     let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Mutex::new(Vec::new()));
     let exec = executor_for(&env.info, env.journal.clone(), test_options())
-        .with_progress(checked_every_step(env.clone(), log.clone()));
+        .with_progress(checked_every_step(env.clone(), log.clone(), seen.clone()));
     let mut req = request(&env.subject);
     req.old_choice = OldChoice::RemoveWhenProven;
     let plan = exec.plan(&req).await.unwrap();
@@ -787,6 +794,7 @@ async fn lost_answer_on_remove_password_counts_only_when_confirmed() {
     assert_eq!(r.state, "Done", "{r:?}");
     assert!(!has_key(&env, &env.subject.key));
     assert_invariants(&env);
+    assert_files_hygiene(&env, &seen.lock().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -801,8 +809,9 @@ async fn rollback_restores_the_vault_before_removing_the_new_secret() {
     ));
     faults.add(fault(Op::VaultGet, FaultKind::CorruptReadBack, 1));
     let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Mutex::new(Vec::new()));
     let exec = executor_for(&env.info, env.journal.clone(), test_options())
-        .with_progress(checked_every_step(env.clone(), log.clone()));
+        .with_progress(checked_every_step(env.clone(), log.clone(), seen.clone()));
     let plan = exec.plan(&request(&env.subject)).await.unwrap();
     let r = exec
         .execute(plan.approve(&env.subject.name).unwrap())
@@ -825,4 +834,34 @@ async fn rollback_restores_the_vault_before_removing_the_new_secret() {
         "the vault held the previous value first: {log:?}"
     );
     assert_invariants(&env);
+    assert_files_hygiene(&env, &seen.lock().unwrap());
+}
+
+/// The in-process runs' hygiene: no value that existed during the run is in any file of the test's directory
+/// (the journal and its -wal/-shm).
+fn assert_files_hygiene(env: &Env, seen: &[String]) {
+    let mut values = new_values(env);
+    values.extend(seen.iter().cloned());
+    values.sort();
+    values.dedup();
+    assert!(!values.is_empty(), "the scan looks for something");
+    let files: Vec<_> = std::fs::read_dir(env._dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(
+        files.iter().any(|f| f == &env.journal_path),
+        "the journal is among the files scanned: {files:?}"
+    );
+    for v in &values {
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            assert!(
+                !contains(&bytes, v.as_bytes()),
+                "a new secret value is in {}",
+                f.display()
+            );
+        }
+    }
 }

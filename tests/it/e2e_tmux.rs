@@ -492,6 +492,161 @@ fn demo_rotation_in_tmux() {
     );
 }
 
+/// The continuity promise as a person sees it: the demo rotates a secret with days left, the progress view shows
+/// the wait for Entra to accept the new secret, and afterwards the old secret is a pending removal: named with its
+/// due date on the result, counted in the header, marked in the list, listed by `P`, and journaled.
+#[test]
+fn demo_rotation_waits_for_entra_and_keeps_the_old_secret_pending() {
+    if !require_tmux("demo_rotation_waits_for_entra_and_keeps_the_old_secret_pending") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let tmux = Tmux::start(home.path());
+    shell(&tmux);
+    tmux.type_text(&format!("{} demo", env!("CARGO_BIN_EXE_keyturn")));
+    tmux.key("Enter");
+    tmux.wait_for("the app list to load", loaded);
+
+    // The first app whose selected secret is stored in the demo vault and has not expired (an expired old
+    // secret is removed once the new one is proven: nothing can be using it).
+    let mut found = None;
+    for _ in 0..40 {
+        tmux.key("Enter");
+        let s = tmux.wait_for("the detail view", detail_loaded);
+        if let Some(line) = selected_credential(&s)
+            && line.starts_with("▶ secret")
+            && !line.trim_end().ends_with('–')
+            && !line.contains("expired")
+        {
+            found = Some(s);
+            break;
+        }
+        tmux.key("Escape");
+        tmux.wait_for("the list", |s| s.contains("sort:"));
+        tmux.type_text("j");
+    }
+    let detail =
+        found.expect("no app in the first 40 rows has an unexpired secret in the demo vault");
+    let name = detail_name(&detail).expect("the detail view names the app");
+    let old_line = selected_credential(&detail).unwrap().to_string();
+    // `▶ secret NAME KEYID8 START END DAYS …`: the short keyId is the first 8-hex-digit word.
+    let old_short = old_line
+        .split_whitespace()
+        .find(|w| w.len() == 8 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        .expect("the credential row shows the short keyId")
+        .to_string();
+    assert!(
+        !detail.contains("pending removal"),
+        "nothing is pending before the rotation: {detail}"
+    );
+
+    let is_date = |w: &&str| w.len() == 10 && w.as_bytes()[4] == b'-' && w.as_bytes()[7] == b'-';
+    let old_end = old_line
+        .split_whitespace()
+        .filter(is_date)
+        .nth(1)
+        .expect("the credential row shows start and end dates")
+        .to_string();
+
+    tmux.type_text("r");
+    let plan = tmux.wait_for("the plan screen", |s| {
+        s.contains(&format!("Type {name} to approve")) && s.contains("[ Confirm ]")
+    });
+    // The default keeps the old secret, never past its own end, and the plan says the date that will happen.
+    let keep = plan
+        .lines()
+        .find(|l| l.trim_start().starts_with("Keep old"))
+        .expect("the plan shows the old secret's disposition");
+    let until = keep
+        .split_whitespace()
+        .rfind(is_date)
+        .unwrap_or_else(|| panic!("the plan says until when: {keep}"));
+    assert!(keep.contains("keep it until"), "{keep}");
+    assert!(
+        until <= old_end.as_str(),
+        "{keep} (the old secret ends {old_end})"
+    );
+    tmux.type_text(&name);
+    tmux.wait_for("the typed name to be accepted", |s| {
+        s.lines()
+            .any(|l| l.starts_with(" > ") && l.contains(&name) && l.contains('✔'))
+    });
+    tmux.key("Tab");
+    tmux.key("Enter");
+    // The demo's emulator refuses a new secret for a few seconds, as Entra does while it propagates.
+    let waiting = tmux.wait_for("the wait for Entra in the progress view", |s| {
+        s.contains("waiting for Entra to accept the new secret: ")
+    });
+    assert!(waiting.contains("sign in"), "{waiting}");
+    let result = tmux.wait_for("the rotation's result", |s| {
+        s.lines()
+            .any(|l| l.starts_with(" Rotation ") && l.contains(" · "))
+            && s.contains("keyturn journal show")
+            && (s.contains("New keyId") || s.contains(" ✖ ") || s.contains(" ⚠ "))
+    });
+    assert!(result.contains("✔ Done:"), "{result}");
+    let new_key = new_key_id(&result).expect("the result view shows the new keyId");
+    let old_row = result
+        .lines()
+        .find(|l| l.trim_start().starts_with("Old keyId"))
+        .unwrap_or_else(|| panic!("the result names the old keyId: {result}"));
+    assert!(old_row.contains(&old_short), "{old_row}");
+    assert!(
+        old_row.contains("pending removal after 20") && old_row.contains("keyturn cleanup"),
+        "{old_row}"
+    );
+    assert!(!result.contains("removed from the app"), "{result}");
+
+    // Back in the app: both secrets, and the header counts one pending removal.
+    tmux.key("Escape");
+    let after = tmux.wait_for("both secrets in the detail view", |s| {
+        s.contains(&old_short) && s.contains(&new_key[..8]) && detail_loaded(s)
+    });
+    assert!(after.contains("⌛ 1 pending removal (P)"), "{after}");
+    tmux.key("Escape");
+    let list = tmux.wait_for("the list with the app marked", |s| {
+        s.contains("sort:") && s.lines().any(|l| l.contains(&name) && l.contains('⌛'))
+    });
+    assert!(list.contains("⌛ 1 pending removal (P)"), "{list}");
+    tmux.type_text("P");
+    let pending = tmux.wait_for("the pending removals list", |s| {
+        s.contains("Old secrets waiting for removal")
+    });
+    assert!(
+        pending.contains(&format!("old secret {old_short}")) && pending.contains("due"),
+        "{pending}"
+    );
+    tmux.key("Escape");
+    tmux.type_text("q");
+    tmux.wait_for("the shell prompt after quitting", |s| {
+        !s.contains("sort:") && s.contains("e2e$")
+    });
+
+    // The journal agrees: proven, the old secret a pending removal until a date in the future.
+    let data = std::path::PathBuf::from(tmux.env_value("XDG_DATA_HOME")).join("keyturn");
+    let demo =
+        keyturn::store::Journal::open(&data.join(keyturn::store::journal::DEMO_JOURNAL_FILE))
+            .expect("the demo journal");
+    let entry = demo
+        .list(10)
+        .expect("demo journal entries")
+        .into_iter()
+        .find(|e| e.new_key_id.as_ref().map(|k| k.as_str()) == Some(new_key.as_str()))
+        .expect("the rotation is in the demo journal");
+    assert_eq!(
+        entry.state_kind,
+        keyturn::rotation::StateKind::OldRemovalPending
+    );
+    assert!(entry.proven_at.is_some(), "{entry:?}");
+    assert!(
+        entry.old_key_id.as_str().starts_with(&old_short),
+        "{entry:?}"
+    );
+    let keep = entry.keep_until.expect("the old secret is kept");
+    assert!(keep > chrono::Utc::now(), "{entry:?}");
+    assert!(entry.old_end.is_none_or(|end| keep <= end), "{entry:?}");
+}
+
 /// `keyturn emulator --state` as a subprocess, killed on drop.
 struct EmulatorProcess {
     child: std::process::Child,
