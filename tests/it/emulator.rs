@@ -763,9 +763,9 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn remove_password_lags_then_succeeds_and_is_audited() {
     let emu = start(EmulatorConfig::default()).await;
-    // Long enough that a loaded machine still sends the first removePassword inside the window.
-    emu.faults()
-        .set_replication_lag(Duration::from_millis(1500));
+    // Far longer than any loaded machine needs to send the first removePassword; the window is read per request,
+    // so it is shortened below instead of waited out (no race with the clock).
+    emu.faults().set_replication_lag(Duration::from_secs(600));
     let token = graph_token(&emu).await;
     let state = emu.state();
     let id = app_by_name(&state, "Slack Alerts Webhook")["id"]
@@ -795,7 +795,8 @@ async fn remove_password_lags_then_succeeds_and_is_audited() {
         "Request_BadRequest",
         "Invalid value specified for property 'keyId' of resource 'Application'.",
     );
-    tokio::time::sleep(Duration::from_millis(1550)).await;
+    // Replicated: the same request now succeeds.
+    emu.faults().set_replication_lag(Duration::ZERO);
     let resp = client(&emu)
         .post(graph_url(
             &emu,

@@ -825,6 +825,9 @@ async fn secret_hygiene_rotate() {
                 .with_ansi(false),
         );
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this binary run on other threads without this subscriber; a callsite whose interest was
+    // cached as "never" while only they existed would stay silent here. Ask every callsite again.
+    tracing::callsite::rebuild_interest_cache();
 
     let session = session_for(&env.info, env.journal_path.parent().unwrap());
     let (mut out, mut err) = (Vec::new(), Vec::new());
