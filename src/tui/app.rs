@@ -85,6 +85,9 @@ pub struct Detail {
     pub focus: Pane,
     /// Selected credential (index into the entry's credentials, which are sorted by end date).
     pub credential: usize,
+    /// The selected credential's keyId: what the cursor follows when a reload reorders or inserts credentials, and
+    /// what `r` plans. `credential` is re-derived from it whenever the rows change.
+    pub credential_key: Option<KeyId>,
     pub owners_scroll: usize,
     pub audit_scroll: usize,
 }

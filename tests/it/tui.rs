@@ -12,7 +12,7 @@ use keyturn::graph::{
 };
 use keyturn::inventory::load::Progress;
 use keyturn::inventory::{Entry, Thresholds};
-use keyturn::tui::app::{AuditRequest, DetailRequest, DialogFocus, Loadable, Pane};
+use keyturn::tui::app::{AuditRequest, DetailRequest, DialogFocus, Loadable, Pane, sort_label};
 use keyturn::tui::event::{AuditLoaded, InventoryLoaded, InventoryPage, LoadError, OwnersLoaded};
 use keyturn::tui::keymap::{self, Command, Context};
 use keyturn::tui::{
@@ -899,6 +899,109 @@ fn detail_panes_and_rotate_key() {
     assert_eq!(d.focus, Pane::Owners);
     press(&mut app, KeyCode::Esc);
     assert!(matches!(app.screen, Screen::List));
+}
+
+/// The detail's credential and the plan `r` asks for, as (index, keyId).
+fn detail_cursor(app: &App) -> (usize, Option<KeyId>) {
+    let Screen::Detail(d) = &app.screen else {
+        panic!("the detail view is open")
+    };
+    (d.credential, d.credential_key.clone())
+}
+
+fn planned_key(app: &mut App) -> KeyId {
+    let Some(Effect::PlanRotation { key_id, .. }) = press(app, KeyCode::Char('r')) else {
+        panic!("r on a client secret asks for its rotation plan")
+    };
+    press(app, KeyCode::Esc);
+    assert!(app.flow.is_none());
+    key_id
+}
+
+/// Item 8 of issue 16: background reloads that reorder apps and insert credentials keep the operator on the
+/// credential they chose, and `r` plans that keyId, not whatever now sits at the old row index.
+#[test]
+fn reloads_keep_the_selected_credential_by_key_id_and_r_plans_it() {
+    let mut app = loaded(80, 24);
+    let Some(Effect::LoadInventory { generation, .. }) = cmd(&mut app, Command::Reload) else {
+        panic!("Ctrl-r reloads");
+    };
+    // Sorted by name, Payroll Sync is the last row; the reload below inserts an app above it.
+    cmd(&mut app, Command::CycleSort);
+    cmd(&mut app, Command::CycleSort);
+    assert_eq!(sort_label(&app), "name");
+    let earlier = cmd(&mut app, Command::Bottom); // Payroll Sync, while the reload runs
+    assert_eq!(app.cursor.selected, 8);
+    open_with(&mut app, earlier, owners_alice(), audit_events());
+    press(&mut app, KeyCode::Char('j')); // payroll-2026, the second of two
+    let chosen = KeyId::new(guid(0xc002));
+    assert_eq!(detail_cursor(&app), (1, Some(chosen.clone())));
+
+    // The reload lands: a new, more urgent app sorts first and Payroll Sync gained a secret that ends before the
+    // chosen one, so the chosen one moved from index 1 to index 2.
+    let payroll = |extra: Vec<PasswordCredential>| {
+        let mut secrets = vec![
+            secret(1, "payroll-2025", -365.0, at(-3.0)),
+            secret(2, "payroll-2026", -2.0, at(178.0)),
+        ];
+        secrets.extend(extra);
+        app_entry(1, "Payroll Sync", secrets, vec![])
+    };
+    let mut entries = tenant();
+    entries[0] = payroll(vec![secret(8, "payroll-bridge", -1.0, at(5.0))]);
+    entries.push(app_entry(
+        20,
+        "Aardvark Urgent",
+        vec![secret(20, "aa", -400.0, at(-50.0))],
+        vec![],
+    ));
+    update(
+        &mut app,
+        Action::InventoryPage(InventoryPage {
+            generation,
+            entries,
+            progress: Progress::Page {
+                kind: keyturn::graph::ObjectType::Application,
+                page: 1,
+                items: 10,
+                total_so_far: 10,
+                more: false,
+            },
+        }),
+    );
+    update(
+        &mut app,
+        Action::InventoryLoaded(InventoryLoaded {
+            generation,
+            result: Ok(10),
+        }),
+    );
+    assert_eq!(detail_cursor(&app), (2, Some(chosen.clone())));
+    assert_eq!(planned_key(&mut app), chosen);
+
+    // The app alone is reloaded (as after a rotation) with one more secret ending first: index 3 now.
+    let reloaded = payroll(vec![
+        secret(8, "payroll-bridge", -1.0, at(5.0)),
+        secret(9, "payroll-old", -400.0, at(-20.0)),
+    ]);
+    let object_id = reloaded.object_id.clone();
+    update(
+        &mut app,
+        Action::AppReloaded(keyturn::tui::event::AppReloaded {
+            object_id,
+            result: Ok(reloaded),
+        }),
+    );
+    assert_eq!(detail_cursor(&app), (3, Some(chosen.clone())));
+    assert_eq!(planned_key(&mut app), chosen);
+
+    // Back in the list the cursor is on Payroll Sync, one row lower: "Aardvark Urgent" sorts above it.
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(
+        app.selected_row().unwrap().entry.display_name,
+        "Payroll Sync"
+    );
+    assert_eq!(app.cursor.selected, 9);
 }
 
 #[test]

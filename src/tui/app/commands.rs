@@ -108,6 +108,7 @@ impl App {
             }
             _ => {}
         }
+        self.remember_credential();
         None
     }
 

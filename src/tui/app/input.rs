@@ -178,6 +178,7 @@ impl App {
                 } else if panes.audit.contains(pos) {
                     d.focus = Pane::Audit;
                 }
+                self.remember_credential();
                 None
             }
         }

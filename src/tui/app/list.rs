@@ -18,7 +18,8 @@ impl App {
         self.reselect();
     }
 
-    /// After the visible rows changed: keep the cursor on the same app when it is still there.
+    /// After the visible rows changed: keep the cursor on the same app when it is still there, and the detail's
+    /// cursor on the same credential (by keyId).
     pub(super) fn reselect(&mut self) {
         let len = self.inventory.visible_len();
         let pos = match (&self.selected_id, self.moved) {
@@ -32,6 +33,38 @@ impl App {
         };
         self.selected_id = self.selected_row().map(|r| r.entry.object_id.clone());
         self.scroll_into_view();
+        self.follow_credential();
+    }
+
+    /// The rows changed under the detail view: find its credential by keyId again. One that is gone leaves the
+    /// cursor where it was (clamped) and the key follows what the cursor now shows.
+    fn follow_credential(&mut self) {
+        let Screen::Detail(d) = &mut self.screen else {
+            return;
+        };
+        let Some(row) = self.inventory.get(&d.object_id) else {
+            return;
+        };
+        let creds = &row.entry.credentials;
+        let found = d
+            .credential_key
+            .as_ref()
+            .and_then(|k| creds.iter().position(|c| &c.key_id == k));
+        d.credential = found.unwrap_or_else(|| d.credential.min(creds.len().saturating_sub(1)));
+        d.credential_key = creds.get(d.credential).map(|c| c.key_id.clone());
+    }
+
+    /// The operator moved the detail's cursor: remember the credential it is on.
+    pub(super) fn remember_credential(&mut self) {
+        let Screen::Detail(d) = &mut self.screen else {
+            return;
+        };
+        let key = self
+            .inventory
+            .get(&d.object_id)
+            .and_then(|row| row.entry.credentials.get(d.credential))
+            .map(|c| c.key_id.clone());
+        d.credential_key = key;
     }
 
     pub(super) fn scroll_into_view(&mut self) {
@@ -125,11 +158,14 @@ impl App {
     }
 
     pub(super) fn open_detail(&mut self) -> Option<Effect> {
-        let id = self.selected_row()?.entry.object_id.clone();
+        let row = self.selected_row()?;
+        let id = row.entry.object_id.clone();
+        let credential_key = row.entry.credentials.first().map(|c| c.key_id.clone());
         self.screen = Screen::Detail(Detail {
             object_id: id,
             focus: Pane::Credentials,
             credential: 0,
+            credential_key,
             owners_scroll: 0,
             audit_scroll: 0,
         });

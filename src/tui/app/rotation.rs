@@ -391,7 +391,12 @@ impl App {
         let Screen::Detail(d) = &self.screen else {
             return None;
         };
-        let cred = row.entry.credentials.get(d.credential)?;
+        // The credential shown under the cursor, by keyId: a reload may have moved it to another index.
+        let creds = &row.entry.credentials;
+        let cred = match &d.credential_key {
+            Some(k) => creds.iter().find(|c| &c.key_id == k)?,
+            None => creds.get(d.credential)?,
+        };
         let (title, lines) = if self.cfg.read_only {
             (
                 "Read-only session",
@@ -693,15 +698,11 @@ impl App {
                     self.inventory.set_owners(&r.object_id, &owners);
                 }
                 self.inventory.refilter();
+                // Also keeps the detail's cursor on the same credential (by keyId).
                 self.reselect();
-                let count = self
-                    .inventory
-                    .get(&r.object_id)
-                    .map_or(0, |row| row.entry.credentials.len());
                 if let Screen::Detail(d) = &mut self.screen
                     && d.object_id == r.object_id
                 {
-                    d.credential = d.credential.min(count.saturating_sub(1));
                     // Audit events now include the rotation's own changes.
                     self.audits.remove(&r.object_id);
                     return self.request_detail(false);
