@@ -52,6 +52,8 @@ pub enum MappingSource {
     ProviderTag,
     /// Typed in by the operator.
     Operator,
+    /// A plan file written with `keyturn rotate --plan-out` (its vault secret, as reviewed).
+    PlanFile,
 }
 
 impl fmt::Display for MappingSource {
@@ -62,6 +64,7 @@ impl fmt::Display for MappingSource {
             MappingSource::Tags => "vault tags (ProviderAddress, CredentialId)",
             MappingSource::ProviderTag => "vault tag ProviderAddress (no CredentialId)",
             MappingSource::Operator => "typed in",
+            MappingSource::PlanFile => "the plan file",
         })
     }
 }

@@ -10,6 +10,7 @@
 //! without `--yes`); 3 could not complete.
 use super::executor::{CleanupItem, CleanupOutcome, Executor, ExecutorOptions, RotationError};
 use super::plan::{OldChoice, PlanRequest, RotationPlan};
+use super::plan_cli::{run_plan_file, write_plan_file};
 use super::progress::{RotationProgress, RotationReport, message_for};
 use super::proof::{ProofRetry, TokenEndpoint};
 use super::startup::{StartupReport, recover_on_start, startup_report};
@@ -33,10 +34,22 @@ pub const EXIT_NOT_STARTED: u8 = 3;
 #[derive(Debug, Clone, clap::Args)]
 pub struct RotateArgs {
     /// The app registration: appId or application object id.
-    #[arg(long, value_name = "APP")]
+    #[arg(
+        long,
+        value_name = "APP",
+        required_unless_present = "plan",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub app: String,
     /// keyId of the client secret to replace.
-    #[arg(long = "key-id", value_name = "KEYID")]
+    #[arg(
+        long = "key-id",
+        value_name = "KEYID",
+        required_unless_present = "plan",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub key_id: String,
     /// Vault to write the new value to, e.g. https://myvault.vault.azure.net [default: from the mapping]
     #[arg(long, value_name = "URL", requires = "secret_name")]
@@ -63,6 +76,18 @@ pub struct RotateArgs {
     /// Approve and run the plan. Without it the plan is printed and nothing changes (exit 3).
     #[arg(long)]
     pub yes: bool,
+    /// Write the plan to FILE (JSON: what it was computed from, and a digest) and change nothing (exit 0 once
+    /// written); another person reviews it and runs it with `--plan FILE --yes`.
+    #[arg(long = "plan-out", value_name = "FILE", conflicts_with_all = ["yes", "plan"])]
+    pub plan_out: Option<std::path::PathBuf>,
+    /// Run exactly the plan in FILE (written with --plan-out). Refused (exit 3, nothing written) when the tenant,
+    /// the app's secrets or the vault secret no longer match what the plan saw.
+    #[arg(
+        long = "plan",
+        value_name = "FILE",
+        conflicts_with_all = ["app", "key_id", "vault", "secret_name", "lifetime_days", "keep_old", "remove_old"]
+    )]
+    pub plan: Option<std::path::PathBuf>,
 }
 
 /// `keyturn cleanup [--yes] [--format table|json]`
@@ -243,17 +268,10 @@ pub async fn rotate_command_with(
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
 ) -> u8 {
-    // Only a run that may write recovers interrupted rotations; the plan alone (no --yes) reads the journal.
-    if args.yes && !session.read_only {
-        print_startup(&on_start_with(session, journal.clone()).await, err);
-    } else {
-        match startup_report(&journal) {
-            Ok(r) => print_startup(&r, err),
-            Err(e) => {
-                let _ = writeln!(err, "keyturn: {e}");
-            }
-        }
+    if let Some(path) = &args.plan {
+        return run_plan_file(session, journal, path, args.yes, out, err).await;
     }
+    start_journal(session, &journal, args.yes, err).await;
     let exec = live_executor(session, journal);
     let target = match (&args.vault, &args.secret_name) {
         (Some(v), Some(n)) => match SecretTarget::new(v, n) {
@@ -284,6 +302,10 @@ pub async fn rotate_command_with(
     } else {
         let _ = out.write_all(render_plan(&plan).as_bytes());
     }
+    // Writing a plan file changes nothing in the tenant or a vault: allowed read-only too.
+    if let Some(path) = &args.plan_out {
+        return write_plan_file(session, &plan, path, err);
+    }
     if session.read_only {
         let _ = writeln!(err, "keyturn: {}", RotationError::ReadOnly);
         return EXIT_NOT_STARTED;
@@ -302,7 +324,35 @@ pub async fn rotate_command_with(
             return EXIT_NOT_STARTED;
         }
     };
+    execute_approved(exec, approved, out, err).await
+}
 
+/// Only a run that may write recovers interrupted rotations; a plan alone (no --yes) only reads the journal.
+pub(super) async fn start_journal(
+    session: &Session,
+    journal: &Arc<Journal>,
+    yes: bool,
+    err: &mut (dyn Write + Send),
+) {
+    if yes && !session.read_only {
+        print_startup(&on_start_with(session, journal.clone()).await, err);
+    } else {
+        match startup_report(journal) {
+            Ok(r) => print_startup(&r, err),
+            Err(e) => {
+                let _ = writeln!(err, "keyturn: {e}");
+            }
+        }
+    }
+}
+
+/// Run an approved plan, progress on stderr, the JSON summary on stdout; the exit code of the outcome.
+pub(super) async fn execute_approved(
+    exec: Executor<GraphClient, KeyVaultSecrets>,
+    approved: super::plan::ApprovedPlan,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let exec = exec.with_progress(Arc::new(move |p| {
         let _ = tx.send(p);

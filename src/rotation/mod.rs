@@ -18,6 +18,8 @@
 pub mod cli;
 pub mod executor;
 pub mod plan;
+mod plan_cli;
+pub mod plan_file;
 pub mod ports;
 pub mod progress;
 pub mod proof;

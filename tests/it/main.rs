@@ -9,6 +9,7 @@ mod emulator;
 mod emulator_reports;
 mod emulator_signin;
 mod hardening;
+mod plan_file;
 mod rotation;
 mod scale;
 mod sdk;

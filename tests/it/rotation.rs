@@ -760,6 +760,8 @@ fn rotate_args(s: &Subject, yes: bool) -> RotateArgs {
         keep_old: None,
         remove_old: true,
         yes,
+        plan_out: None,
+        plan: None,
     }
 }
 
