@@ -24,6 +24,9 @@ use uuid::Uuid;
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 999;
 const MAX_AUDIT_PAGE: usize = 1000;
+/// How long Entra keeps directory audit events: 30 days with Entra ID P1/P2, 7 days on Free.
+pub(crate) const AUDIT_RETENTION_P1_DAYS: i64 = 30;
+pub(crate) const AUDIT_RETENTION_FREE_DAYS: i64 = 7;
 const MAX_BATCH: usize = 20;
 
 /// Per-request context for error bodies and links.
@@ -1839,7 +1842,16 @@ fn audits(shared: &Shared, ctx: &Ctx, q: &QueryOptions) -> Reply {
             }
         }
     };
-    let keep = |e: &AuditEvent| filter.as_ref().is_none_or(|f| odata::eval(f, e));
+    // Entra keeps directory audits 30 days with P1/P2 and 7 days on Free: older events are gone.
+    let retention_days = if shared.faults.entra_id_p1() {
+        AUDIT_RETENTION_P1_DAYS
+    } else {
+        AUDIT_RETENTION_FREE_DAYS
+    };
+    let oldest = super::model::graph_now() - chrono::Duration::days(retention_days);
+    let keep = |e: &AuditEvent| {
+        e.activity_date_time >= oldest && filter.as_ref().is_none_or(|f| odata::eval(f, e))
+    };
     let order: Box<dyn Iterator<Item = usize>> = if ascending {
         Box::new(start..len)
     } else {

@@ -475,6 +475,32 @@ impl Emulator {
         tenant.grant_graph_role(sp_id, role)
     }
 
+    /// Remove from the audit history every event whose modified properties mention `needle` (e.g. a keyId), with the
+    /// events that share their correlation id, as if they had never been logged. Returns how many were removed.
+    pub fn forget_audit_events_about(&self, needle: &str) -> usize {
+        let mut tenant = lock(&self.shared.tenant);
+        let needle = needle.to_ascii_lowercase();
+        let mentions = |e: &audit::AuditEvent| {
+            e.target.modified_properties.iter().any(|m| {
+                [&m.old_value, &m.new_value].iter().any(|v| {
+                    v.as_deref()
+                        .is_some_and(|v| v.to_ascii_lowercase().contains(&needle))
+                })
+            })
+        };
+        let correlations: Vec<Uuid> = tenant
+            .audits
+            .iter()
+            .filter(|e| mentions(e))
+            .map(|e| e.correlation_id)
+            .collect();
+        let before = tenant.audits.len();
+        tenant
+            .audits
+            .retain(|e| !correlations.contains(&e.correlation_id));
+        before - tenant.audits.len()
+    }
+
     /// Turn the tenant's `passwordLifetime` restriction on (max days) or off (`None`).
     pub fn set_password_lifetime_policy(&self, max_days: Option<i64>) {
         lock(&self.shared.tenant).permissions.password_lifetime =

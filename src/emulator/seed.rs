@@ -128,6 +128,9 @@ struct DemoPassword {
     display_name: Option<String>,
     start_in_days: f64,
     end_in_days: f64,
+    /// Who added it (a user key or `sp:<app key>`), when not the app's first owner: the demo's suspicious change.
+    #[serde(default)]
+    added_by: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -355,13 +358,18 @@ pub(crate) fn demo() -> Result<Seeded, SeedError> {
             .iter()
             .flat_map(|c| demo_cert(now, c))
             .collect();
-        // The audit trail of the last 45 days: each credential added then, by its first owner (or the operator).
-        let initiator = caller_for(
-            a.owners
-                .first()
-                .map(String::as_str)
-                .unwrap_or(&file.operator),
-        )?;
+        // The audit trail of the last 45 days: each credential added then, by its first owner (or the operator), or
+        // by whoever the seed names (`addedBy`).
+        let default_initiator = a
+            .owners
+            .first()
+            .map(String::as_str)
+            .unwrap_or(&file.operator);
+        let added_by: HashMap<Uuid, &str> = a
+            .password_credentials
+            .iter()
+            .filter_map(|p| p.added_by.as_deref().map(|by| (p.key_id, by)))
+            .collect();
         let describe = |p: &PasswordCredential| {
             audit::key_description(p.key_id, "Password", "Verify", p.display_name.as_deref())
         };
@@ -378,6 +386,14 @@ pub(crate) fn demo() -> Result<Seeded, SeedError> {
             .map(|k| (k.start, describe_key(k)))
             .chain(passwords.iter().map(|p| (p.start, describe(p))))
             .collect();
+        let initiator_at = |when: DateTime<Utc>| -> Result<Caller, SeedError> {
+            let by = passwords
+                .iter()
+                .find(|p| p.start == when && added_by.contains_key(&p.key_id))
+                .and_then(|p| added_by.get(&p.key_id).copied())
+                .unwrap_or(default_initiator);
+            caller_for(by)
+        };
         let mut starts: Vec<DateTime<Utc>> = all
             .iter()
             .map(|(s, _)| *s)
@@ -405,7 +421,7 @@ pub(crate) fn demo() -> Result<Seeded, SeedError> {
                 true,
                 &before,
                 &after,
-                &initiator,
+                &initiator_at(when)?,
             ));
         }
         app_index.insert(&a.key, (a.id, a.display_name.clone()));
