@@ -106,6 +106,14 @@ pub struct GlobalArgs {
         value_parser = clap::builder::FalseyValueParser::new()
     )]
     pub read_only: bool,
+    /// Office 365 Management Activity API endpoint, for the audit source office365 [default: https://manage.office.com]
+    #[arg(
+        long = "office365-url",
+        env = "KEYTURN_OFFICE365_URL",
+        global = true,
+        value_name = "URL"
+    )]
+    pub office365_url: Option<String>,
 }
 
 impl GlobalArgs {
@@ -143,6 +151,9 @@ pub enum Command {
     /// (privileged flagged), recent audit events and keyturn's rotations of it. Exit 0, or 3 when it could not
     /// complete.
     Show(ShowArgs),
+    /// Credential changes (and owner / permission changes of apps) across the tenant over the last N days, newest
+    /// first, with findings. Exit 0 no findings, 1 at least one finding, 3 could not complete.
+    Audit(AuditArgs),
     /// Past rotations; resume or roll back an interrupted one.
     Journal(crate::rotation::cli::JournalArgs),
     /// Remove old secrets whose kept period has ended, after checking nothing still needs them (for cron).
@@ -164,6 +175,18 @@ pub struct ShowArgs {
     pub app: String,
     #[arg(long, value_enum, default_value_t = crate::report::show::ShowFormat::Text)]
     pub format: crate::report::show::ShowFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// How many days back [default: 7]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=365))]
+    pub days: Option<i64>,
+    #[arg(long, value_enum, default_value_t = crate::report::audit::AuditFormat::Table)]
+    pub format: crate::report::audit::AuditFormat,
+    /// Where to read changes [default: the profile's audit_source, else graph]
+    #[arg(long, value_enum)]
+    pub source: Option<crate::audit::Source>,
 }
 
 #[derive(Debug, Clone, Args)]

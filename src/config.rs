@@ -109,6 +109,11 @@ pub struct Profile {
     /// Vault hosts outside the Key Vault domains of the known clouds that may still receive secrets (a private
     /// endpoint name, a proxy): exact host names.
     pub allow_vault_hosts: Option<Vec<String>>,
+    /// Where `keyturn audit` and the Changes view read changes: `graph` (built-in) or `office365`.
+    pub audit_source: Option<crate::audit::Source>,
+    /// A credential added to live longer than this many days is an audit finding (besides any tenant policy's cap).
+    #[serde(default, deserialize_with = "de::lifetime_days")]
+    pub audit_max_lifetime_days: Option<i64>,
 }
 
 impl Profile {
@@ -136,6 +141,8 @@ impl Profile {
             mappings: self.mappings.or(b.mappings),
             graph_scope: self.graph_scope.or(b.graph_scope),
             allow_vault_hosts: self.allow_vault_hosts.or(b.allow_vault_hosts),
+            audit_source: self.audit_source.or(b.audit_source),
+            audit_max_lifetime_days: self.audit_max_lifetime_days.or(b.audit_max_lifetime_days),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! or `report`; the TUI and the `check` report are two faces over the same domain code.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
             Some(Command::Rotate(args)) => rotate(&cli.global, args).await,
             Some(Command::Journal(args)) => journal(&cli.global, args).await,
             Some(Command::Show(args)) => show(&cli.global, args).await,
+            Some(Command::Audit(args)) => audit(&cli.global, args).await,
             Some(Command::Cleanup(args)) => cleanup(&cli.global, args).await,
             Some(Command::Login(args)) => login(&cli.global, args).await,
             Some(Command::Logout) => logout(&cli.global),
@@ -80,6 +81,22 @@ async fn show(global: &keyturn::cli::GlobalArgs, args: keyturn::cli::ShowArgs) -
         &session,
         &args.app,
         args.format,
+        &mut TerminalWriter::new(std::io::stdout()),
+        &mut TerminalWriter::new(std::io::stderr()),
+    )
+    .await;
+    ExitCode::from(code)
+}
+
+/// `keyturn audit`: the tenant's credential changes with findings; exit 1 when there are findings.
+async fn audit(global: &keyturn::cli::GlobalArgs, args: keyturn::cli::AuditArgs) -> ExitCode {
+    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let code = keyturn::report::audit::audit_command(
+        &session,
+        &args,
         &mut TerminalWriter::new(std::io::stdout()),
         &mut TerminalWriter::new(std::io::stderr()),
     )

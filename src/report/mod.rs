@@ -1,4 +1,5 @@
 //! `keyturn check` output: table, JSON and CSV over the same rows, and the monitoring-plugins exit code.
+pub mod audit;
 pub mod show;
 
 use crate::inventory::{CredentialRow, Status, Thresholds, rfc3339};

@@ -236,7 +236,9 @@ pub fn text(i: &AppImpact, now: DateTime<Utc>) -> String {
 }
 
 /// keyturn's past rotations, read only when a journal already exists (showing never creates one).
-fn read_journal(session: &crate::session::Session) -> Vec<crate::store::journal::JournalEntry> {
+pub(crate) fn read_journal(
+    session: &crate::session::Session,
+) -> Vec<crate::store::journal::JournalEntry> {
     let Some(path) = &session.journal_path else {
         return Vec::new();
     };

@@ -1,4 +1,5 @@
 //! One integration-test binary, a module per capability (links once on a 2-core machine).
+mod audit;
 mod auth;
 mod check;
 mod config_cli;

@@ -7,15 +7,15 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// A config file listing the emulator's vaults, and an environment pointing at the emulator with every XDG dir in
 /// `home`.
-fn env_for(emu: &Emulator, home: &Path) -> Vec<(String, String)> {
+pub(crate) fn env_for(emu: &Emulator, home: &Path) -> Vec<(String, String)> {
     let info = emu.info();
     let config = home.join("config.toml");
     let vaults: Vec<String> = info.vault_urls.iter().map(|u| format!("{u:?}")).collect();
@@ -51,7 +51,7 @@ fn env_for(emu: &Emulator, home: &Path) -> Vec<(String, String)> {
     env
 }
 
-async fn keyturn(env: Vec<(String, String)>, args: &[&str]) -> Run {
+pub(crate) async fn keyturn(env: Vec<(String, String)>, args: &[&str]) -> Run {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         let mut cmd = Command::cargo_bin("keyturn").unwrap();
