@@ -490,6 +490,13 @@ async fn dispatch(
             };
             Reply::text(200, "text/plain", n.to_string())
         }
+        Route::Get(kind, key) if *method == Method::PATCH => {
+            let idx = match writable(shared, ctx, &auth, kind, &key) {
+                Ok(i) => i,
+                Err(r) => return r,
+            };
+            super::patch::patch_key_credentials(shared, ctx, kind, idx, body, &auth.caller)
+        }
         Route::Get(kind, key) if is_get => {
             let op = if kind == Kind::Application {
                 Op::GetApplication

@@ -17,6 +17,7 @@ mod graph;
 mod http;
 mod model;
 mod odata;
+mod patch;
 mod permissions;
 mod reports;
 mod seed;

@@ -439,6 +439,33 @@ impl Tenant {
         Ok(())
     }
 
+    /// Keep only the key credentials listed (a PATCH of `keyCredentials`); `Err(keyId)` names one the object does
+    /// not have (nothing changes then).
+    pub fn retain_key_credentials(
+        &mut self,
+        kind: Kind,
+        idx: usize,
+        keep: &[Uuid],
+        caller: &Caller,
+    ) -> Result<(), Uuid> {
+        if let Some(unknown) = keep
+            .iter()
+            .find(|k| !self.creds_mut(kind, idx).1.iter().any(|c| c.key_id == **k))
+        {
+            return Err(*unknown);
+        }
+        let before = self.key_descriptions(kind, idx);
+        self.creds_mut(kind, idx)
+            .1
+            .retain(|c| keep.contains(&c.key_id));
+        let after = self.key_descriptions(kind, idx);
+        if before != after {
+            self.touch(kind, idx);
+            self.record_credential_change(kind, idx, false, before, after, caller);
+        }
+        Ok(())
+    }
+
     fn record_credential_change(
         &mut self,
         kind: Kind,

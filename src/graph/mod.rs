@@ -2,6 +2,7 @@
 //! audit decoding, last use, application permissions and app management policies.
 pub mod audit;
 pub mod client;
+pub mod credentials;
 pub mod error;
 pub mod ids;
 pub mod models;
