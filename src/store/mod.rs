@@ -3,5 +3,6 @@ pub mod cache;
 pub mod journal;
 
 pub use journal::{
-    Changes, Journal, JournalEntry, JournalError, JournalEvent, NewEntry, ProcessOwner,
+    Changes, Journal, JournalEntry, JournalError, JournalEvent, NewEntry, NewRemoval, ProcessOwner,
+    RemovalEntry, RemovalState,
 };
