@@ -159,6 +159,9 @@ pub enum Command {
     /// Remove old secrets whose kept period has ended, after checking nothing still needs them (for cron).
     /// Exit 0 nothing due or all removed, 1 something held, 3 could not complete.
     Cleanup(crate::rotation::cli::CleanupArgs),
+    /// Remove one credential (a secret or a certificate), e.g. one flagged unused; prints the plan without --yes.
+    /// Exit 0 removed, 3 not removed (nothing changed).
+    Remove(crate::removal::cli::RemoveArgs),
     /// Store the profile's client secret in the OS keyring (a 0600 file where there is none); it is checked first.
     Login(LoginArgs),
     /// Remove the profile's stored client secret from the OS keyring and the file.

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod machine;
 pub mod net;
 pub mod parallel;
+pub mod removal;
 pub mod report;
 pub mod rotation;
 pub mod safe_text;

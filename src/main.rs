@@ -43,6 +43,7 @@ fn main() -> ExitCode {
             Some(Command::Show(args)) => show(&cli.global, args).await,
             Some(Command::Audit(args)) => audit(&cli.global, args).await,
             Some(Command::Cleanup(args)) => cleanup(&cli.global, args).await,
+            Some(Command::Remove(args)) => remove(&cli.global, args).await,
             Some(Command::Login(args)) => login(&cli.global, args).await,
             Some(Command::Logout) => logout(&cli.global),
             Some(Command::Doctor) => doctor(&cli.global).await,
@@ -114,6 +115,25 @@ async fn cleanup(
         Err(e) => return fail(e),
     };
     let code = keyturn::rotation::cli::cleanup_command(
+        &session,
+        &args,
+        &mut TerminalWriter::new(std::io::stdout()),
+        &mut TerminalWriter::new(std::io::stderr()),
+    )
+    .await;
+    ExitCode::from(code)
+}
+
+/// `keyturn remove`: one credential, journaled; the plan only without --yes.
+async fn remove(
+    global: &keyturn::cli::GlobalArgs,
+    args: keyturn::removal::cli::RemoveArgs,
+) -> ExitCode {
+    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let code = keyturn::removal::cli::remove_command(
         &session,
         &args,
         &mut TerminalWriter::new(std::io::stdout()),

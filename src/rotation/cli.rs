@@ -235,7 +235,15 @@ pub async fn on_start_with(session: &Session, journal: Arc<Journal>) -> StartupR
             ..Default::default()
         });
     }
-    recover_on_start(&live_executor(session, journal)).await
+    let mut report = recover_on_start(&live_executor(session, journal.clone())).await;
+    report.removals = crate::removal::reconcile(
+        &session.graph,
+        &journal,
+        &session.tenant_id,
+        session.clock.now(),
+    )
+    .await;
+    report
 }
 
 fn print_startup(report: &StartupReport, err: &mut dyn Write) {

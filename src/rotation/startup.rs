@@ -20,6 +20,8 @@ pub struct StartupReport {
     pub in_progress: Vec<JournalEntry>,
     /// Recovery itself failed (e.g. the journal could not be written).
     pub errors: Vec<String>,
+    /// Removals of a credential that a crash cut off, reconciled by this start (one line each).
+    pub removals: Vec<String>,
 }
 
 impl StartupReport {
@@ -29,6 +31,7 @@ impl StartupReport {
             && self.pending_removals.is_empty()
             && self.in_progress.is_empty()
             && self.errors.is_empty()
+            && self.removals.is_empty()
     }
 
     /// One line per item, for stderr (CLI) or the TUI's start banner.
@@ -78,6 +81,7 @@ impl StartupReport {
         for err in &self.errors {
             out.push(format!("the rotation journal could not be checked: {err}"));
         }
+        out.extend(self.removals.iter().cloned());
         out
     }
 

@@ -11,6 +11,7 @@ mod emulator_reports;
 mod emulator_signin;
 mod hardening;
 mod plan_file;
+mod removal;
 mod rotation;
 mod scale;
 mod sdk;

@@ -76,7 +76,7 @@ pub(crate) async fn keyturn(env: Vec<(String, String)>, args: &[&str]) -> Run {
 }
 
 /// The emulator's application by display name.
-fn app<'a>(state: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn app<'a>(state: &'a Value, name: &str) -> &'a Value {
     state["applications"]
         .as_array()
         .unwrap()
