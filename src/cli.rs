@@ -239,10 +239,10 @@ pub struct DemoArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     /// Days before expiry that count as warning.
-    #[arg(long = "warn-days", value_name = "DAYS")]
+    #[arg(long = "warn-days", value_name = "DAYS", value_parser = threshold_days)]
     pub warn_days: Option<i64>,
     /// Days before expiry that count as critical.
-    #[arg(long = "critical-days", value_name = "DAYS")]
+    #[arg(long = "critical-days", value_name = "DAYS", value_parser = threshold_days)]
     pub critical_days: Option<i64>,
     /// List every credential, not only those at warning or worse.
     #[arg(long)]
@@ -275,6 +275,20 @@ pub struct EmulatorArgs {
     /// yet (read replication lag; 0 = off).
     #[arg(long = "read-lag-ms", value_name = "MS", default_value_t = 0)]
     pub read_lag_ms: u64,
+}
+
+/// `--warn-days`/`--critical-days`: 0 to 100 years; a larger window reaches past any date there is.
+fn threshold_days(s: &str) -> Result<i64, String> {
+    let max = crate::inventory::MAX_THRESHOLD_DAYS;
+    let v: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "not a whole number of days".to_string())?;
+    if (0..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} days: must be 0 to {max}"))
+    }
 }
 
 #[cfg(test)]

@@ -296,8 +296,9 @@ mod de {
 
     pub fn days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         let v = i64::deserialize(d)?;
-        if v < 0 {
-            return Err(D::Error::custom(format!("{v} days: must be 0 or more")));
+        let max = crate::inventory::MAX_THRESHOLD_DAYS;
+        if !(0..=max).contains(&v) {
+            return Err(D::Error::custom(format!("{v} days: must be 0 to {max}")));
         }
         Ok(Some(v))
     }

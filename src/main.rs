@@ -18,7 +18,17 @@ macro_rules! eprintln {
 use std::time::Duration;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print to stdout and exit 0.
+        Err(e) if !e.use_stderr() => e.exit(),
+        // Not clap's exit 2: to monitoring that reads `check`'s exit code, 2 is "critical". An argument keyturn
+        // cannot use means it could not complete: 3 with the message.
+        Err(e) => {
+            let _ = write!(TerminalWriter::new(std::io::stderr()), "{}", e.render());
+            return ExitCode::from(exit::UNKNOWN);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

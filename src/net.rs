@@ -18,6 +18,37 @@ pub enum NetError {
     Client(#[from] reqwest::Error),
 }
 
+/// The largest response body keyturn reads from any service: a Graph page of 999 applications is a few MB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a response body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the answer is larger than keyturn reads ({limit} bytes)")]
+    TooLarge { limit: usize },
+    #[error(transparent)]
+    Read(#[from] reqwest::Error),
+}
+
+/// The body as text (UTF-8, invalid sequences replaced), refused once it grows past `limit` bytes: a hostile or
+/// broken endpoint cannot make keyturn buffer without end.
+pub async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<String, BodyError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if buf.len().saturating_add(chunk.len()) > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(match String::from_utf8(buf) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
 /// Options for the shared HTTP client.
 #[derive(Debug, Clone, Default)]
 pub struct HttpOptions {

@@ -191,6 +191,23 @@ fn classify(status: u16, body: &str) -> PollOutcome {
     }
 }
 
+/// Longest device-code lifetime keyturn waits for (Entra says 900 s).
+const MAX_EXPIRES_IN: u64 = 3600;
+/// Poll interval bounds for what the service asks (Entra says 5 s): never hammer, never stall.
+const MIN_INTERVAL: u64 = 1;
+const MAX_INTERVAL: u64 = 60;
+/// Longest access-token lifetime believed from a token answer (Entra's are 60 to 90 minutes).
+const MAX_TOKEN_SECS: u64 = 86_400;
+
+/// (poll interval, lifetime) of a device-code authorization, within bounds whatever numbers it carries.
+fn poll_timing(auth: &DeviceAuthorization, default_interval: Duration) -> (Duration, Duration) {
+    let interval = auth.interval.map_or(default_interval, |s| {
+        Duration::from_secs(s.clamp(MIN_INTERVAL, MAX_INTERVAL))
+    });
+    let expires_in = Duration::from_secs(auth.expires_in.unwrap_or(900).min(MAX_EXPIRES_IN));
+    (interval, expires_in)
+}
+
 /// Poll until a token, a refusal, or the deadline. `poll` does one request; `sleep` waits (injected so tests do not
 /// wait for real). The first poll happens after one interval, as RFC 8628 asks.
 pub(crate) async fn poll_until_done<P, PF, S, SF>(
@@ -209,15 +226,18 @@ where
     let started = Instant::now();
     loop {
         // Both the time slept and the wall clock count: whichever says "expired" first wins.
-        if waited + interval > expires_in || started.elapsed() + interval > expires_in {
+        // Saturating: no interval or lifetime, however large, overflows.
+        if waited.saturating_add(interval) > expires_in
+            || started.elapsed().saturating_add(interval) > expires_in
+        {
             return Err(PollEnd::Expired);
         }
         sleep(interval).await;
-        waited += interval;
+        waited = waited.saturating_add(interval);
         match poll().await {
             PollOutcome::Token(t) => return Ok(t),
             PollOutcome::Pending => {}
-            PollOutcome::SlowDown => interval += Duration::from_secs(5),
+            PollOutcome::SlowDown => interval = interval.saturating_add(Duration::from_secs(5)),
             PollOutcome::Declined => return Err(PollEnd::Declined),
             PollOutcome::Expired => return Err(PollEnd::Expired),
             PollOutcome::Failed(e) => return Err(PollEnd::Failed(e)),
@@ -314,10 +334,12 @@ impl DeviceCodeCredential {
                     detail: e.to_string(),
                 })?;
         let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| DeviceCodeError::Network {
-            url,
-            detail: e.to_string(),
-        })?;
+        let body = crate::net::read_body(resp, crate::net::MAX_BODY_BYTES)
+            .await
+            .map_err(|e| DeviceCodeError::Network {
+                url,
+                detail: e.to_string(),
+            })?;
         Ok((status, body))
     }
 
@@ -366,11 +388,7 @@ impl DeviceCodeCredential {
         }
         let auth: DeviceAuthorization = serde_json::from_str(&body)
             .map_err(|e| DeviceCodeError::Malformed(format!("devicecode: {e}")))?;
-        let expires_in = Duration::from_secs(auth.expires_in.unwrap_or(900));
-        let interval = auth
-            .interval
-            .map(Duration::from_secs)
-            .unwrap_or(self.options.default_interval);
+        let (interval, expires_in) = poll_timing(&auth, self.options.default_interval);
         let prompt = DeviceCodePrompt {
             user_code: auth.user_code.clone(),
             verification_uri: auth.verification_uri.clone(),
@@ -449,7 +467,7 @@ fn excerpt(s: &str) -> String {
 }
 
 fn to_access_token(t: &TokenResponse) -> AccessToken {
-    let secs = i64::try_from(t.expires_in.unwrap_or(3599)).unwrap_or(3599);
+    let secs = i64::try_from(t.expires_in.unwrap_or(3599).min(MAX_TOKEN_SECS)).unwrap_or(3599);
     AccessToken::new(
         t.access_token.expose_secret().to_string(),
         azure_core::time::OffsetDateTime::now_utc() + azure_core::time::Duration::seconds(secs),
@@ -496,6 +514,85 @@ impl TokenCredential for DeviceCodeCredential {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    fn authorization(interval: Option<u64>, expires_in: Option<u64>) -> DeviceAuthorization {
+        DeviceAuthorization {
+            device_code: SecretString::from("dc".to_string()),
+            user_code: "ABC".into(),
+            verification_uri: "https://microsoft.com/devicelogin".into(),
+            expires_in,
+            interval,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn hostile_interval_and_lifetime_are_bounded() {
+        let d = Duration::from_secs(5);
+        let s = Duration::from_secs;
+        for (interval, expires, want) in [
+            (Some(5), Some(900), (s(5), s(900))),
+            (None, None, (d, s(900))),
+            (Some(0), Some(0), (s(1), s(0))),
+            (Some(u64::MAX), Some(u64::MAX), (s(60), s(3600))),
+            (Some(1), Some(10_000_000), (s(1), s(3600))),
+        ] {
+            assert_eq!(
+                poll_timing(&authorization(interval, expires), d),
+                want,
+                "{interval:?} {expires:?}"
+            );
+        }
+    }
+
+    /// Whatever durations reach the poll loop, the additions saturate and the loop ends: the poll answers
+    /// `slow_down` a bounded number of times, then fails, and a counter proves the loop stopped there.
+    #[tokio::test]
+    async fn hostile_durations_never_overflow_the_poll_loop() {
+        for (interval, expires) in [
+            (Duration::MAX, Duration::MAX),
+            (Duration::MAX - Duration::from_secs(1), Duration::MAX),
+            (Duration::ZERO, Duration::MAX),
+        ] {
+            let polls = Mutex::new(0u32);
+            let end = poll_until_done(
+                interval,
+                expires,
+                || {
+                    let n = {
+                        let mut p = polls.lock().unwrap();
+                        *p += 1;
+                        *p
+                    };
+                    async move {
+                        if n < 10 {
+                            PollOutcome::SlowDown
+                        } else {
+                            PollOutcome::Failed("stop".into())
+                        }
+                    }
+                },
+                |_| async {},
+            )
+            .await;
+            let n = *polls.lock().unwrap();
+            assert!(n <= 10, "{interval:?}: {n} polls");
+            assert!(end.is_err(), "{interval:?}");
+        }
+    }
+
+    #[test]
+    fn a_huge_token_lifetime_is_capped() {
+        let t: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"a.b.c","expires_in":18446744073709551615}"#)
+                .unwrap();
+        let at = to_access_token(&t);
+        let left = at.expires_on - azure_core::time::OffsetDateTime::now_utc();
+        assert!(
+            left <= azure_core::time::Duration::seconds(86_400),
+            "{left}"
+        );
+    }
 
     fn token() -> PollOutcome {
         classify(

@@ -146,6 +146,27 @@ struct Inner {
     scope: String,
     retry: RetryPolicy,
     notifier: Option<Notifier>,
+    limits: Limits,
+}
+
+/// How much keyturn reads from Graph before it stops with a clear error: one answer's body, and the pages of one
+/// listing (a nextLink chain that never ends is a broken or hostile endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_pages: u32,
+}
+
+/// Pages of one listing: 20,000 pages of 999 objects is far past any tenant.
+pub const MAX_PAGES: u32 = 20_000;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: crate::net::MAX_BODY_BYTES,
+            max_pages: MAX_PAGES,
+        }
+    }
 }
 
 /// Cheap to clone: one shared connection pool and credential.
@@ -205,6 +226,7 @@ impl GraphClient {
                 scope,
                 retry: RetryPolicy::default(),
                 notifier: None,
+                limits: Limits::default(),
             }),
         })
     }
@@ -221,6 +243,24 @@ impl GraphClient {
         self.rebuild(|i| i.retry = retry)
     }
 
+    /// Replace the body and page limits (tests use small ones).
+    pub fn with_limits(self, limits: Limits) -> Self {
+        self.rebuild(|i| i.limits = limits)
+    }
+
+    /// The body and page limits in force.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// The error for a listing that went past [`Limits::max_pages`].
+    pub fn too_many_pages(&self, op: Op) -> GraphError {
+        GraphError::TooManyPages {
+            operation: op.name,
+            limit: self.inner.limits.max_pages,
+        }
+    }
+
     /// Receive a notice whenever a call waits (throttling, retry).
     pub fn with_notifier(self, notifier: Notifier) -> Self {
         self.rebuild(|i| i.notifier = Some(notifier))
@@ -235,6 +275,7 @@ impl GraphClient {
             scope: i.scope.clone(),
             retry: i.retry.clone(),
             notifier: i.notifier.clone(),
+            limits: i.limits,
         };
         f(&mut inner);
         Self {
@@ -445,7 +486,16 @@ impl GraphClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = retry_after(resp.headers());
-                    resp.text().await.map(|text| (status, retry_after, text))
+                    match crate::net::read_body(resp, self.inner.limits.max_body_bytes).await {
+                        Ok(text) => Ok((status, retry_after, text)),
+                        Err(crate::net::BodyError::Read(e)) => Err(e),
+                        Err(crate::net::BodyError::TooLarge { limit }) => {
+                            return Err(GraphError::TooLarge {
+                                operation: op.name,
+                                limit,
+                            });
+                        }
+                    }
                 }
             };
             let (status, retry_after, text) = match outcome {
@@ -542,6 +592,9 @@ impl<T: DeserializeOwned> Pager<T> {
     /// The next page, or `None` when the last one has been returned.
     pub async fn next_page(&mut self) -> Option<Result<Page<T>, GraphError>> {
         let url = self.next.take()?;
+        if self.number >= self.client.limits().max_pages {
+            return Some(Err(self.client.too_many_pages(self.op)));
+        }
         let text = match self.prefetch.take() {
             Some((prefetched, handle)) if prefetched == url => match handle.await {
                 Ok(result) => result,
@@ -653,27 +706,51 @@ fn server_error(op: Op, status: StatusCode, attempts: u32, text: &str) -> GraphE
     }
 }
 
-/// `Retry-After` in seconds, possibly decimal (`2.128`), or an HTTP date.
+/// The longest `Retry-After` keyturn believes: a service (or anything between) may send any number; the wait itself
+/// is capped again by [`RetryPolicy::max_wait`].
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
+
+/// `Retry-After` in seconds, possibly decimal (`2.128`), or an HTTP date; capped at [`RETRY_AFTER_CAP`] (`1e20`, a
+/// date in the year 9999), `None` when negative or unreadable.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
         .trim();
+    parse_retry_after(v, Utc::now())
+}
+
+/// [`retry_after`] of one header value at `now`.
+pub fn parse_retry_after(v: &str, now: DateTime<Utc>) -> Option<Duration> {
     if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs));
+        if secs.is_nan() || secs < 0.0 {
+            return None;
         }
-        return None;
+        // Infinite and huge values do not fit a Duration: they are the cap.
+        return Some(
+            Duration::try_from_secs_f64(secs)
+                .unwrap_or(RETRY_AFTER_CAP)
+                .min(RETRY_AFTER_CAP),
+        );
     }
     let when = DateTime::parse_from_rfc2822(v).ok()?;
-    let delta = when.with_timezone(&Utc) - Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    let delta = when.with_timezone(&Utc).signed_duration_since(now);
+    Some(
+        delta
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(RETRY_AFTER_CAP),
+    )
 }
 
 fn backoff(retry: &RetryPolicy, attempt: u32) -> Duration {
     let factor = 2u32.saturating_pow(attempt.saturating_sub(1)).min(64);
-    (retry.backoff * factor).min(retry.max_wait)
+    retry
+        .backoff
+        .checked_mul(factor)
+        .unwrap_or(retry.max_wait)
+        .min(retry.max_wait)
 }
 
 fn describe_reqwest(e: &reqwest::Error) -> String {
@@ -736,6 +813,42 @@ mod tests {
         assert_eq!(retry_after(&h), None);
         h.insert(RETRY_AFTER, HeaderValue::from_static("-1"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn hostile_retry_after_is_capped_never_a_panic() {
+        let now = DateTime::parse_from_rfc3339("2026-12-03T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let hour = Duration::from_secs(3600);
+        for (v, want) in [
+            ("1e20", Some(hour)),
+            ("1e308", Some(hour)),
+            ("inf", Some(hour)),
+            ("18446744073709551616", Some(hour)),
+            ("3599.5", Some(Duration::from_millis(3_599_500))),
+            ("NaN", None),
+            ("-0.5", None),
+            ("-1e20", None),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", Some(hour)),
+            (
+                "Thu, 03 Dec 2026 08:00:30 GMT",
+                Some(Duration::from_secs(30)),
+            ),
+            ("Mon, 01 Jan 1900 00:00:00 GMT", Some(Duration::ZERO)),
+        ] {
+            assert_eq!(parse_retry_after(v, now), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn backoff_never_overflows() {
+        let r = RetryPolicy {
+            max_attempts: u32::MAX,
+            max_wait: Duration::from_secs(60),
+            backoff: Duration::MAX,
+        };
+        assert_eq!(backoff(&r, u32::MAX), Duration::from_secs(60));
     }
 
     #[test]

@@ -58,6 +58,19 @@ pub enum GraphError {
         body_excerpt: String,
     },
 
+    #[error(
+        "Graph's answer to {operation} is larger than keyturn reads ({limit} bytes); check that the Graph URL is Microsoft Graph (or a faithful proxy)"
+    )]
+    TooLarge {
+        operation: &'static str,
+        limit: usize,
+    },
+
+    #[error(
+        "Graph kept sending more pages for {operation} after {limit}; check that the Graph URL is Microsoft Graph (or a faithful proxy), and report it if it is"
+    )]
+    TooManyPages { operation: &'static str, limit: u32 },
+
     #[error("cannot reach Graph for {operation}: {detail}")]
     Network {
         operation: &'static str,
@@ -79,6 +92,8 @@ impl GraphError {
             GraphError::BadRequest { .. } => "bad request",
             GraphError::Server { .. } => "service error",
             GraphError::Malformed { .. } => "malformed response",
+            GraphError::TooLarge { .. } => "answer too large",
+            GraphError::TooManyPages { .. } => "too many pages",
             GraphError::Network { .. } => "network error",
             GraphError::Auth(_) => "sign-in failed",
         }

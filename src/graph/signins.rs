@@ -246,7 +246,12 @@ impl GraphClient {
     ) -> Result<Vec<T>, GraphError> {
         let mut all = Vec::new();
         let mut next = Some(first_url);
+        let mut pages = 0u32;
         while let Some(url) = next.take() {
+            pages += 1;
+            if pages > self.limits().max_pages {
+                return Err(self.too_many_pages(op));
+            }
             match self.get_json::<OneOrMany<T>>(&url, op).await? {
                 OneOrMany::Many { value, next_link } => {
                     all.extend(value);

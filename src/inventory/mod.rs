@@ -93,11 +93,22 @@ pub fn classify(end: Option<DateTime<Utc>>, now: DateTime<Utc>, t: Thresholds) -
     match end {
         None => Status::Ok,
         Some(end) if end <= now => Status::Expired,
-        Some(end) if end <= now + Duration::days(t.critical_days) => Status::Critical,
-        Some(end) if end <= now + Duration::days(t.warn_days) => Status::Warning,
+        Some(end) if within(end, now, t.critical_days) => Status::Critical,
+        Some(end) if within(end, now, t.warn_days) => Status::Warning,
         Some(_) => Status::Ok,
     }
 }
+
+/// `end <= now + days`, without overflowing: a window past the last representable date holds every end.
+fn within(end: DateTime<Utc>, now: DateTime<Utc>, days: i64) -> bool {
+    match Duration::try_days(days).and_then(|d| now.checked_add_signed(d)) {
+        Some(limit) => end <= limit,
+        None => days > 0,
+    }
+}
+
+/// The largest `--warn-days`/`--critical-days` (and profile `warn_days`/`critical_days`) accepted: 100 years.
+pub const MAX_THRESHOLD_DAYS: i64 = 36_500;
 
 /// Whole days left, rounded down (negative once expired): 2.5 days left is 2, half a day ago is -1.
 pub fn days_left(end: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
@@ -380,6 +391,24 @@ impl Summary {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn thresholds_past_the_last_date_never_panic() {
+        let far = Utc.with_ymd_and_hms(2299, 12, 31, 0, 0, 0).unwrap();
+        for days in [100_000_000, i64::MAX] {
+            let t = Thresholds {
+                warn_days: days,
+                critical_days: days,
+            };
+            assert_eq!(classify(Some(far), now(), t), Status::Critical, "{days}");
+        }
+        // 100 years from 2026 end before 2299.
+        let t = Thresholds {
+            warn_days: MAX_THRESHOLD_DAYS,
+            critical_days: 0,
+        };
+        assert_eq!(classify(Some(far), now(), t), Status::Ok);
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()

@@ -302,7 +302,14 @@ struct DeltaPage {
 async fn delta_round(client: &GraphClient, link: String) -> Result<DeltaRound, DeltaFailure> {
     let mut items = Vec::new();
     let mut next = link;
+    let mut pages = 0u32;
     loop {
+        pages += 1;
+        if pages > client.limits().max_pages {
+            return Err(DeltaFailure::Graph(
+                client.too_many_pages(ops::LIST_APPLICATIONS),
+            ));
+        }
         let page: DeltaPage = match client.get_json(&next, ops::LIST_APPLICATIONS).await {
             Ok(p) => p,
             // Graph answers an expired or unknown delta token with 400 (directory objects) or 410 (resync).

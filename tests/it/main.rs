@@ -10,6 +10,7 @@ mod emulator;
 mod emulator_reports;
 mod emulator_signin;
 mod hardening;
+mod hostile_numbers;
 mod plan_file;
 mod removal;
 mod rotation;
