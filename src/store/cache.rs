@@ -91,7 +91,7 @@ impl InventoryCache {
     /// the warning says so (the caller shows it), and the inventory simply loads in full.
     pub fn open(path: &Path) -> Result<(InventoryCache, Option<String>), CacheError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| CacheError::Io {
+            super::private_fs::create_private_dir(dir).map_err(|e| CacheError::Io {
                 path: dir.to_path_buf(),
                 detail: e.to_string(),
             })?;
@@ -119,6 +119,10 @@ impl InventoryCache {
     }
 
     fn try_open(path: &Path) -> Result<InventoryCache, rusqlite::Error> {
+        // 0600 before SQLite opens it (its -wal and -shm take the database's mode).
+        if let Err(e) = super::private_fs::create_private_file(path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot create the inventory cache 0600");
+        }
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -137,6 +141,7 @@ impl InventoryCache {
         conn.query_row("SELECT count(*) FROM cache_meta", [], |r| {
             r.get::<_, i64>(0)
         })?;
+        super::private_fs::restrict_sqlite(path);
         Ok(InventoryCache {
             conn,
             path: path.to_path_buf(),

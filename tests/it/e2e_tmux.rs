@@ -916,3 +916,111 @@ fn rotation_secret_hygiene_in_tmux() {
         "the terminal output was recorded"
     );
 }
+
+/// Every file and directory under keyturn's own data and state directories, with its permission bits.
+fn private_tree(home: &Path) -> Vec<(PathBuf, u32, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(p: &Path, out: &mut Vec<(PathBuf, u32, bool)>) {
+        let Ok(meta) = std::fs::symlink_metadata(p) else {
+            return; // removed meanwhile (SQLite's -shm/-wal on close)
+        };
+        out.push((
+            p.to_path_buf(),
+            meta.permissions().mode() & 0o777,
+            meta.is_dir(),
+        ));
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(p).unwrap().flatten() {
+                walk(&entry.path(), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for base in ["data", "state", "config", "cache"] {
+        walk(&home.join(base).join("keyturn"), &mut out);
+    }
+    out
+}
+
+fn assert_private(home: &Path, when: &str) -> Vec<String> {
+    let tree = private_tree(home);
+    for (path, mode, dir) in &tree {
+        let want = if *dir { 0o700 } else { 0o600 };
+        assert_eq!(*mode, want, "{when}: {} is {mode:o}", path.display());
+    }
+    tree.iter()
+        .filter(|(_, _, dir)| !dir)
+        .filter_map(|(p, _, _)| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect()
+}
+
+/// Item 5 of issue 16: a rotation, a check and a TUI run with the real binary; every file keyturn created is 0600
+/// and every directory 0700, looked at while the TUI runs (SQLite's -wal and -shm exist then) and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_file_keyturn_creates_is_private() {
+    if !require_tmux("every_file_keyturn_creates_is_private") {
+        return;
+    }
+    let env = crate::rotation::env().await;
+    let home = tempfile::tempdir().unwrap();
+    let out = crate::rotation::keyturn_cmd(&env.info, home.path())
+        .args(crate::rotation::rotate_argv(&env.subject))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = crate::rotation::keyturn_cmd(&env.info, home.path())
+        .arg("check")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0..=2)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = assert_private(home.path(), "after rotate and check");
+    for name in ["journal.sqlite3", "keyturn.log"] {
+        assert!(files.iter().any(|f| f == name), "{name} in {files:?}");
+    }
+
+    let info = &env.info;
+    let ca = info.ca_cert.display().to_string();
+    let tmux = Tmux::start_with(
+        home.path(),
+        &[
+            ("AZURE_TENANT_ID", &info.tenant_id),
+            ("AZURE_CLIENT_ID", &info.client_id),
+            ("AZURE_CLIENT_SECRET", &info.client_secret),
+            ("AZURE_AUTHORITY_HOST", &info.authority_host),
+            ("KEYTURN_GRAPH_URL", &info.graph_url),
+            ("KEYTURN_CA_CERT", &ca),
+        ],
+    );
+    shell(&tmux);
+    tmux.type_text(env!("CARGO_BIN_EXE_keyturn"));
+    tmux.key("Enter");
+    tmux.wait_for("the app list to load", loaded);
+    // The cache is written after the list is on screen: wait for it (bounded) while the TUI still runs.
+    let cache = home.path().join("data/keyturn/inventory-cache.sqlite");
+    let start = Instant::now();
+    while !cache.exists() && start.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(cache.exists(), "the TUI writes its inventory cache");
+    let files = assert_private(home.path(), "while the TUI runs");
+    // The journal is open: its write-ahead log and shared memory are there to be checked too.
+    for suffix in ["-wal", "-shm"] {
+        assert!(files.iter().any(|f| f.ends_with(suffix)), "{files:?}");
+    }
+    tmux.type_text("q");
+    tmux.wait_for("the shell prompt after quitting", |s| {
+        !s.contains("sort:") && s.contains("e2e$")
+    });
+    assert_private(home.path(), "after the TUI");
+}

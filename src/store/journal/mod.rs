@@ -323,17 +323,22 @@ impl Journal {
     /// transactions wait for each other instead of failing.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| JournalError::Dir {
+            super::private_fs::create_private_dir(dir).map_err(|source| JournalError::Dir {
                 path: dir.to_path_buf(),
                 source,
             })?;
+        }
+        // 0600 before SQLite opens it (its -wal and -shm take the database's mode).
+        if let Err(e) = super::private_fs::create_private_file(path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot create the journal 0600");
         }
         let conn = Connection::open(path).map_err(|source| JournalError::Open {
             path: path.to_path_buf(),
             source,
         })?;
-        restrict_permissions(path);
-        Self::init(conn, Some(path.to_path_buf()))
+        let journal = Self::init(conn, Some(path.to_path_buf()))?;
+        super::private_fs::restrict_sqlite(path);
+        Ok(journal)
     }
 
     /// The journal in the data dir (`directories`: honours `XDG_DATA_HOME`).
@@ -931,18 +936,6 @@ impl RawEntry {
         })
     }
 }
-
-/// The journal holds no secret, but it does describe the tenant: keep it private to the user.
-#[cfg(unix)]
-fn restrict_permissions(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-        tracing::warn!(path = %path.display(), error = %e, "cannot restrict the journal's permissions to 0600");
-    }
-}
-
-#[cfg(not(unix))]
-fn restrict_permissions(_path: &Path) {}
 
 #[cfg(test)]
 mod tests;
