@@ -2,7 +2,7 @@
 //! credential, with the same plan, rules and journal as the TUI's `D`. Exit codes as `rotate`: 0 removed, 3 not
 //! started or not removed (plan only without `--yes`, a refusal, a failed call; nothing changed), with the reason on
 //! stderr. `--yes` stands for typing the app's name; `--last-credential` for the second confirmation.
-use super::{LAST_CREDENTIAL_PHRASE, RemovalContext, RemovalPlan};
+use super::{LAST_CREDENTIAL_PHRASE, RemovalContext};
 use crate::graph::KeyId;
 use crate::inventory::rfc3339;
 use crate::rotation::cli::{EXIT_NOT_STARTED, EXIT_OK, operator_name};
@@ -26,44 +26,6 @@ pub struct RemoveArgs {
     /// `unused_days` (or its last use is unknown).
     #[arg(long = "last-credential")]
     pub last_credential: bool,
-}
-
-/// The plan as text: what goes, its last use, and what the confirmation needs.
-pub fn render_plan(plan: &RemovalPlan, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
-    let mut lines = vec![
-        format!(
-            "Remove the {} {} ({}) of {} (appId {}).",
-            plan.credential_type.as_str(),
-            plan.key_id,
-            Safe(plan.credential_name.as_deref().unwrap_or("no name")),
-            Safe(&plan.app.display_name),
-            plan.app.app_id
-        ),
-        format!(
-            "Status {}, ends {}.",
-            plan.status.as_str(),
-            plan.end.map(rfc3339).unwrap_or_else(|| "never".into())
-        ),
-        format!("Last use: {}.", plan.last_use_text(now)),
-    ];
-    if plan.unused {
-        lines.push(format!(
-            "Unused: no sign-in for {} days and older than that; removing it is what keyturn suggests.",
-            plan.unused_days
-        ));
-    }
-    lines.push(match plan.other_valid {
-        0 => "It is the app's LAST valid credential: nothing can sign in as the app after this."
-            .into(),
-        n => format!("{n} other valid credential(s) stay on the app."),
-    });
-    if plan.needs_second_confirmation {
-        lines.push(format!(
-            "The app signed in within {} days (or that is unknown): a second confirmation is required.",
-            plan.unused_days
-        ));
-    }
-    lines
 }
 
 /// `keyturn remove`, with the session's journal.
@@ -116,7 +78,7 @@ pub async fn remove_command_with(
         }
     };
     if !args.yes {
-        for line in render_plan(&plan, now) {
+        for line in plan.lines(now) {
             let _ = writeln!(out, "{line}");
         }
         let _ = writeln!(

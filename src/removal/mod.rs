@@ -12,7 +12,8 @@ pub mod cli;
 
 use crate::graph::{Application, GraphClient, GraphError, KeyId, ObjectId, ObjectType};
 use crate::impact::{self, AppRef, ImpactError, LastUseState};
-use crate::inventory::{self, CredentialType, Entry, Status, Thresholds};
+use crate::inventory::{self, CredentialType, Entry, Status, Thresholds, rfc3339};
+use crate::safe_text::Safe;
 use crate::store::journal::{Journal, JournalError, NewRemoval, RemovalEntry, RemovalState};
 use chrono::{DateTime, Duration, Utc};
 
@@ -75,9 +76,52 @@ impl RemovalPlan {
         self.status != Status::Expired && self.other_valid == 0
     }
 
-    /// "signed in 3 days ago", "never signed in", "last use unknown: ...", for the confirmation.
+    /// "signed in 3 days ago", "never signed in", "unknown (...)", for the confirmation.
     pub fn last_use_text(&self, now: DateTime<Utc>) -> String {
-        crate::report::show::last_sign_in_text(self.last_sign_in, &self.last_use, now)
+        match (self.last_sign_in, &self.last_use) {
+            (Some(t), _) => format!("signed in {}", crate::clock::ago(t, now)),
+            (None, LastUseState::Known) => "never signed in (per the sign-in report)".into(),
+            (None, LastUseState::Unknown(why)) => format!("unknown ({why})"),
+        }
+    }
+
+    /// The plan as text (CLI and TUI): what goes, its last use, and what the confirmation needs.
+    pub fn lines(&self, now: DateTime<Utc>) -> Vec<String> {
+        let plan = self;
+        // Short lines: the TUI's dialog shows them as they are.
+        let mut lines = vec![
+            format!(
+                "Remove the {} {} of {}.",
+                plan.credential_type.as_str(),
+                Safe(plan.credential_name.as_deref().unwrap_or("(no name)")),
+                Safe(&plan.app.display_name),
+            ),
+            format!("keyId {} · appId {}", plan.key_id, plan.app.app_id),
+            format!(
+                "Status {}, ends {}.",
+                plan.status.as_str(),
+                plan.end.map(rfc3339).unwrap_or_else(|| "never".into())
+            ),
+            format!("Last use: {}.", plan.last_use_text(now)),
+        ];
+        if plan.unused {
+            lines.push(format!(
+                "Unused: no sign-in for {} days; keyturn suggests removing it.",
+                plan.unused_days
+            ));
+        }
+        lines.push(match plan.other_valid {
+            0 if plan.is_last_valid() => "It is the app's LAST valid credential.".into(),
+            0 => "No other valid credential stays on the app.".into(),
+            n => format!("{n} other valid credential(s) stay on the app."),
+        });
+        if plan.needs_second_confirmation {
+            lines.push(format!(
+                "The app signed in within {} days: a second confirmation follows.",
+                plan.unused_days
+            ));
+        }
+        lines
     }
 
     /// The confirmation rules: the app's display name typed exactly, and for the last valid credential of an app

@@ -24,6 +24,7 @@ mod list;
 mod loading;
 mod popup;
 mod removals;
+mod remove_credential;
 mod rotation;
 pub use rotation::{
     FlowStage, PlanField, PlanForm, ResultView, RotationFlow, RunView, StepLine, StepState,
@@ -215,6 +216,10 @@ pub enum Action {
     Startup(StartupNews),
     /// The operator typed the app's name to remove a due old secret (rotation id).
     RemoveOldConfirmed(i64),
+    /// `D`: the app's name was typed to remove one credential (a second confirmation may follow).
+    RemoveCredentialNamed(Box<crate::removal::RemovalPlan>),
+    /// The second confirmation of removing an app's last valid credential was typed.
+    RemoveCredentialConfirmed(Box<crate::removal::RemovalPlan>),
     SignIn(Option<DeviceCodePrompt>),
     AppReloaded(AppReloaded),
     /// SIGTERM / SIGHUP: leave now, whatever runs (a rotation is finished by the next start).
@@ -253,6 +258,16 @@ pub enum Effect {
     ReloadApp { object_id: ObjectId },
     /// Finish a due pending removal after `keyturn cleanup`'s checks.
     RemoveOld { rotation_id: i64 },
+    /// Read the app and its last use and plan the removal of one credential (reads only).
+    PlanRemoval {
+        object_id: ObjectId,
+        key_id: KeyId,
+        thresholds: Thresholds,
+    },
+    /// Remove one credential, journaled, after its confirmations.
+    RemoveCredential {
+        plan: Box<crate::removal::RemovalPlan>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -465,6 +480,8 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
         Action::Rotation(r) => app.on_rotation(r),
         Action::Startup(news) => app.on_startup(news),
         Action::RemoveOldConfirmed(id) => app.remove_old_confirmed(id),
+        Action::RemoveCredentialNamed(plan) => app.removal_named(plan),
+        Action::RemoveCredentialConfirmed(plan) => app.removal_confirmed(plan),
         Action::SignIn(prompt) => {
             app.on_sign_in(prompt);
             None

@@ -124,6 +124,15 @@ pub enum RotationUpdate {
         rotation_id: i64,
         result: Result<crate::rotation::CleanupItem, String>,
     },
+    /// `D`: the plan for removing one credential, or why there is none.
+    RemovalPlanned {
+        result: Result<Box<crate::removal::RemovalPlan>, String>,
+    },
+    /// A credential removal ended (journaled), or why it could not run.
+    CredentialRemoved {
+        object_id: crate::graph::ObjectId,
+        result: Result<crate::removal::RemovalOutcome, String>,
+    },
 }
 
 /// What the rotation journal says at start (`rotation::on_start`): rotations that were finished now, or that wait

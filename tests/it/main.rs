@@ -20,3 +20,4 @@ mod show;
 mod support;
 mod tui;
 mod tui_impact;
+mod tui_remove;

@@ -76,7 +76,7 @@ async fn remove_a_secret_prints_the_plan_then_removes_and_journals_it() {
     .await;
     assert_eq!(plan.code, 3, "{}", plan.stderr);
     assert!(
-        plan.stdout.contains(&format!("Remove the secret {gone}")),
+        plan.stdout.contains(&format!("keyId {gone}")),
         "{}",
         plan.stdout
     );

@@ -241,6 +241,10 @@ impl<G: GraphApi, V: VaultApi, S: SignInApi> Executor<G, V, S> {
         &self.journal
     }
 
+    pub fn options(&self) -> &ExecutorOptions {
+        &self.opts
+    }
+
     pub fn graph(&self) -> &G {
         &self.graph
     }

@@ -106,6 +106,7 @@ impl App {
                 self.confirm_remove_old();
                 return None;
             }
+            Command::RemoveCredential => return self.start_removal(),
             _ => {}
         }
         self.remember_credential();

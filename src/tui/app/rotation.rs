@@ -604,13 +604,17 @@ impl App {
 
     pub(super) fn on_rotation(&mut self, u: RotationUpdate) -> Option<Effect> {
         let now = self.now();
-        if let RotationUpdate::CleanedUp {
-            rotation_id,
-            result,
-        } = u
-        {
-            return self.on_cleaned_up(rotation_id, result);
-        }
+        let u = match u {
+            RotationUpdate::CleanedUp {
+                rotation_id,
+                result,
+            } => return self.on_cleaned_up(rotation_id, result),
+            RotationUpdate::RemovalPlanned { result } => return self.on_removal_planned(result),
+            RotationUpdate::CredentialRemoved { object_id, result } => {
+                return self.on_credential_removed(object_id, result);
+            }
+            u => u,
+        };
         if let RotationUpdate::Ended {
             result: Ok(report), ..
         } = &u
@@ -682,7 +686,9 @@ impl App {
                     object_id: flow.object_id.clone(),
                 })
             }
-            RotationUpdate::CleanedUp { .. } => None,
+            RotationUpdate::CleanedUp { .. }
+            | RotationUpdate::RemovalPlanned { .. }
+            | RotationUpdate::CredentialRemoved { .. } => None,
         }
     }
 

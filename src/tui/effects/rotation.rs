@@ -177,6 +177,60 @@ impl Runner {
                     }));
                 }));
             }
+            Effect::PlanRemoval {
+                object_id,
+                key_id,
+                thresholds,
+            } => {
+                let graph = self.graph.clone();
+                let unused_days = self.unused_days;
+                abort(&mut self.rotation.plan);
+                self.rotation.plan = Some(tokio::spawn(async move {
+                    let result = crate::removal::plan(
+                        &graph,
+                        object_id.as_str(),
+                        &key_id,
+                        unused_days,
+                        chrono::Utc::now(),
+                        thresholds,
+                    )
+                    .await
+                    .map(Box::new)
+                    .map_err(|e| e.to_string());
+                    let _ = tx.send(Event::Rotation(RotationUpdate::RemovalPlanned { result }));
+                }));
+            }
+            Effect::RemoveCredential { plan } => {
+                let service = self.service();
+                let graph = self.graph.clone();
+                self.rotation.run = Some(tokio::spawn(async move {
+                    let object_id = plan.app.object_id.clone();
+                    let result = match service {
+                        Ok(s) => {
+                            let opts = s.exec.options();
+                            let ctx = crate::removal::RemovalContext {
+                                tenant_id: opts.tenant_id.clone(),
+                                profile: opts.profile.clone(),
+                                operator: s.defaults.operator.clone(),
+                            };
+                            crate::removal::execute(
+                                &graph,
+                                s.exec.journal(),
+                                &plan,
+                                &ctx,
+                                chrono::Utc::now(),
+                            )
+                            .await
+                            .map_err(|e| e.to_string())
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = tx.send(Event::Rotation(RotationUpdate::CredentialRemoved {
+                        object_id,
+                        result,
+                    }));
+                }));
+            }
             // Inventory and detail loads are handled by `Runner::run` itself.
             Effect::LoadInventory { .. } | Effect::LoadDetail { .. } => {}
         }
