@@ -287,11 +287,7 @@ async fn run_with_settings(
     report.push(rotate_check(&session, &claims, &who).await);
 
     // Vaults.
-    let kv = KeyVaultSecrets::new(
-        session.credential.clone(),
-        session.http.clone(),
-        options.vault.clone().unwrap_or_else(doctor_vault_options),
-    );
+    let kv = session.vault_secrets(options.vault.clone().unwrap_or_else(doctor_vault_options));
     for (vault, mappings) in &vaults {
         report
             .checks

@@ -162,6 +162,18 @@ pub struct Session {
     pub journal_path: Option<PathBuf>,
 }
 
+impl Session {
+    /// The Key Vault client of this session: it calls only Key Vault domains, loopback and the profile's
+    /// `allow_vault_hosts`.
+    pub fn vault_secrets(
+        &self,
+        options: crate::keyvault::client::VaultOptions,
+    ) -> crate::keyvault::KeyVaultSecrets {
+        crate::keyvault::KeyVaultSecrets::new(self.credential.clone(), self.http.clone(), options)
+            .with_allowed_hosts(self.settings.allow_vault_hosts.clone())
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")

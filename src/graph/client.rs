@@ -469,6 +469,14 @@ impl GraphClient {
         body: Option<&serde_json::Value>,
     ) -> Result<String, GraphError> {
         let retry = &self.inner.retry;
+        // Paging and delta links come from the answers (and the cache): the bearer token goes only to Graph.
+        let on_origin = Url::parse(url).is_ok_and(|u| u.origin() == self.inner.base.origin());
+        if !on_origin {
+            return Err(GraphError::ForeignLink {
+                operation: op.name,
+                url: crate::graph::error::excerpt(url, 200),
+            });
+        }
         let mut attempt = 1;
         loop {
             let token = self.token().await?;

@@ -59,6 +59,14 @@ pub enum GraphError {
     },
 
     #[error(
+        "keyturn will not follow a link to {url:?} for {operation}: it calls only the Graph URL's origin (a paging or delta link elsewhere would carry the access token off)"
+    )]
+    ForeignLink {
+        operation: &'static str,
+        url: String,
+    },
+
+    #[error(
         "Graph's answer to {operation} is larger than keyturn reads ({limit} bytes); check that the Graph URL is Microsoft Graph (or a faithful proxy)"
     )]
     TooLarge {
@@ -93,6 +101,7 @@ impl GraphError {
             GraphError::Server { .. } => "service error",
             GraphError::Malformed { .. } => "malformed response",
             GraphError::TooLarge { .. } => "answer too large",
+            GraphError::ForeignLink { .. } => "link off Graph",
             GraphError::TooManyPages { .. } => "too many pages",
             GraphError::Network { .. } => "network error",
             GraphError::Auth(_) => "sign-in failed",

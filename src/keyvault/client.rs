@@ -125,6 +125,8 @@ pub struct KeyVaultSecrets {
     http: reqwest::Client,
     options: VaultOptions,
     clients: Arc<Mutex<HashMap<String, Arc<SecretClient>>>>,
+    /// Hosts besides the Key Vault domains and loopback that may be called (the profile's `allow_vault_hosts`).
+    allowed_hosts: Arc<Vec<String>>,
 }
 
 impl std::fmt::Debug for KeyVaultSecrets {
@@ -146,7 +148,14 @@ impl KeyVaultSecrets {
             http,
             options,
             clients: Arc::new(Mutex::new(HashMap::new())),
+            allowed_hosts: Arc::new(Vec::new()),
         }
+    }
+
+    /// Allow these vault hosts besides the Key Vault domains of the known clouds and loopback.
+    pub fn with_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.allowed_hosts = Arc::new(hosts);
+        self
     }
 
     pub fn options(&self) -> &VaultOptions {
@@ -161,6 +170,8 @@ impl KeyVaultSecrets {
         if let Some(c) = map.get(vault_url) {
             return Ok(c.clone());
         }
+        // No request, and so no token and no secret, goes to a host that is not a vault.
+        crate::cloud::check_vault_url(vault_url, &self.allowed_hosts)?;
         let host = url::Url::parse(vault_url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))

@@ -128,6 +128,10 @@ pub enum KeyVaultError {
     )]
     InvalidSecretName { name: String },
 
+    /// Not on a Key Vault domain (nor loopback, nor allowed by the profile): never called.
+    #[error(transparent)]
+    VaultUrl(#[from] crate::cloud::VaultUrlError),
+
     #[error("{vault}: {operation}: not found ({message})")]
     NotFound {
         vault: String,
@@ -211,6 +215,7 @@ impl KeyVaultError {
     pub fn certainly_not_applied(&self) -> bool {
         match self {
             KeyVaultError::InvalidVaultUrl { .. }
+            | KeyVaultError::VaultUrl(_)
             | KeyVaultError::InvalidSecretName { .. }
             | KeyVaultError::NotFound { .. }
             | KeyVaultError::Forbidden { .. }

@@ -263,11 +263,7 @@ pub fn vault_source(session: &crate::session::Session) -> Option<crate::impact::
         }
     }
     (!urls.is_empty()).then(|| crate::impact::VaultSource {
-        secrets: crate::keyvault::KeyVaultSecrets::new(
-            session.credential.clone(),
-            session.http.clone(),
-            crate::keyvault::client::VaultOptions::default(),
-        ),
+        secrets: session.vault_secrets(crate::keyvault::client::VaultOptions::default()),
         vault_urls: urls,
     })
 }

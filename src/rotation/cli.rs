@@ -145,11 +145,7 @@ pub fn live_executor(
     session: &Session,
     journal: Arc<Journal>,
 ) -> Executor<GraphClient, KeyVaultSecrets> {
-    let vault = KeyVaultSecrets::new(
-        session.credential.clone(),
-        session.http.clone(),
-        VaultOptions::default(),
-    );
+    let vault = session.vault_secrets(VaultOptions::default());
     // The proof signs in as the rotated app at the profile's authority and tenant, for the same Graph resource
     // keyturn itself asks for.
     let sign_in = TokenEndpoint::new(

@@ -105,11 +105,7 @@ async fn run_session(
         include_service_principals: session.include_service_principals,
         theme: Theme::from_env(),
     };
-    let vaults = crate::keyvault::KeyVaultSecrets::new(
-        session.credential.clone(),
-        session.http.clone(),
-        crate::keyvault::client::VaultOptions::default(),
-    );
+    let vaults = session.vault_secrets(crate::keyvault::client::VaultOptions::default());
     let cache = inventory_cache_for(&session);
     run_with(
         cfg,

@@ -230,3 +230,91 @@ async fn graph_on_loopback_still_asks_for_the_real_graph_resource() {
         "the call was authorised and found no such app: {err}"
     );
 }
+
+/// Item 3 of issue 16: a vault URL off the Key Vault domains (and not loopback or allowed) is refused before
+/// anything is written: `rotate --yes` exits 3 naming the rule and the tenant, the vault and the journal stay as
+/// they were; the plan without `--yes` says the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_off_domain_vault_url_is_refused_before_anything_is_written() {
+    let env = crate::rotation::env().await;
+    let home = tempfile::tempdir().unwrap();
+    let before = env.emu.state();
+    let journal = crate::rotation::binary_journal(home.path());
+    for yes in [true, false] {
+        let mut args: Vec<String> = crate::rotation::rotate_argv(&env.subject)
+            .into_iter()
+            .filter(|a| yes || a != "--yes")
+            .collect();
+        let at = args.iter().position(|a| a == "--vault").unwrap();
+        args[at + 1] = "https://kv.vault.azure.net.evil.example".into();
+        let out = crate::rotation::keyturn_cmd(&env.info, home.path())
+            .args(&args)
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "--yes {yes}: {stderr}");
+        assert!(
+            stderr.contains("is not on a Key Vault domain") && stderr.contains("allow_vault_hosts"),
+            "--yes {yes}: {stderr}"
+        );
+        // Apps, service principals and vaults as they were (keyturn's own sign-in is logged, which is fine).
+        let after = env.emu.state();
+        for key in ["applications", "servicePrincipals", "vaults", "auditEvents"] {
+            assert!(after[key] == before[key], "--yes {yes}: {key} changed");
+        }
+        if let Ok(j) = keyturn::store::Journal::open(&journal) {
+            assert!(j.list(100).unwrap().is_empty(), "--yes {yes}: journaled");
+        }
+    }
+}
+
+/// Item 3 of issue 16: a paging or delta link off the Graph origin is never followed (the bearer token would go
+/// with it): the pager and a single read end in a clear error before any request (a request would have ended in
+/// a network error or an answer instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_off_the_graph_origin_are_not_followed() {
+    use keyturn::graph::client::ops;
+    use keyturn::graph::{Application, GraphError};
+    let emu = support::start(empty_tenant()).await;
+    // A second emulator stands for the foreign host: a followed link would get an answer from it.
+    let other = support::start(empty_tenant()).await;
+    let graph = support::session(&emu).graph;
+    let foreign = format!("{}/v1.0/applications?$skiptoken=x", other.info().graph_url);
+    let mut pager = graph.pager::<Application>(foreign.clone(), ops::LIST_APPLICATIONS);
+    let err = match pager.next_page().await {
+        Some(Err(e)) => e,
+        other => panic!(
+            "expected a refusal, got {:?}",
+            other.map(|r| r.map(|p| p.number))
+        ),
+    };
+    assert!(matches!(err, GraphError::ForeignLink { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("only the Graph URL's origin"),
+        "{err}"
+    );
+    let err = graph
+        .get_json::<Value>(
+            "https://graph.microsoft.com.evil.example/v1.0/me",
+            ops::LIST_APPLICATIONS,
+        )
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, GraphError::ForeignLink { .. }), "{err:?}");
+    // Same host, another port is another origin.
+    let port_moved = emu.info().graph_url.replace("127.0.0.1:", "127.0.0.1:1");
+    let err = graph
+        .get_json::<Value>(
+            &format!("{port_moved}/v1.0/applications"),
+            ops::LIST_APPLICATIONS,
+        )
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, GraphError::ForeignLink { .. }), "{err:?}");
+    // The Graph origin itself still works.
+    let ok = graph
+        .get_json::<Value>(&graph.url("applications?$top=1"), ops::LIST_APPLICATIONS)
+        .await;
+    assert!(ok.is_ok(), "{ok:?}");
+}
