@@ -156,6 +156,9 @@ pub enum Command {
     Audit(AuditArgs),
     /// Past rotations; resume or roll back an interrupted one.
     Journal(crate::rotation::cli::JournalArgs),
+    /// An access review: walk the apps in scope, record a decision for each (keep, rotate, remove a credential,
+    /// escalate) with the facts shown; quit and resume any time. `review export` writes the record.
+    Review(crate::review::command::ReviewArgs),
     /// Remove old secrets whose kept period has ended, after checking nothing still needs them (for cron).
     /// Exit 0 nothing due or all removed, 1 something held, 3 could not complete.
     Cleanup(crate::rotation::cli::CleanupArgs),

@@ -23,6 +23,7 @@ pub mod net;
 pub mod parallel;
 pub mod removal;
 pub mod report;
+pub mod review;
 pub mod rotation;
 pub mod safe_text;
 pub mod session;

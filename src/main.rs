@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             Some(Command::Audit(args)) => audit(&cli.global, args).await,
             Some(Command::Cleanup(args)) => cleanup(&cli.global, args).await,
             Some(Command::Remove(args)) => remove(&cli.global, args).await,
+            Some(Command::Review(args)) => review(&cli.global, args).await,
             Some(Command::Login(args)) => login(&cli.global, args).await,
             Some(Command::Logout) => logout(&cli.global),
             Some(Command::Doctor) => doctor(&cli.global).await,
@@ -108,6 +109,27 @@ async fn audit(global: &keyturn::cli::GlobalArgs, args: keyturn::cli::AuditArgs)
     let code = keyturn::report::audit::audit_command(
         &session,
         &args,
+        &mut TerminalWriter::new(std::io::stdout()),
+        &mut TerminalWriter::new(std::io::stderr()),
+    )
+    .await;
+    ExitCode::from(code)
+}
+
+/// `keyturn review`: an access review session on the terminal (prompts on stdin), or its export.
+async fn review(
+    global: &keyturn::cli::GlobalArgs,
+    args: keyturn::review::command::ReviewArgs,
+) -> ExitCode {
+    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let stdin = std::io::stdin();
+    let code = keyturn::review::command::review_command(
+        &session,
+        &args,
+        &mut stdin.lock(),
         &mut TerminalWriter::new(std::io::stdout()),
         &mut TerminalWriter::new(std::io::stderr()),
     )

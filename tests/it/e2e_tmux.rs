@@ -11,7 +11,7 @@ const WIDTH: u16 = 120;
 const HEIGHT: u16 = 40;
 
 /// A private tmux server (its own socket), killed on drop whatever the test's outcome.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
     env: Vec<(String, String)>,
     /// Every screen read during the test, for the secret-hygiene check.
@@ -19,12 +19,12 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(home: &Path) -> Tmux {
+    pub(crate) fn start(home: &Path) -> Tmux {
         Self::start_with(home, &[])
     }
 
     /// `extra` environment for the shell (and so for keyturn), on top of the isolated HOME and XDG dirs.
-    fn start_with(home: &Path, extra: &[(&str, &str)]) -> Tmux {
+    pub(crate) fn start_with(home: &Path, extra: &[(&str, &str)]) -> Tmux {
         static N: AtomicU32 = AtomicU32::new(0);
         let socket = format!(
             "keyturn-e2e-{}-{}",
@@ -89,14 +89,14 @@ impl Tmux {
         out
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let s = String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "e2e"]).stdout)
             .into_owned();
         self.captures.borrow_mut().push(s.clone());
         s
     }
 
-    fn env_value(&self, name: &str) -> String {
+    pub(crate) fn env_value(&self, name: &str) -> String {
         self.env
             .iter()
             .find(|(k, _)| k == name)
@@ -105,7 +105,7 @@ impl Tmux {
     }
 
     /// Run `keyturn ARGS` outside tmux with the same environment (same HOME and XDG dirs).
-    fn keyturn(&self, args: &[&str]) -> Output {
+    pub(crate) fn keyturn(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_keyturn"))
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -115,12 +115,12 @@ impl Tmux {
     }
 
     /// Literal text, then no Enter.
-    fn type_text(&self, text: &str) {
+    pub(crate) fn type_text(&self, text: &str) {
         self.run(&["send-keys", "-t", "e2e", "-l", text]);
     }
 
     /// A named key: Enter, Escape, ...
-    fn key(&self, key: &str) {
+    pub(crate) fn key(&self, key: &str) {
         self.run(&["send-keys", "-t", "e2e", key]);
     }
 
@@ -136,7 +136,7 @@ impl Tmux {
     }
 
     /// Poll the screen until `ok` holds; fail with the last screen shown.
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let screen = self.screen();
@@ -340,7 +340,7 @@ fn demo_in_tmux() {
 }
 
 /// Without tmux the test fails with the reason, or is skipped with a banner under `KEYTURN_TEST_SKIP=tmux`.
-fn require_tmux(test: &str) -> bool {
+pub(crate) fn require_tmux(test: &str) -> bool {
     if tmux_available() {
         return true;
     }
@@ -353,7 +353,7 @@ fn require_tmux(test: &str) -> bool {
 }
 
 /// A shell with a recognisable prompt.
-fn shell(tmux: &Tmux) {
+pub(crate) fn shell(tmux: &Tmux) {
     tmux.type_text("PS1='e2e''$ '");
     tmux.key("Enter");
     tmux.wait_for("the shell prompt", |s| s.contains("e2e$"));
@@ -648,13 +648,13 @@ fn demo_rotation_waits_for_entra_and_keeps_the_old_secret_pending() {
 }
 
 /// `keyturn emulator --state` as a subprocess, killed on drop.
-struct EmulatorProcess {
+pub(crate) struct EmulatorProcess {
     child: std::process::Child,
-    ready: serde_json::Value,
+    pub(crate) ready: serde_json::Value,
 }
 
 impl EmulatorProcess {
-    fn start(home: &Path) -> EmulatorProcess {
+    pub(crate) fn start(home: &Path) -> EmulatorProcess {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_keyturn"))
             .args(["emulator", "--state"])
@@ -679,12 +679,12 @@ impl EmulatorProcess {
         EmulatorProcess { child, ready }
     }
 
-    fn s(&self, key: &str) -> String {
+    pub(crate) fn s(&self, key: &str) -> String {
         self.ready[key].as_str().unwrap_or_default().to_string()
     }
 
     /// `GET {graphUrl}/_emulator/state`: the whole tenant and vault, secret values included.
-    fn state(&self) -> serde_json::Value {
+    pub(crate) fn state(&self) -> serde_json::Value {
         let url = format!("{}/_emulator/state", self.s("graphUrl"));
         let ca = PathBuf::from(self.s("caCert"));
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -13,6 +13,7 @@ mod hardening;
 mod hostile_numbers;
 mod plan_file;
 mod removal;
+mod review;
 mod rotation;
 mod scale;
 mod sdk;
