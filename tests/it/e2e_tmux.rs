@@ -503,7 +503,12 @@ fn demo_rotation_waits_for_entra_and_keeps_the_old_secret_pending() {
     let home = tempfile::tempdir().unwrap();
     let tmux = Tmux::start(home.path());
     shell(&tmux);
-    tmux.type_text(&format!("{} demo", env!("CARGO_BIN_EXE_keyturn")));
+    // A longer refusal than the demo's default 5 s: on a loaded machine the vault write and read-back can take
+    // longer than 5 s, and the proof would then succeed before the wait could be seen.
+    tmux.type_text(&format!(
+        "{} demo --propagation-delay-secs 12",
+        env!("CARGO_BIN_EXE_keyturn")
+    ));
     tmux.key("Enter");
     tmux.wait_for("the app list to load", loaded);
 
