@@ -1,6 +1,7 @@
 //! The review record: sessions (who reviewed which apps of which tenant, when) and one decision per app, with the
 //! facts shown when it was taken. SQLite beside the journal, private to the user like it.
 use super::{Decision, ReviewFacts};
+use crate::store::private_fs;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ pub enum ReviewStoreError {
         path: String,
         source: rusqlite::Error,
     },
-    #[error("cannot create the review record's directory {path}: {source}")]
+    #[error("cannot create the review record {path} (or its directory): {source}")]
     Dir {
         path: String,
         source: std::io::Error,
@@ -89,22 +90,17 @@ impl ReviewStore {
     /// Open (creating) the record at `path`; the file is made 0600.
     pub fn open(path: &Path) -> Result<Self, ReviewStoreError> {
         let shown = path.display().to_string();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| ReviewStoreError::Dir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
+        // 0600 from the start, in a 0700 directory, like the journal.
+        private_fs::create_private_file(path).map_err(|source| ReviewStoreError::Dir {
+            path: shown.clone(),
+            source,
+        })?;
         let sql = |source| ReviewStoreError::Sqlite {
             path: shown.clone(),
             source,
         };
         let conn = Connection::open(path).map_err(sql)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-        }
+        private_fs::restrict_sqlite(path);
         conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
         conn.execute_batch("PRAGMA foreign_keys=ON;").map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;

@@ -197,4 +197,12 @@ fn a_review_is_recorded_quit_resumed_by_another_reviewer_and_exported_with_its_f
     assert_eq!(rows.len(), 3);
     assert_eq!(&rows[2][6], "escalate");
     assert_eq!(&rows[2][7], "ask the owners | why");
+
+    // The record is private to the user, like the journal.
+    use std::os::unix::fs::PermissionsExt;
+    let record = std::path::PathBuf::from(bob.env_value("XDG_DATA_HOME"))
+        .join("keyturn")
+        .join(keyturn::review::store::REVIEW_FILE);
+    let mode = std::fs::metadata(&record).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", record.display());
 }
