@@ -65,7 +65,7 @@ pub struct CredentialImpact {
 }
 
 /// Whether last-use data could be read for this app.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LastUseState {
     Known,
     /// The reason, starting with [`crate::graph::LAST_USE_UNKNOWN`] for a licence/permission refusal.
@@ -139,7 +139,8 @@ pub struct GatherOptions<'a> {
 }
 
 /// What the TUI loads lazily for the selected app: last use per credential and the application permissions.
-#[derive(Debug, Clone, PartialEq)]
+/// Cached with the inventory (as JSON) so that a warm start shows them at once.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ImpactFacts {
     pub last_use: LastUseState,
     /// Latest sign-in per keyId (keys lowercase).

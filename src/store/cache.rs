@@ -65,6 +65,13 @@ CREATE TABLE IF NOT EXISTS cache_snapshot (
     saved_at TEXT NOT NULL,
     body BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cache_last_use (
+    scope TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (scope, object_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cache_objects (
     scope TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -376,6 +383,57 @@ impl InventoryCache {
             entries,
             saved_at: saved_at.with_timezone(&Utc),
         }))
+    }
+
+    /// Last-use facts of one app (JSON written by the layer that owns their type), kept beside the inventory so a
+    /// warm start shows them at once; the selected app's are refreshed lazily and written again.
+    pub fn save_last_use(
+        &self,
+        scope: &str,
+        object_id: &str,
+        body: &str,
+        saved_at: DateTime<Utc>,
+    ) -> Result<(), CacheError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO cache_last_use (scope, object_id, saved_at, body) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    scope,
+                    object_id,
+                    saved_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    body
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Every app's cached last-use facts in `scope`: (object id, saved at, JSON). Rows with a bad date are skipped.
+    pub fn load_last_use(
+        &self,
+        scope: &str,
+    ) -> Result<Vec<(String, DateTime<Utc>, String)>, CacheError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT object_id, saved_at, body FROM cache_last_use WHERE scope = ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![scope], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, at, body) = row.map_err(|e| self.err(e))?;
+            if let Ok(at) = DateTime::parse_from_rfc3339(&at) {
+                out.push((id, at.with_timezone(&Utc), body));
+            }
+        }
+        Ok(out)
     }
 
     pub fn path(&self) -> &Path {

@@ -104,6 +104,7 @@ impl Runner {
     fn spawn_owners(&self, r: DetailRequest) -> JoinHandle<()> {
         let (graph, tx) = (self.graph.clone(), self.tx.clone());
         let unused_days = self.unused_days;
+        let cache = self.cache.clone();
         tokio::spawn(async move {
             if !r.delay.is_zero() {
                 tokio::time::sleep(r.delay).await;
@@ -114,8 +115,14 @@ impl Runner {
             );
             let _ = tx.send(Event::ImpactLoaded(super::event::ImpactLoaded {
                 object_id: r.object_id.clone(),
-                facts,
+                facts: facts.clone(),
             }));
+            if let Some((path, scope)) = cache {
+                let id = r.object_id.to_string();
+                let _ =
+                    tokio::task::spawn_blocking(move || save_last_use(&path, &scope, &id, &facts))
+                        .await;
+            }
             if let Err(e) = &result {
                 tracing::warn!(object = %r.object_id, error = %e, "owners failed");
             }
@@ -258,6 +265,43 @@ async fn load_inventory(
     }
 }
 
+/// Keep an app's last-use facts in the inventory cache (a failure costs only the next warm start's facts).
+fn save_last_use(
+    path: &std::path::Path,
+    scope: &str,
+    object_id: &str,
+    facts: &crate::impact::ImpactFacts,
+) {
+    let saved = serde_json::to_string(facts)
+        .map_err(|e| e.to_string())
+        .and_then(|body| {
+            let (cache, _) = InventoryCache::open(path).map_err(|e| e.to_string())?;
+            cache
+                .save_last_use(scope, object_id, &body, chrono::Utc::now())
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = saved {
+        tracing::warn!(error = %e, "could not cache last-use facts");
+    }
+}
+
+/// The cached last-use facts of `scope`, as the events a lazy load would send.
+fn cached_last_use(cache: &InventoryCache, scope: &str) -> Vec<super::event::ImpactLoaded> {
+    let rows = cache.load_last_use(scope).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cached last-use facts unreadable");
+        Vec::new()
+    });
+    rows.into_iter()
+        .filter_map(|(id, _, body)| {
+            let facts = serde_json::from_str(&body).ok()?;
+            Some(super::event::ImpactLoaded {
+                object_id: crate::graph::ObjectId::new(id),
+                facts,
+            })
+        })
+        .collect()
+}
+
 /// Writing a full load to the cache, to run once the operator has the list.
 type CacheSave = Box<dyn FnOnce() + Send>;
 
@@ -276,11 +320,16 @@ async fn load_with_cache(
     let opened = tokio::task::spawn_blocking(move || {
         let (cache, warning) = InventoryCache::open(&path)?;
         let snapshot = cache.load_snapshot(&read_scope)?;
-        Ok::<_, crate::store::cache::CacheError>((cache, warning, snapshot))
+        let last_use = if snapshot.is_some() {
+            cached_last_use(&cache, &read_scope)
+        } else {
+            Vec::new()
+        };
+        Ok::<_, crate::store::cache::CacheError>((cache, warning, snapshot, last_use))
     })
     .await;
     let cache = match opened {
-        Ok(Ok((cache, warning, snapshot))) => {
+        Ok(Ok((cache, warning, snapshot, last_use))) => {
             if let Some(w) = warning {
                 tracing::warn!("{w}");
             }
@@ -290,6 +339,10 @@ async fn load_with_cache(
                     entries: sync::snapshot_entries(snap.entries, opts),
                     saved_at: snap.saved_at,
                 }));
+                // Last use as it was cached, until the selected app's is read again.
+                for facts in last_use {
+                    let _ = tx.send(Event::ImpactLoaded(facts));
+                }
             }
             Some(cache)
         }

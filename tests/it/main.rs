@@ -11,6 +11,7 @@ mod emulator_reports;
 mod emulator_signin;
 mod hardening;
 mod hostile_numbers;
+mod last_use_cache;
 mod plan_file;
 mod removal;
 mod review;
