@@ -172,7 +172,7 @@ fn snapshot_plan_with_impact_and_a_capped_lifetime() {
         "{text}"
     );
     assert!(
-        text.contains("consider removing it instead of rotating it"),
+        text.contains("consider removing it instead (Esc, D)"),
         "{text}"
     );
     assert!(

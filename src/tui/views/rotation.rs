@@ -169,7 +169,7 @@ fn impact_lines(
     if f.is_unused(&p.old.key_id, start, now) {
         lines.push(Line::styled(
             format!(
-                " ⚠ no sign-in for {} days: nothing seems to use this secret; consider removing it instead of rotating it",
+                " ⚠ no sign-in for {} days: nothing seems to use this secret; consider removing it instead (Esc, D)",
                 f.unused_days
             ),
             t.warning(),
