@@ -98,40 +98,50 @@ fn tag<'a>(s: &'a SecretSummary, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The secret whose tags name this app and credential; failing that, the single secret that names the app and no
-/// credential. Two or more weak candidates are ambiguous: the operator chooses.
-pub fn from_tags(
-    secrets: &[SecretSummary],
-    object_id: &ObjectId,
-    key_id: &KeyId,
-) -> Option<ResolvedMapping> {
-    let for_app = |s: &&SecretSummary| {
-        tag(s, TAG_PROVIDER_ADDRESS).is_some_and(|v| v.eq_ignore_ascii_case(object_id.as_str()))
-    };
-    let exact = secrets.iter().filter(for_app).find(|s| {
-        tag(s, TAG_CREDENTIAL_ID).is_some_and(|v| v.eq_ignore_ascii_case(key_id.as_str()))
-    });
-    if let Some(s) = exact {
-        return SecretTarget::new(&s.vault_url, &s.name)
-            .ok()
-            .map(|target| ResolvedMapping {
+/// What the vault tags say about one credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagMatch {
+    /// Exactly one secret claims it.
+    One(ResolvedMapping),
+    /// More than one secret claims it (anyone who can tag a secret in a listed vault can claim a credential):
+    /// every candidate, for the operator to choose from. keyturn chooses none.
+    Ambiguous(Vec<ResolvedMapping>),
+    None,
+}
+
+/// The secret whose tags name this app and credential (`ProviderAddress` and `CredentialId`), or the one that names
+/// the app and no credential. Any second claim, exact or by `ProviderAddress` only, makes it ambiguous.
+pub fn from_tags(secrets: &[SecretSummary], object_id: &ObjectId, key_id: &KeyId) -> TagMatch {
+    let mut exact = Vec::new();
+    let mut weak = Vec::new();
+    for s in secrets {
+        if !tag(s, TAG_PROVIDER_ADDRESS).is_some_and(|v| v.eq_ignore_ascii_case(object_id.as_str()))
+        {
+            continue;
+        }
+        let Ok(target) = SecretTarget::new(&s.vault_url, &s.name) else {
+            continue;
+        };
+        match tag(s, TAG_CREDENTIAL_ID) {
+            Some(k) if k.eq_ignore_ascii_case(key_id.as_str()) => exact.push(ResolvedMapping {
                 target,
                 source: MappingSource::Tags,
-            });
-    }
-    let weak: Vec<&SecretSummary> = secrets
-        .iter()
-        .filter(for_app)
-        .filter(|s| tag(s, TAG_CREDENTIAL_ID).is_none())
-        .collect();
-    match weak.as_slice() {
-        [one] => SecretTarget::new(&one.vault_url, &one.name)
-            .ok()
-            .map(|target| ResolvedMapping {
+            }),
+            Some(_) => {}
+            None => weak.push(ResolvedMapping {
                 target,
                 source: MappingSource::ProviderTag,
             }),
-        _ => None,
+        }
+    }
+    let mut all: Vec<ResolvedMapping> = exact.into_iter().chain(weak).collect();
+    // The same vault listed twice lists its secrets twice: one claim each.
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|m| seen.insert(m.target.clone()));
+    match all.len() {
+        0 => TagMatch::None,
+        1 => TagMatch::One(all.remove(0)),
+        _ => TagMatch::Ambiguous(all),
     }
 }
 
@@ -197,20 +207,73 @@ mod tests {
             ),
             summary(v, "weak", &[("ProviderAddress", "obj-1")]),
         ];
-        let m = from_tags(&secrets, &ObjectId::new("obj-1"), &KeyId::new("key-1")).unwrap();
+        let one = |s: &[SecretSummary], key: &str| match from_tags(
+            s,
+            &ObjectId::new("obj-1"),
+            &KeyId::new(key),
+        ) {
+            TagMatch::One(m) => (m.target.name, m.source),
+            other => panic!("{other:?}"),
+        };
+        let names = |m: TagMatch| match m {
+            TagMatch::Ambiguous(all) => all
+                .into_iter()
+                .map(|m| (m.target.name, m.source))
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        // The exact claim beside a ProviderAddress-only one: ambiguous, both shown.
         assert_eq!(
-            (m.target.name.as_str(), m.source),
-            ("exact", MappingSource::Tags)
+            names(from_tags(
+                &secrets,
+                &ObjectId::new("obj-1"),
+                &KeyId::new("key-1")
+            )),
+            [
+                ("exact".to_string(), MappingSource::Tags),
+                ("weak".to_string(), MappingSource::ProviderTag)
+            ]
         );
-        let m = from_tags(&secrets, &ObjectId::new("obj-1"), &KeyId::new("key-2")).unwrap();
+        let exact_only: Vec<SecretSummary> = secrets[..2].to_vec();
         assert_eq!(
-            (m.target.name.as_str(), m.source),
-            ("weak", MappingSource::ProviderTag)
+            one(&exact_only, "key-1"),
+            ("exact".into(), MappingSource::Tags)
         );
-        let mut two = secrets.clone();
-        two.push(summary(v, "weak2", &[("ProviderAddress", "obj-1")]));
-        assert!(from_tags(&two, &ObjectId::new("obj-1"), &KeyId::new("key-2")).is_none());
-        assert!(from_tags(&secrets, &ObjectId::new("obj-9"), &KeyId::new("key-1")).is_none());
+        // key-2 is claimed by no CredentialId: the single ProviderAddress-only secret.
+        let weak_only = vec![secrets[0].clone(), secrets[2].clone()];
+        assert_eq!(
+            one(&weak_only, "key-2"),
+            ("weak".into(), MappingSource::ProviderTag)
+        );
+        // The exact one names another credential, so for key-2 it does not count.
+        assert_eq!(
+            one(&secrets, "key-2"),
+            ("weak".into(), MappingSource::ProviderTag)
+        );
+        // Two secrets claim key-1 exactly, one in another vault: ambiguous.
+        let mut hijack = exact_only.clone();
+        hijack.push(summary(
+            "https://evil.vault.azure.net",
+            "exact",
+            &[("ProviderAddress", "obj-1"), ("CredentialId", "KEY-1")],
+        ));
+        assert_eq!(
+            names(from_tags(
+                &hijack,
+                &ObjectId::new("obj-1"),
+                &KeyId::new("key-1")
+            ))
+            .len(),
+            2
+        );
+        // The same vault listed twice is one claim.
+        let mut twice = exact_only.clone();
+        twice.extend(exact_only.clone());
+        assert_eq!(one(&twice, "key-1"), ("exact".into(), MappingSource::Tags));
+        assert_eq!(
+            from_tags(&secrets, &ObjectId::new("obj-9"), &KeyId::new("key-1")),
+            TagMatch::None
+        );
         let idx = stored_in_index(&secrets);
         assert_eq!(idx[&KeyId::new("key-1")].name, "exact");
     }

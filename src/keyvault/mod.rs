@@ -6,7 +6,7 @@ pub mod mapping;
 pub use client::{
     KeyVaultSecrets, NewVersion, SecretSummary, VaultOptions, VaultSecret, VersionInfo,
 };
-pub use mapping::{MappingEntry, MappingSource, ResolvedMapping};
+pub use mapping::{MappingEntry, MappingSource, ResolvedMapping, TagMatch};
 
 use std::fmt;
 use std::time::Duration;

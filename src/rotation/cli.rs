@@ -718,6 +718,16 @@ pub fn render_plan(plan: &RotationPlan) -> String {
                     .unwrap_or_else(|| "none (the secret will be created)".into())
             );
         }
+        None if plan.candidates.len() > 1 => {
+            let _ = writeln!(
+                w,
+                "  Vault secret:    ambiguous: {} vault secrets claim this credential; choose one with --vault and --secret-name",
+                plan.candidates.len()
+            );
+            for c in &plan.candidates {
+                let _ = writeln!(w, "    candidate:     {} (from {})", c.target, c.source);
+            }
+        }
         None => {
             let _ = writeln!(
                 w,

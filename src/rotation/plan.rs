@@ -2,7 +2,7 @@
 //! before anything is changed, and approved only by typing the app's display name.
 use super::ports::{GraphApi, VaultApi};
 use crate::graph::{AppId, GraphError, KeyId, LifetimeCap, ObjectId};
-use crate::keyvault::mapping::{self, MappingEntry, MappingSource};
+use crate::keyvault::mapping::{self, MappingEntry, MappingSource, ResolvedMapping, TagMatch};
 use crate::keyvault::{KeyVaultError, SecretTarget, TAG_CREDENTIAL_ID, VersionInfo};
 use chrono::{DateTime, Duration, Utc};
 use std::fmt;
@@ -129,8 +129,11 @@ pub struct RotationPlan {
     pub lifetime_days: i64,
     /// The tenant's `passwordLifetime` restriction, when it shortened the lifetime asked for.
     pub lifetime_cap: Option<CappedLifetime>,
-    /// `None`: no mapping found; the screen asks for vault and secret (`set_target`).
+    /// `None`: no mapping found, or more than one (see `candidates`); the screen asks for vault and secret
+    /// (`set_target`), the CLI for `--vault` and `--secret-name`.
     pub target: Option<PlannedTarget>,
+    /// Every vault secret whose tags claim the credential when more than one does: keyturn chooses none of them.
+    pub candidates: Vec<ResolvedMapping>,
     pub old_disposition: OldDisposition,
     pub operator: String,
     /// Who approves: the operator at the keyboard, by typing the app's display name.
@@ -321,6 +324,15 @@ impl RotationPlan {
                 self.lifetime_days
             ));
         }
+        if self.target.is_none() && self.candidates.len() > 1 {
+            w.push(format!(
+                "{} vault secrets claim this credential by their tags, and anyone who can tag a secret in a listed vault can make such a claim: choose one explicitly",
+                self.candidates.len()
+            ));
+            for c in &self.candidates {
+                w.push(format!("candidate: {} (from {})", c.target, c.source));
+            }
+        }
         if let Some(t) = &self.target {
             match &t.current {
                 None => w.push(format!(
@@ -423,8 +435,8 @@ pub async fn build_plan<G: GraphApi, V: VaultApi>(
         });
     };
 
-    let target = match &req.target {
-        Some((t, source)) => Some((t.clone(), *source)),
+    let (target, candidates) = match &req.target {
+        Some((t, source)) => (Some((t.clone(), *source)), Vec::new()),
         None => resolve_target(vault, req, &app.id, &app.app_id, &old.key_id).await?,
     };
     let target = match target {
@@ -463,6 +475,7 @@ pub async fn build_plan<G: GraphApi, V: VaultApi>(
         lifetime_days: lifetime.num_days(),
         lifetime_cap,
         target,
+        candidates,
         old_disposition: req.old_choice.resolve(old.end_date_time, now),
         operator: req.operator.clone(),
         approver: req.operator.clone(),
@@ -478,18 +491,21 @@ pub async fn build_plan<G: GraphApi, V: VaultApi>(
     Ok(plan)
 }
 
+/// The chosen target, or the candidates when tags disagree.
+type Resolved = (Option<(SecretTarget, MappingSource)>, Vec<ResolvedMapping>);
+
 /// Config entries first, then tags in the listed vaults. A vault that cannot be listed is skipped (the operator
-/// may lack list rights there) rather than failing the plan.
+/// may lack list rights there) rather than failing the plan. More than one claim by tags chooses nothing.
 async fn resolve_target<V: VaultApi>(
     vault: &V,
     req: &PlanRequest,
     object_id: &ObjectId,
     app_id: &AppId,
     key_id: &KeyId,
-) -> Result<Option<(SecretTarget, MappingSource)>, PlanError> {
+) -> Result<Resolved, PlanError> {
     if let Some(m) = mapping::from_config(&req.mappings, object_id, app_id) {
         let m = m?;
-        return Ok(Some((m.target, m.source)));
+        return Ok((Some((m.target, m.source)), Vec::new()));
     }
     let mut all = Vec::new();
     for v in &req.vaults {
@@ -500,7 +516,11 @@ async fn resolve_target<V: VaultApi>(
             }
         }
     }
-    Ok(mapping::from_tags(&all, object_id, key_id).map(|m| (m.target, m.source)))
+    Ok(match mapping::from_tags(&all, object_id, key_id) {
+        TagMatch::One(m) => (Some((m.target, m.source)), Vec::new()),
+        TagMatch::Ambiguous(all) => (None, all),
+        TagMatch::None => (None, Vec::new()),
+    })
 }
 
 #[cfg(test)]

@@ -440,6 +440,7 @@ mod tests {
                 source: MappingSource::Flag,
                 current: Some(version(current)),
             }),
+            candidates: Vec::new(),
             old_disposition: OldDisposition::KeepUntil(at(0) + Duration::days(3)),
             operator: "alice".into(),
             approver: "alice".into(),

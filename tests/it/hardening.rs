@@ -318,3 +318,96 @@ async fn links_off_the_graph_origin_are_not_followed() {
         .await;
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+/// Item 4 of issue 16: a second vault secret tagged for the same credential (anyone who can tag a secret in a
+/// listed vault can do that) makes the mapping ambiguous. The plan shows both candidates and how each was found;
+/// `rotate --yes` refuses (exit 3) and writes nothing; with `--vault/--secret-name` the chosen one gets the value
+/// and the other is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ambiguous_tag_mapping_is_shown_and_refused_until_chosen() {
+    let env = crate::rotation::env().await;
+    let s = &env.subject;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("keyturn.toml");
+    std::fs::write(
+        &config,
+        format!("[profiles.default]\nvaults = [\"{}\"]\n", s.vault),
+    )
+    .unwrap();
+    let token = support::vault_token(&env.emu).await;
+    let resp = support::client(&env.emu)
+        .put(format!("{}/secrets/attacker-copy?api-version=7.4", s.vault))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"value": "x", "tags": {"ProviderAddress": s.app, "CredentialId": s.key}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let before = env.emu.state();
+    let unchanged = |when: &str| {
+        let after = env.emu.state();
+        for key in ["applications", "vaults"] {
+            assert!(after[key] == before[key], "{when}: {key} changed");
+        }
+    };
+    let run = |args: Vec<String>| {
+        let mut cmd = crate::rotation::keyturn_cmd(&env.info, home.path());
+        cmd.env("KEYTURN_CONFIG", &config).args(args);
+        cmd
+    };
+    let mapped_args = |yes: bool| {
+        let mut a: Vec<String> = ["rotate", "--app", &s.app_id, "--key-id", &s.key]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        if yes {
+            a.push("--yes".into());
+        }
+        a
+    };
+    let theirs = format!("{}/secrets/{}", s.vault, s.secret);
+    let attacker = format!("{}/secrets/attacker-copy", s.vault);
+
+    let out = run(mapped_args(false)).output().await.unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{plan}");
+    assert!(
+        plan.contains("ambiguous: 2 vault secrets claim this credential"),
+        "{plan}"
+    );
+    for c in [&theirs, &attacker] {
+        assert!(
+            plan.contains(&format!(
+                "candidate:     {c} (from vault tags (ProviderAddress, CredentialId))"
+            )),
+            "{c}: {plan}"
+        );
+    }
+    unchanged("the plan");
+
+    let out = run(mapped_args(true)).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no vault secret chosen"), "{stderr}");
+    assert!(
+        stderr.contains(&attacker),
+        "the plan on stderr names it: {stderr}"
+    );
+    unchanged("rotate --yes");
+
+    let out = run(crate::rotation::rotate_argv(s)).output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = env.emu.state();
+    let latest = crate::rotation::latest_version(&state, &s.secret);
+    assert_ne!(latest["value"].as_str(), Some(env.initial_value.as_str()));
+    assert_eq!(
+        crate::rotation::versions(&state, "attacker-copy").len(),
+        1,
+        "the other candidate is untouched"
+    );
+}

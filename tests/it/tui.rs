@@ -1185,6 +1185,7 @@ pub(crate) fn payroll_plan(mapped: bool) -> RotationPlan {
         lifetime_days: 180,
         lifetime_cap: None,
         target,
+        candidates: Vec::new(),
         old_disposition: OldDisposition::RemoveWhenProven,
         operator: "on-call".into(),
         approver: "on-call".into(),
