@@ -17,6 +17,7 @@ mod graph;
 mod http;
 mod model;
 mod odata;
+mod office365;
 mod patch;
 mod permissions;
 mod reports;
@@ -284,7 +285,11 @@ impl Emulator {
             secret: client_secret,
             display_name: seeded.client.display_name.clone(),
             service_principal_id: seeded.client.service_principal_id,
-            graph_roles: token::DEFAULT_ROLES.iter().map(|r| r.to_string()).collect(),
+            graph_roles: token::DEFAULT_ROLES
+                .iter()
+                .chain(&["ActivityFeed.Read"])
+                .map(|r| r.to_string())
+                .collect(),
             vault_role: Some(token::VaultRole::Officer),
         });
         let mut tenant = seeded.tenant;
@@ -629,6 +634,9 @@ async fn main_handler(State(shared): State<Arc<Shared>>, req: Request) -> Respon
     if let Some(reply) =
         token::handle(&shared, &parts.method, &segs, &query, &parts.headers, &body).await
     {
+        return respond(reply, kill.as_ref());
+    }
+    if let Some(reply) = office365::handle(&shared, &parts.method, &segs, &query, &parts.headers) {
         return respond(reply, kill.as_ref());
     }
     let reply = graph::handle(

@@ -190,6 +190,8 @@ pub(crate) struct Tenant {
     user_by_id: HashMap<Uuid, usize>,
     /// Oldest first; listed newest first.
     pub audits: Vec<AuditEvent>,
+    /// Content types with an enabled Management Activity API subscription.
+    pub office365_subscriptions: Vec<String>,
     /// The change counter: bumped by every mutation of an application or service principal.
     pub seq: u64,
     /// When each password added through the API was added: removePassword within the replication lag fails.
@@ -217,6 +219,7 @@ impl Tenant {
             users: Vec::new(),
             user_by_id: HashMap::new(),
             audits: Vec::new(),
+            office365_subscriptions: Vec::new(),
             seq: 0,
             recent_adds: HashMap::new(),
             audit_rng: SplitMix64::new(tenant_id.as_u128() as u64),

@@ -42,6 +42,22 @@ pub(crate) const DEFAULT_ROLES: [&str; 5] = [
 pub(crate) enum Audience {
     Graph,
     Vault,
+    /// The Office 365 Management APIs (`https://manage.office.com`).
+    Office365,
+}
+
+pub(crate) const OFFICE365_RESOURCE: &str = "https://manage.office.com";
+const OFFICE365_APP_ID: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
+
+/// Application permissions of the Office 365 Management APIs: carried only in tokens for that resource.
+pub(crate) const OFFICE365_ROLES: [&str; 3] = [
+    "ActivityFeed.Read",
+    "ActivityFeed.ReadDlp",
+    "ServiceHealth.Read",
+];
+
+fn is_office365_role(role: &str) -> bool {
+    OFFICE365_ROLES.iter().any(|r| r.eq_ignore_ascii_case(role))
 }
 
 /// Key Vault data-plane roles (Azure RBAC). Real vaults keep these in role assignments, not in the token; the
@@ -359,6 +375,10 @@ pub(crate) fn resource_of(scope: &str, graph_url: &str) -> Option<(Audience, Str
         Some((Audience::Graph, graph_url.trim_end_matches('/').to_string()))
     } else if res.eq_ignore_ascii_case(VAULT_RESOURCE) || res.eq_ignore_ascii_case(VAULT_APP_ID) {
         Some((Audience::Vault, VAULT_RESOURCE.to_string()))
+    } else if res.eq_ignore_ascii_case(OFFICE365_RESOURCE)
+        || res.eq_ignore_ascii_case(OFFICE365_APP_ID)
+    {
+        Some((Audience::Office365, OFFICE365_RESOURCE.to_string()))
     } else {
         None
     }
@@ -509,7 +529,12 @@ pub(crate) fn issue(
         "uti": random_string(22, ALNUM),
         "ver": "1.0",
     });
-    let roles: Vec<&String> = client.graph_roles.iter().collect();
+    // Each resource's token carries that resource's application permissions only.
+    let roles: Vec<&String> = client
+        .graph_roles
+        .iter()
+        .filter(|r| is_office365_role(r) == (audience == Audience::Office365))
+        .collect();
     match user.and_then(|u| lock(&shared.tenant).user(&u).cloned()) {
         Some(u) => {
             claims["idtyp"] = json!("user");
@@ -531,8 +556,8 @@ pub(crate) fn issue(
             claims["idtyp"] = json!("app");
             claims["oid"] = json!(client.service_principal_id.to_string());
             claims["sub"] = json!(client.service_principal_id.to_string());
-            // Key Vault authorizes with Azure RBAC, not token roles: only Graph tokens carry app roles.
-            if audience == Audience::Graph {
+            // Key Vault authorizes with Azure RBAC, not token roles: Graph and Office 365 tokens carry app roles.
+            if audience != Audience::Vault {
                 claims["roles"] = json!(roles);
             }
         }

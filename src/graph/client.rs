@@ -468,6 +468,20 @@ impl GraphClient {
         url: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<String, GraphError> {
+        self.send_with_headers(op, method, url, body)
+            .await
+            .map(|(text, _)| text)
+    }
+
+    /// [`GraphClient::send`], with the answer's headers (APIs that page with a header, such as the Management
+    /// Activity API's `NextPageUri`).
+    pub async fn send_with_headers(
+        &self,
+        op: Op,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(String, reqwest::header::HeaderMap), GraphError> {
         let retry = &self.inner.retry;
         // Paging and delta links come from the answers (and the cache): the bearer token goes only to Graph.
         let on_origin = Url::parse(url).is_ok_and(|u| u.origin() == self.inner.base.origin());
@@ -494,8 +508,9 @@ impl GraphClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = retry_after(resp.headers());
+                    let headers = resp.headers().clone();
                     match crate::net::read_body(resp, self.inner.limits.max_body_bytes).await {
-                        Ok(text) => Ok((status, retry_after, text)),
+                        Ok(text) => Ok((status, retry_after, (text, headers))),
                         Err(crate::net::BodyError::Read(e)) => Err(e),
                         Err(crate::net::BodyError::TooLarge { limit }) => {
                             return Err(GraphError::TooLarge {
@@ -506,7 +521,7 @@ impl GraphClient {
                     }
                 }
             };
-            let (status, retry_after, text) = match outcome {
+            let (status, retry_after, (text, headers)) = match outcome {
                 Ok(t) => t,
                 Err(e) => {
                     let detail = describe_reqwest(&e);
@@ -529,7 +544,7 @@ impl GraphClient {
                 }
             };
             if status.is_success() {
-                return Ok(text);
+                return Ok((text, headers));
             }
             let retryable_server = status.is_server_error() && op.idempotent;
             if status == StatusCode::TOO_MANY_REQUESTS || retryable_server {
