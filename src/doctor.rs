@@ -128,6 +128,8 @@ impl DoctorReport {
 #[derive(Clone, Default)]
 pub struct DoctorOptions {
     pub sign_in: SignInOptions,
+    /// `--office365-url`, for a profile whose `audit_source` is `office365`.
+    pub office365_url: Option<String>,
     /// Key Vault retries and timeouts; `None`: one retry, 20 s per call (doctor should answer quickly).
     pub vault: Option<VaultOptions>,
 }
@@ -263,24 +265,11 @@ async fn run_with_settings(
         )),
     }
 
-    // Audit read.
-    let url = session.graph.url("auditLogs/directoryAudits?$top=1");
-    match session
-        .graph
-        .get_json::<serde_json::Value>(&url, ops::LIST_AUDITS)
-        .await
-    {
-        Ok(_) => report.push(Check::pass(
-            NAME_AUDIT,
-            "can read directory audit events (AuditLog.Read.All, Directory.Read.All)",
-        )),
-        Err(e) => report.push(graph_failure(
-            NAME_AUDIT,
-            &e,
-            &claims,
-            &["AuditLog.Read.All", "Directory.Read.All"],
-            &who,
-        )),
+    // Audit read, from the source `keyturn audit` will use.
+    if session.settings.profile.audit_source == Some(crate::audit::Source::Office365) {
+        report.push(office365_check(&session, options.office365_url.as_deref(), &who).await);
+    } else {
+        report.push(graph_audit_check(&session, &claims, &who).await);
     }
 
     // Rotate.
@@ -294,6 +283,73 @@ async fn run_with_settings(
             .extend(vault_checks(&kv, vault, mappings, &who).await);
     }
     report
+}
+
+/// The Management Activity API answers `subscriptions/list` (a read: doctor starts nothing).
+async fn office365_check(session: &Session, url: Option<&str>, who: &str) -> Check {
+    use crate::audit::office365_source::CONTENT_TYPE;
+    let client = crate::report::audit::office365_client(session, url);
+    match client.list_subscriptions().await {
+        Ok(subs) => {
+            let enabled = subs.iter().any(|s| {
+                s.content_type.eq_ignore_ascii_case(CONTENT_TYPE)
+                    && s.status.as_deref() == Some("enabled")
+            });
+            let state = if enabled {
+                format!("{CONTENT_TYPE} subscription enabled")
+            } else {
+                format!(
+                    "no {CONTENT_TYPE} subscription yet: keyturn audit starts it, and its first content can take up to \
+                     12 hours"
+                )
+            };
+            Check::pass(
+                NAME_AUDIT,
+                format!(
+                    "can read the Office 365 Management Activity API at {} (ActivityFeed.Read); {state}",
+                    client.base()
+                ),
+            )
+        }
+        Err(
+            GraphError::Forbidden { code, message, .. }
+            | GraphError::Unauthorized { code, message },
+        ) => Check::fail(
+            NAME_AUDIT,
+            format!(
+                "refused: {who} lacks ActivityFeed.Read of the Office 365 Management APIs ({code}: {message})"
+            ),
+            "grant the application permission ActivityFeed.Read (API: Office 365 Management APIs) and give \
+                 admin consent, or set audit_source = \"graph\" in the profile",
+        ),
+        Err(e) => Check::fail(
+            NAME_AUDIT,
+            format!("cannot read the Management Activity API: {e}"),
+            "check --office365-url / KEYTURN_OFFICE365_URL (manage.office.com; manage.office365.us for GCC High), \
+             the network or proxy",
+        ),
+    }
+}
+
+async fn graph_audit_check(session: &Session, claims: &TokenClaims, who: &str) -> Check {
+    let url = session.graph.url("auditLogs/directoryAudits?$top=1");
+    match session
+        .graph
+        .get_json::<serde_json::Value>(&url, ops::LIST_AUDITS)
+        .await
+    {
+        Ok(_) => Check::pass(
+            NAME_AUDIT,
+            "can read directory audit events (AuditLog.Read.All, Directory.Read.All)",
+        ),
+        Err(e) => graph_failure(
+            NAME_AUDIT,
+            &e,
+            claims,
+            &["AuditLog.Read.All", "Directory.Read.All"],
+            who,
+        ),
+    }
 }
 
 fn doctor_vault_options() -> VaultOptions {

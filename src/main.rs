@@ -109,6 +109,7 @@ async fn audit(global: &keyturn::cli::GlobalArgs, args: keyturn::cli::AuditArgs)
     let code = keyturn::report::audit::audit_command(
         &session,
         &args,
+        global.office365_url.as_deref(),
         &mut TerminalWriter::new(std::io::stdout()),
         &mut TerminalWriter::new(std::io::stderr()),
     )
@@ -248,7 +249,10 @@ fn logout(global: &keyturn::cli::GlobalArgs) -> ExitCode {
 async fn doctor(global: &keyturn::cli::GlobalArgs) -> ExitCode {
     let report = keyturn::doctor::run(
         &global.overrides(),
-        keyturn::doctor::DoctorOptions::default(),
+        keyturn::doctor::DoctorOptions {
+            office365_url: global.office365_url.clone(),
+            ..Default::default()
+        },
     )
     .await;
     let mut stdout = TerminalWriter::new(std::io::stdout().lock());

@@ -8,6 +8,7 @@
 pub mod facts;
 pub mod findings;
 pub mod graph_source;
+pub mod office365_source;
 
 use crate::graph::{GraphClient, GraphError, ObjectType};
 use crate::store::journal::JournalEntry;
@@ -187,6 +188,8 @@ pub struct AuditReport {
     /// Newest first.
     pub rows: Vec<AuditRow>,
     pub notes: Vec<String>,
+    /// The office365 subscription was started by this run (its content may lag up to 12 hours).
+    pub first_subscription: bool,
 }
 
 impl AuditReport {
@@ -196,6 +199,13 @@ impl AuditReport {
 
     /// What an empty list means, without claiming more history than the source holds.
     pub fn empty_text(&self) -> String {
+        if self.first_subscription {
+            return format!(
+                "No changes listed yet: the audit subscription was only just started, and Microsoft documents up to \
+                 {} hours before its first content appears. This does not mean nothing changed; run again later.",
+                office365_source::FIRST_SUBSCRIPTION_DELAY_HOURS
+            );
+        }
         if self.covered_days < self.requested_days {
             format!(
                 "No credential changes in the last {} days, the most this source keeps ({}); changes from the {} days \
@@ -228,6 +238,8 @@ pub struct CollectOptions<'a> {
     pub source: Source,
     pub policy: FindingPolicy,
     pub journal: &'a [JournalEntry],
+    /// The Management Activity API client, for source `office365`.
+    pub office365: Option<office365_source::ManagementClient>,
 }
 
 /// How long the tenant keeps directory audits: 30 days when the P1/P2-only sign-in activity report answers, else 7
@@ -254,6 +266,7 @@ pub async fn collect(
     opts: CollectOptions<'_>,
 ) -> Result<AuditReport, AuditError> {
     let days = opts.days.max(1);
+    let mut first_subscription = false;
     let (retention, mut rows) = match opts.source {
         Source::Graph => {
             let retention = graph_retention(graph).await;
@@ -263,23 +276,41 @@ pub async fn collect(
             (retention, graph_source::rows(&records))
         }
         Source::Office365 => {
-            return Err(AuditError::Unsupported(
-                "the office365 audit source (Office 365 Management Activity API) is not available in this version \
-                 yet; use --source graph"
-                    .into(),
-            ));
+            let Some(client) = &opts.office365 else {
+                return Err(AuditError::Unsupported(
+                    "the office365 audit source needs the Management Activity API's URL (--office365-url)".into(),
+                ));
+            };
+            let retention = Retention {
+                days: office365_source::RETENTION_DAYS,
+                reason: "the Management Activity API lists content of the last 7 days".into(),
+            };
+            let covered = days.min(retention.days);
+            let since = opts.now - Duration::days(covered);
+            let (records, subscription) = client.fetch(since, opts.now).await?;
+            first_subscription = subscription == office365_source::Subscription::Started;
+            (retention, graph_source::rows(&records))
         }
     };
     let covered_days = days.min(retention.days);
     let mut notes = crate::impact::Notes::default();
+    if first_subscription {
+        notes.push(format!(
+            "the Audit.AzureActiveDirectory subscription was only just started: Microsoft documents up to {} hours \
+             before its first content appears, so changes may be missing until then",
+            office365_source::FIRST_SUBSCRIPTION_DELAY_HOURS
+        ));
+    }
     let facts = gather_facts(graph, &mut rows, &mut notes).await;
     findings::mark_by_keyturn(&mut rows, opts.journal);
     findings::apply(&mut rows, &facts, &opts.policy);
+    // Ties broken by what the row is, not by the log's record id: both sources list the same rows in one order.
     rows.sort_by(|a, b| {
         b.activity_date_time
             .cmp(&a.activity_date_time)
-            .then_with(|| a.record_id.cmp(&b.record_id))
+            .then_with(|| a.target_object_id.cmp(&b.target_object_id))
             .then_with(|| a.key_id.cmp(&b.key_id))
+            .then_with(|| a.activity.as_str().cmp(b.activity.as_str()))
     });
     Ok(AuditReport {
         generated_at: opts.now,
@@ -289,5 +320,6 @@ pub async fn collect(
         retention,
         rows,
         notes: notes.into_vec(),
+        first_subscription,
     })
 }

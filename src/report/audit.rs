@@ -119,10 +119,27 @@ pub fn exit_code(report: &AuditReport) -> u8 {
     }
 }
 
+/// The Management Activity API client of a session: `url` (`--office365-url`) or the public endpoint, tokens for
+/// the Management APIs of the authority's cloud.
+pub fn office365_client(
+    session: &crate::session::Session,
+    url: Option<&str>,
+) -> crate::audit::office365_source::ManagementClient {
+    use crate::audit::office365_source::{DEFAULT_OFFICE365_URL, ManagementClient, scope_for};
+    let url = url.unwrap_or(DEFAULT_OFFICE365_URL);
+    let graph = session
+        .graph
+        .clone()
+        .with_scope(scope_for(&session.settings.authority_host));
+    // Only the scope and the requests' URLs differ from Graph: the pool, credential and retries are shared.
+    ManagementClient::new(graph, url, &session.tenant_id)
+}
+
 /// `keyturn audit`: the document on `out`, notes on `err`.
 pub async fn audit_command(
     session: &crate::session::Session,
     args: &crate::cli::AuditArgs,
+    office365_url: Option<&str>,
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> u8 {
@@ -142,6 +159,7 @@ pub async fn audit_command(
             ..FindingPolicy::default()
         },
         journal: &journal,
+        office365: (source == Source::Office365).then(|| office365_client(session, office365_url)),
     };
     let report = match crate::audit::collect(&session.graph, opts).await {
         Ok(r) => r,

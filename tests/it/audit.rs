@@ -697,3 +697,370 @@ fn keyturns_own_changes_are_recognised_from_its_journal_and_not_flagged_as_intru
     assert!(rows[0].findings.is_empty(), "{:?}", rows[0].findings);
     assert_eq!(rows[1].findings.len(), 3, "{:?}", rows[1].findings);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Source office365: the emulated Management Activity API, on the wire and through keyturn.
+
+fn with_office365(env: Vec<(String, String)>, emu: &Emulator) -> Vec<(String, String)> {
+    let mut env = env;
+    env.push(("KEYTURN_OFFICE365_URL".into(), emu.info().graph_url.clone()));
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn office365_gives_the_same_rows_as_graph_row_for_row() {
+    let emu = emulator(true).await;
+    let home = tempfile::tempdir().unwrap();
+    let env = with_office365(env_for(&emu, home.path()), &emu);
+    let graph = keyturn(env.clone(), &["audit", "--days", "7", "--format", "json"]).await;
+    let first = keyturn(
+        env.clone(),
+        &[
+            "audit",
+            "--days",
+            "7",
+            "--format",
+            "json",
+            "--source",
+            "office365",
+        ],
+    )
+    .await;
+    assert_eq!(graph.code, 1, "{}", graph.stderr);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(
+        first.stderr.contains("only just started") && first.stderr.contains("12 hours"),
+        "a first subscription says its delay: {}",
+        first.stderr
+    );
+    let g: Value = serde_json::from_str(&graph.stdout).unwrap();
+    let o: Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(o["source"], "office365");
+    assert_eq!(o["days"], g["days"]);
+    assert!(
+        g["events"].as_array().unwrap().len() >= 4,
+        "{}",
+        graph.stdout
+    );
+    assert_eq!(o["events"], g["events"], "row for row");
+
+    // The second start answers "already enabled": still fine, and no delay note.
+    let again = keyturn(
+        env,
+        &[
+            "audit",
+            "--days",
+            "7",
+            "--format",
+            "json",
+            "--source",
+            "office365",
+        ],
+    )
+    .await;
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(
+        !again.stderr.contains("only just started"),
+        "{}",
+        again.stderr
+    );
+    let a: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(a["events"], g["events"]);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn office365_asked_for_30_days_covers_the_7_it_holds() {
+    let emu = emulator(true).await;
+    let home = tempfile::tempdir().unwrap();
+    let env = with_office365(env_for(&emu, home.path()), &emu);
+    let run = keyturn(
+        env,
+        &[
+            "audit",
+            "--days",
+            "30",
+            "--format",
+            "json",
+            "--source",
+            "office365",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["days"], 7);
+    assert!(run.stderr.contains("asked for 30 days"), "{}", run.stderr);
+    emu.shutdown().await;
+}
+
+/// The fixture's keys, as published by Microsoft.
+fn fixture_keys(text: &str) -> BTreeSet<String> {
+    let v: Value = serde_json::from_str(text).unwrap();
+    let obj = if v.is_array() { v[0].clone() } else { v };
+    obj.as_object().unwrap().keys().cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulated_management_activity_api_speaks_microsofts_wire_format() {
+    let emu = emulator(true).await;
+    let info = emu.info().clone();
+    let client = support::client(&emu);
+    let office = support::token_as(
+        &emu,
+        &info.client_id,
+        &info.client_secret,
+        "https://manage.office.com/.default",
+    )
+    .await;
+    let feed = format!(
+        "{}/api/v1.0/{}/activity/feed",
+        info.graph_url, info.tenant_id
+    );
+    let post = |url: String, token: String| {
+        let client = client.clone();
+        async move {
+            let r = client.post(url).bearer_auth(token).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let get = |url: String, token: String| {
+        let client = client.clone();
+        async move {
+            let r = client.get(url).bearer_auth(token).send().await.unwrap();
+            let status = r.status().as_u16();
+            let next = r
+                .headers()
+                .get("NextPageUri")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, next, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // A Graph token is not a Management API token.
+    let graph = support::graph_token(&emu).await;
+    let start = format!("{feed}/subscriptions/start?contentType=Audit.AzureActiveDirectory");
+    assert_eq!(post(start.clone(), graph).await.0, 401);
+    // Start: enabled, then "already enabled".
+    let (status, sub) = post(start.clone(), office.clone()).await;
+    assert_eq!(status, 200, "{sub}");
+    assert_eq!(
+        fixture_keys(&sub.to_string()),
+        fixture_keys(include_str!(
+            "../fixtures/microsoft/o365/management_activity_api/subscription.json"
+        ))
+    );
+    assert_eq!(sub["contentType"], "Audit.AzureActiveDirectory");
+    assert_eq!(sub["status"], "enabled");
+    let (status, again) = post(start, office.clone()).await;
+    assert_eq!(status, 400);
+    // The answer public clients of the service match (the documentation's error table omits AF20024).
+    assert_eq!(again["error"]["code"], "AF20024", "{again}");
+    assert!(
+        again["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already enabled")
+    );
+
+    // Content of the last 24 hours: the demo's changes 0.4 and 1.1-1.2 days ago fall in two windows; walk each
+    // listing through NextPageUri.
+    let now = Utc::now();
+    let fmt = "%Y-%m-%dT%H:%M:%S";
+    let mut blobs = Vec::new();
+    let mut pages = 0;
+    for day in 0..2 {
+        let end = now - Duration::days(day);
+        let mut next = Some(format!(
+            "{feed}/subscriptions/content?contentType=Audit.AzureActiveDirectory&startTime={}&endTime={}",
+            (end - Duration::hours(24)).format(fmt),
+            end.format(fmt)
+        ));
+        while let Some(url) = next.take() {
+            let (status, n, page) = get(url, office.clone()).await;
+            assert_eq!(status, 200, "{page}");
+            pages += 1;
+            blobs.extend(page.as_array().unwrap().iter().cloned());
+            if let Some(n) = &n {
+                // The shape of Microsoft's sample header: the same window and a nextPage parameter.
+                assert!(
+                    n.contains("/activity/feed/subscriptions/content?contentType="),
+                    "{n}"
+                );
+                assert!(
+                    n.contains("&startTime=")
+                        && n.contains("&endTime=")
+                        && n.contains("&nextPage=")
+                );
+            }
+            next = n;
+        }
+    }
+    assert!(
+        pages > 2,
+        "paging with NextPageUri was used ({pages} pages)"
+    );
+    assert!(!blobs.is_empty());
+    for b in &blobs {
+        assert_eq!(
+            b.as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<BTreeSet<_>>(),
+            fixture_keys(include_str!(
+                "../fixtures/microsoft/o365/management_activity_api/content-list.json"
+            ))
+        );
+    }
+    let record_keys = fixture_keys(include_str!(
+        "../fixtures/microsoft/o365/management_activity_api/audit-record.json"
+    ));
+    let mut suspicious = None;
+    for b in &blobs {
+        let (status, _, records) =
+            get(b["contentUri"].as_str().unwrap().into(), office.clone()).await;
+        assert_eq!(status, 200, "{records}");
+        for r in records.as_array().unwrap() {
+            let keys: BTreeSet<String> = r.as_object().unwrap().keys().cloned().collect();
+            assert!(
+                record_keys.is_subset(&keys),
+                "missing {:?}",
+                record_keys.difference(&keys)
+            );
+            assert_eq!(r["Workload"], "AzureActiveDirectory");
+            assert_eq!(r["RecordType"], 8);
+            if r["ModifiedProperties"].to_string().contains(SUSPICIOUS_KEY) {
+                suspicious = Some(r.clone());
+            }
+        }
+    }
+    let s = suspicious.expect("the suspicious change is in the feed");
+    assert!(
+        s["Operation"]
+            .as_str()
+            .unwrap()
+            .starts_with("Update application \u{2013} Certificates and secrets management")
+    );
+    assert_eq!(s["ActorIpAddress"], "127.0.0.1");
+    assert!(
+        s["Actor"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["ID"] == FRANK_UPN && a["Type"] == 5)
+    );
+    assert!(
+        s["Target"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["ID"] == "ci-pipeline-deployer" && t["Type"] == 1)
+    );
+
+    // Windows: more than 24 hours, or starting more than 7 days back, are refused as the service does.
+    for (from, to) in [
+        (now - Duration::hours(30), now),
+        (
+            now - Duration::days(8),
+            now - Duration::days(8) + Duration::hours(2),
+        ),
+    ] {
+        let (status, _, e) = get(
+            format!(
+                "{feed}/subscriptions/content?contentType=Audit.AzureActiveDirectory&startTime={}&endTime={}",
+                from.format(fmt),
+                to.format(fmt)
+            ),
+            office.clone(),
+        )
+        .await;
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (400, Some("AF20055")),
+            "{e}"
+        );
+    }
+    emu.shutdown().await;
+}
+
+#[test]
+fn microsofts_content_listing_reads() {
+    let blobs: Vec<keyturn::audit::office365_source::ContentBlob> = serde_json::from_str(
+        include_str!("../fixtures/microsoft/o365/management_activity_api/content-list.json"),
+    )
+    .unwrap();
+    assert_eq!(blobs.len(), 1);
+    assert!(
+        blobs[0]
+            .content_uri
+            .starts_with("https://manage.office.com/api/v1.0/")
+    );
+}
+
+#[test]
+fn microsofts_directory_audit_pages_decode_into_rows() {
+    // The published list page reads; it holds a user change, which is not part of the feed.
+    let page: Value = serde_json::from_str(include_str!(
+        "../fixtures/microsoft/graph/directoryAudits/response-audits.json"
+    ))
+    .unwrap();
+    let mut records: Vec<keyturn::graph::DirectoryAudit> =
+        serde_json::from_value(page["value"].clone()).unwrap();
+    assert!(!records.is_empty());
+    assert!(keyturn::audit::graph_source::rows(&records).is_empty());
+    // The same record as a credential change, with Microsoft's published KeyDescription property.
+    let property: keyturn::graph::ModifiedProperty = serde_json::from_str(include_str!(
+        "../fixtures/microsoft/graph/directoryAudits/response-key-description.json"
+    ))
+    .unwrap();
+    let r = &mut records[0];
+    r.activity_display_name =
+        "Update application \u{2013} Certificates and secrets management ".into();
+    r.target_resources[0].resource_type = Some("Application".into());
+    r.target_resources[0].modified_properties = vec![property];
+    let rows = keyturn::audit::graph_source::rows(&records);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].activity, Activity::CredentialAdded);
+    assert_eq!(
+        rows[0].key_id.as_deref(),
+        Some("c7890f61-2f17-478f-bc60-60fd19c09588")
+    );
+    assert_eq!(
+        rows[0].credential_name.as_deref(),
+        Some("kavachiq-wi05-spike")
+    );
+    assert_eq!(rows[0].credential_type, Some("secret"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_chosen_audit_source() {
+    let emu = emulator(true).await;
+    let home = tempfile::tempdir().unwrap();
+    let env = with_office365(env_for(&emu, home.path()), &emu);
+    let graph = keyturn(env.clone(), &["doctor"]).await;
+    let line = |out: &str| {
+        out.lines()
+            .find(|l| l.contains("audit read"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line(&graph.stdout).contains("AuditLog.Read.All"),
+        "{}",
+        graph.stdout
+    );
+    let config = home.path().join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("audit_source = \"office365\"\n");
+    std::fs::write(&config, text).unwrap();
+    let office = keyturn(env, &["doctor"]).await;
+    let l = line(&office.stdout);
+    assert!(l.starts_with("PASS"), "{}", office.stdout);
+    assert!(l.contains("ActivityFeed.Read"), "{l}");
+    assert!(
+        l.contains("no Audit.AzureActiveDirectory subscription yet"),
+        "{l}"
+    );
+    emu.shutdown().await;
+}

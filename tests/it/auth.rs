@@ -624,6 +624,7 @@ mod doctor {
                 prompt: None,
             },
             vault: Some(VaultOptions::fast()),
+            office365_url: None,
         };
         doctor::run(&overrides, options).await
     }
