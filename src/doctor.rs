@@ -288,7 +288,16 @@ async fn run_with_settings(
 /// The Management Activity API answers `subscriptions/list` (a read: doctor starts nothing).
 async fn office365_check(session: &Session, url: Option<&str>, who: &str) -> Check {
     use crate::audit::office365_source::CONTENT_TYPE;
-    let client = crate::report::audit::office365_client(session, url);
+    let client = match crate::report::audit::office365_client(session, url) {
+        Ok(c) => c,
+        Err(e) => {
+            return Check::fail(
+                NAME_AUDIT,
+                e.to_string(),
+                "check --office365-url / KEYTURN_OFFICE365_URL",
+            );
+        }
+    };
     match client.list_subscriptions().await {
         Ok(subs) => {
             let enabled = subs.iter().any(|s| {

@@ -266,6 +266,16 @@ impl GraphClient {
         self.rebuild(|i| i.notifier = Some(notifier))
     }
 
+    /// The same client (pool, credential, retries, limits) for another origin, e.g. the Office 365 Management
+    /// Activity API; requests then go only there. Set the scope of that resource with [`GraphClient::with_scope`].
+    pub fn with_base(self, base_url: &str) -> Result<Self, GraphError> {
+        let base = Url::parse(base_url.trim_end_matches('/')).map_err(|e| GraphError::Network {
+            operation: "configure",
+            detail: format!("invalid URL {base_url:?}: {e}"),
+        })?;
+        Ok(self.rebuild(|i| i.base = base))
+    }
+
     fn rebuild(self, f: impl FnOnce(&mut Inner)) -> Self {
         let i = &self.inner;
         let mut inner = Inner {

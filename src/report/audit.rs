@@ -124,15 +124,16 @@ pub fn exit_code(report: &AuditReport) -> u8 {
 pub fn office365_client(
     session: &crate::session::Session,
     url: Option<&str>,
-) -> crate::audit::office365_source::ManagementClient {
+) -> Result<crate::audit::office365_source::ManagementClient, crate::graph::GraphError> {
     use crate::audit::office365_source::{DEFAULT_OFFICE365_URL, ManagementClient, scope_for};
     let url = url.unwrap_or(DEFAULT_OFFICE365_URL);
-    let graph = session
+    // Only the scope and the origin differ from Graph: the pool, credential and retries are shared.
+    let client = session
         .graph
         .clone()
+        .with_base(url)?
         .with_scope(scope_for(&session.settings.authority_host));
-    // Only the scope and the requests' URLs differ from Graph: the pool, credential and retries are shared.
-    ManagementClient::new(graph, url, &session.tenant_id)
+    Ok(ManagementClient::new(client, url, &session.tenant_id))
 }
 
 /// `keyturn audit`: the document on `out`, notes on `err`.
@@ -159,8 +160,18 @@ pub async fn audit_command(
             ..FindingPolicy::default()
         },
         journal: &journal,
-        office365: (source == Source::Office365).then(|| office365_client(session, office365_url)),
+        office365: None,
     };
+    let mut opts = opts;
+    if source == Source::Office365 {
+        match office365_client(session, office365_url) {
+            Ok(c) => opts.office365 = Some(c),
+            Err(e) => {
+                let _ = writeln!(err, "keyturn: {e}");
+                return exit::UNKNOWN;
+            }
+        }
+    }
     let report = match crate::audit::collect(&session.graph, opts).await {
         Ok(r) => r,
         Err(e) => {
