@@ -342,7 +342,7 @@ pub async fn gather(
         inventory::credential_rows(std::slice::from_ref(&entry), opts.now, opts.thresholds)
             .into_iter()
             .map(|row| {
-                let last_sign_in = facts.last_sign_in_of(&row.key_id);
+                let last_sign_in = facts.last_sign_in_of(row.key_id);
                 let lower = KeyId::new(row.key_id.as_str().to_ascii_lowercase());
                 CredentialImpact {
                     unused: is_unused(
@@ -353,9 +353,9 @@ pub async fn gather(
                         opts.unused_days,
                     ),
                     stored_in: locations.get(&lower).cloned().unwrap_or_default(),
-                    key_id: row.key_id,
+                    key_id: row.key_id.clone(),
                     credential_type: row.credential_type,
-                    credential_name: row.credential_name,
+                    credential_name: row.credential_name.map(str::to_owned),
                     start: row.start_date_time,
                     end: row.end_date_time,
                     days_left: row.days_left,

@@ -325,15 +325,23 @@ async fn check(global: &keyturn::cli::GlobalArgs, args: CheckArgs) -> ExitCode {
     if !args.all {
         rows.retain(|r| r.status != Status::Ok);
     }
-    let out = report::render(&rows, args.format, &session.tenant_id, now, thresholds);
-    let mut stdout = TerminalWriter::new(std::io::stdout().lock());
-    if stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-        .is_err()
+    // Streamed: each row is formatted and written in turn, the report never held whole in memory.
+    let mut stdout =
+        std::io::BufWriter::with_capacity(64 * 1024, TerminalWriter::new(std::io::stdout().lock()));
+    if report::write(
+        &mut stdout,
+        &rows,
+        args.format,
+        &session.tenant_id,
+        now,
+        thresholds,
+    )
+    .and_then(|_| stdout.flush())
+    .is_err()
     {
         return ExitCode::from(exit::UNKNOWN);
     }
+    drop(stdout);
     journal_news();
     ExitCode::from(code)
 }

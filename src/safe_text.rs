@@ -183,13 +183,21 @@ pub fn csv_text(s: &str) -> String {
 /// [`is_unsafe`]) as a `\uXXXX` escape, so printing the document cannot drive a terminal.
 pub fn to_json_pretty<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut buf = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(
-        &mut buf,
-        EscapingFormatter(serde_json::ser::PrettyFormatter::new()),
-    );
-    value.serialize(&mut ser)?;
+    write_json_pretty(&mut buf, value)?;
     // serde_json writes UTF-8 only, and the escapes are ASCII.
     Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// [`to_json_pretty`] written to `out` as it is serialised (no document in memory): the same bytes.
+pub fn write_json_pretty<W: io::Write, T: Serialize + ?Sized>(
+    out: W,
+    value: &T,
+) -> serde_json::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(
+        out,
+        EscapingFormatter(serde_json::ser::PrettyFormatter::new()),
+    );
+    value.serialize(&mut ser)
 }
 
 /// Compact JSON, escaped like [`to_json_pretty`].

@@ -278,17 +278,18 @@ fn cmp_end(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Ordering {
     }
 }
 
-/// One row of the `check` report: one credential, classified.
+/// One row of the `check` report: one credential, classified. It borrows its text from the [`Entry`] it came from,
+/// so the rows of a whole tenant add no copy of the names and ids.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CredentialRow {
+pub struct CredentialRow<'a> {
     pub object_type: ObjectType,
-    pub object_id: ObjectId,
-    pub app_id: AppId,
-    pub display_name: String,
+    pub object_id: &'a ObjectId,
+    pub app_id: &'a AppId,
+    pub display_name: &'a str,
     pub credential_type: CredentialType,
-    pub key_id: KeyId,
-    pub credential_name: Option<String>,
+    pub key_id: &'a KeyId,
+    pub credential_name: Option<&'a str>,
     #[serde(serialize_with = "rfc3339_opt")]
     pub start_date_time: Option<DateTime<Utc>>,
     #[serde(serialize_with = "rfc3339_opt")]
@@ -310,18 +311,22 @@ fn rfc3339_opt<S: serde::Serializer>(d: &Option<DateTime<Utc>>, s: S) -> Result<
 }
 
 /// Every credential as a classified row, sorted by end date ascending, ties by app display name then keyId.
-pub fn credential_rows(entries: &[Entry], now: DateTime<Utc>, t: Thresholds) -> Vec<CredentialRow> {
-    let mut rows: Vec<CredentialRow> = entries
+pub fn credential_rows(
+    entries: &[Entry],
+    now: DateTime<Utc>,
+    t: Thresholds,
+) -> Vec<CredentialRow<'_>> {
+    let mut rows: Vec<CredentialRow<'_>> = entries
         .iter()
         .flat_map(|e| {
             e.credentials.iter().map(move |c| CredentialRow {
                 object_type: e.object_type,
-                object_id: e.object_id.clone(),
-                app_id: e.app_id.clone(),
-                display_name: e.display_name.clone(),
+                object_id: &e.object_id,
+                app_id: &e.app_id,
+                display_name: &e.display_name,
                 credential_type: c.credential_type,
-                key_id: c.key_id.clone(),
-                credential_name: c.name.clone(),
+                key_id: &c.key_id,
+                credential_name: c.name.as_deref(),
                 start_date_time: c.start,
                 end_date_time: c.end,
                 days_left: c.end.map(|end| days_left(end, now)),
@@ -331,8 +336,8 @@ pub fn credential_rows(entries: &[Entry], now: DateTime<Utc>, t: Thresholds) -> 
         .collect();
     rows.sort_by(|a, b| {
         cmp_end(a.end_date_time, b.end_date_time)
-            .then_with(|| a.display_name.cmp(&b.display_name))
-            .then_with(|| a.key_id.cmp(&b.key_id))
+            .then_with(|| a.display_name.cmp(b.display_name))
+            .then_with(|| a.key_id.cmp(b.key_id))
     });
     rows
 }
@@ -480,7 +485,7 @@ mod tests {
         let rows = credential_rows(&entries, now(), Thresholds::default());
         let keys: Vec<_> = rows
             .iter()
-            .map(|r| (r.display_name.as_str(), r.key_id.as_str()))
+            .map(|r| (r.display_name, r.key_id.as_str()))
             .collect();
         assert_eq!(keys, vec![("a", "3"), ("a", "9"), ("b", "1"), ("b", "2")]);
         assert_eq!(rows[0].status, Status::Expired);

@@ -167,7 +167,7 @@ pub fn plan_from(
     let entry = Entry::from_application(app);
     let rows = inventory::credential_rows(std::slice::from_ref(&entry), now, thresholds);
     let same = |k: &KeyId| k.as_str().eq_ignore_ascii_case(key_id.as_str());
-    let Some(row) = rows.iter().find(|r| same(&r.key_id)) else {
+    let Some(row) = rows.iter().find(|r| same(r.key_id)) else {
         return Err(RemovalError::NoSuchCredential {
             app: app_ref.display_name,
             key_id: key_id.to_string(),
@@ -178,13 +178,13 @@ pub fn plan_from(
     };
     let other_valid = rows
         .iter()
-        .filter(|r| !same(&r.key_id) && valid_now(r.start_date_time, r.status))
+        .filter(|r| !same(r.key_id) && valid_now(r.start_date_time, r.status))
         .count();
     let known = facts.last_use_known();
-    let last_sign_in = facts.last_sign_in_of(&row.key_id);
+    let last_sign_in = facts.last_sign_in_of(row.key_id);
     let app_last_sign_in = rows
         .iter()
-        .filter_map(|r| facts.last_sign_in_of(&r.key_id))
+        .filter_map(|r| facts.last_sign_in_of(r.key_id))
         .max();
     let window = now - Duration::days(facts.unused_days);
     let signed_in_recently = !known || app_last_sign_in.is_some_and(|t| t >= window);
@@ -192,11 +192,11 @@ pub fn plan_from(
     Ok(RemovalPlan {
         key_id: row.key_id.clone(),
         credential_type: row.credential_type,
-        credential_name: row.credential_name.clone(),
+        credential_name: row.credential_name.map(str::to_owned),
         start: row.start_date_time,
         end: row.end_date_time,
         status: row.status,
-        unused: facts.is_unused(&row.key_id, row.start_date_time, now),
+        unused: facts.is_unused(row.key_id, row.start_date_time, now),
         last_use: facts.last_use.clone(),
         last_sign_in,
         app_last_sign_in,

@@ -6,6 +6,7 @@ use crate::inventory::{CredentialRow, Status, Thresholds, rfc3339};
 use crate::safe_text::{csv_text, terminal};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::io::{self, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -38,10 +39,10 @@ struct JsonReport<'a> {
     tenant_id: &'a str,
     warn_days: i64,
     critical_days: i64,
-    credentials: &'a [CredentialRow],
+    credentials: &'a [CredentialRow<'a>],
 }
 
-/// Render the rows (already filtered by `--all`).
+/// Render the rows (already filtered by `--all`) into one string: [`write`] into memory.
 pub fn render(
     rows: &[CredentialRow],
     format: Format,
@@ -49,6 +50,22 @@ pub fn render(
     generated_at: DateTime<Utc>,
     t: Thresholds,
 ) -> String {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail, and every format writes UTF-8.
+    let _ = write(&mut out, rows, format, tenant_id, generated_at, t);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Write the rows (already filtered by `--all`) to `out` as they are formatted, row by row: a report of a whole
+/// tenant never exists as one document in memory. Put a buffer in front of an unbuffered writer.
+pub fn write<W: Write>(
+    out: &mut W,
+    rows: &[CredentialRow],
+    format: Format,
+    tenant_id: &str,
+    generated_at: DateTime<Utc>,
+    t: Thresholds,
+) -> io::Result<()> {
     match format {
         Format::Json => {
             let report = JsonReport {
@@ -58,13 +75,12 @@ pub fn render(
                 critical_days: t.critical_days,
                 credentials: rows,
             };
-            // Serialising plain strings and numbers cannot fail. Exact values; unsafe characters as \u escapes.
-            let mut s = crate::safe_text::to_json_pretty(&report).unwrap_or_default();
-            s.push('\n');
-            s
+            // Exact values; unsafe characters as \u escapes.
+            crate::safe_text::write_json_pretty(&mut *out, &report).map_err(io::Error::from)?;
+            out.write_all(b"\n")
         }
-        Format::Csv => csv(rows),
-        Format::Table => table(rows),
+        Format::Csv => csv(out, rows),
+        Format::Table => table(out, rows),
     }
 }
 
@@ -92,10 +108,10 @@ fn fields(r: &CredentialRow) -> [String; 11] {
         },
         csv_text(r.object_id.as_str()),
         csv_text(r.app_id.as_str()),
-        csv_text(&r.display_name),
+        csv_text(r.display_name),
         r.credential_type.as_str().into(),
         csv_text(r.key_id.as_str()),
-        csv_text(r.credential_name.as_deref().unwrap_or_default()),
+        csv_text(r.credential_name.unwrap_or_default()),
         r.start_date_time.map(rfc3339).unwrap_or_default(),
         r.end_date_time.map(rfc3339).unwrap_or_default(),
         r.days_left.map(|d| d.to_string()).unwrap_or_default(),
@@ -103,21 +119,43 @@ fn fields(r: &CredentialRow) -> [String; 11] {
     ]
 }
 
-fn csv(rows: &[CredentialRow]) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    // Writing to a Vec cannot fail.
-    let _ = w.write_record(FIELDS);
+fn csv<W: Write>(out: &mut W, rows: &[CredentialRow]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(FIELDS)?;
     for r in rows {
-        let _ = w.write_record(fields(r));
+        w.write_record(fields(r))?;
     }
-    let bytes = w.into_inner().unwrap_or_default();
-    String::from_utf8_lossy(&bytes).into_owned()
+    w.flush()
 }
 
-fn table(rows: &[CredentialRow]) -> String {
+/// The table's cells of one row.
+fn cells(r: &CredentialRow) -> [String; 8] {
+    [
+        format!("{} {}", r.status.symbol(), r.status),
+        r.days_left
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "-".into()),
+        r.end_date_time
+            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "never".into()),
+        match (r.object_type, r.credential_type) {
+            (crate::graph::ObjectType::ServicePrincipal, t) => format!("sp {}", t.as_str()),
+            (_, t) => t.as_str().to_string(),
+        },
+        truncate(&terminal(r.display_name), 40),
+        terminal(r.app_id.as_str()).into_owned(),
+        terminal(r.key_id.as_str()).into_owned(),
+        truncate(&terminal(r.credential_name.unwrap_or("")), 30),
+    ]
+}
+
+/// Two passes over the rows: the column widths first, then each line as it is formatted, so that the cells of all
+/// rows are never held at once.
+fn table<W: Write>(out: &mut W, rows: &[CredentialRow]) -> io::Result<()> {
     if rows.is_empty() {
-        return "No credential is expired or expiring within the warning window. (--all lists every credential)\n"
-            .to_string();
+        return out.write_all(
+            b"No credential is expired or expiring within the warning window. (--all lists every credential)\n",
+        );
     }
     let header = [
         "STATUS",
@@ -128,52 +166,30 @@ fn table(rows: &[CredentialRow]) -> String {
         "APP ID",
         "KEY ID",
         "NAME",
-    ];
-    let body: Vec<[String; 8]> = rows
-        .iter()
-        .map(|r| {
-            [
-                format!("{} {}", r.status.symbol(), r.status),
-                r.days_left
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                r.end_date_time
-                    .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
-                    .unwrap_or_else(|| "never".into()),
-                match (r.object_type, r.credential_type) {
-                    (crate::graph::ObjectType::ServicePrincipal, t) => format!("sp {}", t.as_str()),
-                    (_, t) => t.as_str().to_string(),
-                },
-                truncate(&terminal(&r.display_name), 40),
-                terminal(r.app_id.as_str()).into_owned(),
-                terminal(r.key_id.as_str()).into_owned(),
-                truncate(&terminal(r.credential_name.as_deref().unwrap_or("")), 30),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &body {
-        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+    ]
+    .map(String::from);
+    let mut widths = header.each_ref().map(|h| h.chars().count());
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(cells(r).iter()) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String]| {
+    let mut line = |cells: &[String]| {
         let mut s = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths.iter()).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(cell);
+            s.push_str(cell);
+            if i + 1 < cells.len() {
                 s.push_str(&" ".repeat(w - cell.chars().count() + 2));
             }
         }
-        s.trim_end().to_string() + "\n"
+        out.write_all(s.trim_end().as_bytes())?;
+        out.write_all(b"\n")
     };
-    let mut out = line(&header.map(String::from));
-    for row in &body {
-        out.push_str(&line(row));
+    line(&header)?;
+    for r in rows {
+        line(&cells(r))?;
     }
-    out
+    Ok(())
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -193,16 +209,18 @@ mod tests {
     use crate::inventory::CredentialType;
     use chrono::TimeZone;
 
-    fn row(name: &str, status: Status, days: i64) -> CredentialRow {
+    fn row(name: &str, status: Status, days: i64) -> CredentialRow<'_> {
+        static IDS: std::sync::LazyLock<(ObjectId, AppId, KeyId)> =
+            std::sync::LazyLock::new(|| (ObjectId::new("o1"), AppId::new("a1"), KeyId::new("k1")));
         let end = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
         CredentialRow {
             object_type: ObjectType::Application,
-            object_id: ObjectId::new("o1"),
-            app_id: AppId::new("a1"),
-            display_name: name.into(),
+            object_id: &IDS.0,
+            app_id: &IDS.1,
+            display_name: name,
             credential_type: CredentialType::Secret,
-            key_id: KeyId::new("k1"),
-            credential_name: Some("has, comma \"quoted\"".into()),
+            key_id: &IDS.2,
+            credential_name: Some("has, comma \"quoted\""),
             start_date_time: None,
             end_date_time: Some(end),
             days_left: Some(days),
@@ -227,7 +245,14 @@ mod tests {
 
     #[test]
     fn csv_quotes_per_rfc4180() {
-        let out = csv(&[row("app", Status::Critical, 3)]);
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap();
+        let out = render(
+            &[row("app", Status::Critical, 3)],
+            Format::Csv,
+            "tid",
+            now,
+            Thresholds::default(),
+        );
         let mut lines = out.lines();
         assert_eq!(lines.next().unwrap(), FIELDS.join(","));
         let l = lines.next().unwrap();
@@ -239,7 +264,7 @@ mod tests {
     fn hostile_names_are_neutralised_in_table_and_csv_and_exact_in_json() {
         let evil = "=HYPERLINK(\"http://x.test\",\"click\")\u{1b}]52;c;aGk=\u{7}\u{202e}";
         let mut r = row(evil, Status::Expired, -3);
-        r.credential_name = Some("-cmd\u{1b}[2J".into());
+        r.credential_name = Some("-cmd\u{1b}[2J");
         let rows = [r];
         let now = Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap();
         let t = Thresholds::default();
@@ -298,5 +323,81 @@ mod tests {
         assert_eq!(c["credentialType"], "secret");
         assert_eq!(c["daysLeft"], 3);
         assert_eq!(c["endDateTime"], "2026-12-01T00:00:00Z");
+    }
+
+    #[test]
+    fn streamed_json_is_the_document_serialised_whole() {
+        // The JSON as one document, the way the report was built before it was streamed: the bytes must not move.
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap();
+        let t = Thresholds::default();
+        let rows = [
+            row("first \u{202e}", Status::Expired, -3),
+            row("second", Status::Ok, 90),
+        ];
+        let doc = serde_json::json!({
+            "generatedAt": "2026-11-27T00:00:00Z",
+            "tenantId": "tid",
+            "warnDays": 30,
+            "criticalDays": 7,
+            "credentials": rows.iter().map(|r| serde_json::json!({
+                "objectType": "application",
+                "objectId": "o1",
+                "appId": "a1",
+                "displayName": r.display_name,
+                "credentialType": "secret",
+                "keyId": "k1",
+                "credentialName": "has, comma \"quoted\"",
+                "startDateTime": null,
+                "endDateTime": "2026-12-01T00:00:00Z",
+                "daysLeft": r.days_left,
+                "status": r.status.as_str(),
+            })).collect::<Vec<_>>(),
+        });
+        // serde_json's Value keeps keys sorted; the report keeps the contract's order. Compare values, and the
+        // streamed bytes with a whole-document serialisation of the same rows.
+        let streamed = render(&rows, Format::Json, "tid", now, t);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&streamed).unwrap(),
+            doc
+        );
+        let whole = crate::safe_text::to_json_pretty(&JsonReport {
+            generated_at: "2026-11-27T00:00:00Z".into(),
+            tenant_id: "tid",
+            warn_days: 30,
+            critical_days: 7,
+            credentials: &rows,
+        })
+        .unwrap();
+        assert_eq!(streamed, whole + "\n");
+        assert!(streamed.contains("first \\u202e"), "{streamed}");
+    }
+
+    #[test]
+    fn a_failing_writer_is_an_error() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap();
+        let rows = [row("app", Status::Critical, 3)];
+        for format in [Format::Table, Format::Csv, Format::Json] {
+            assert!(
+                write(
+                    &mut Broken,
+                    &rows,
+                    format,
+                    "tid",
+                    now,
+                    Thresholds::default()
+                )
+                .is_err(),
+                "{format:?}"
+            );
+        }
     }
 }
