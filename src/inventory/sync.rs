@@ -50,8 +50,9 @@ pub enum SyncKind {
 pub struct Refreshed {
     pub inventory: CachedInventory,
     pub how: SyncKind,
-    /// Every entry of the refreshed inventory, service principals included (filter with [`snapshot_entries`]):
-    /// computed once, for the cache's snapshot and for the caller.
+    /// After a delta round: every entry of the refreshed inventory, service principals included (filter with
+    /// [`snapshot_entries`]), computed once for the cache's snapshot and for the caller. Empty after a full load:
+    /// its entries went out page by page through `on_page`, and [`entries`] makes them again from `inventory`.
     pub entries: Vec<Entry>,
     /// A full load not yet written to the cache ([`refresh_deferred`]): write it with [`Refreshed::save`] once the
     /// operator has the list.
@@ -59,10 +60,44 @@ pub struct Refreshed {
 }
 
 impl Refreshed {
-    /// Write a full load to the cache: the Graph objects with their delta links, and the snapshot.
+    /// Write a full load to the cache: the Graph objects with their delta links, and the snapshot, whose entries
+    /// are made from the objects one at a time (the list is never held twice).
     pub fn save(&self, cache: &mut InventoryCache, scope: &str) -> Result<(), CacheError> {
         cache.replace(scope, &self.inventory)?;
-        cache.save_snapshot(scope, &self.entries, self.inventory.saved_at)
+        let inv = &self.inventory;
+        let sps: Vec<&ServicePrincipal> = inv
+            .service_principals
+            .iter()
+            .filter(|sp| has_credentials(sp))
+            .collect();
+        let entries = inv
+            .applications
+            .iter()
+            .map(|a| Entry::from_application(a.clone()))
+            .chain(
+                sps.iter()
+                    .map(|sp| Entry::from_service_principal((*sp).clone())),
+            );
+        cache.save_snapshot_from(
+            scope,
+            inv.applications.len() + sps.len(),
+            entries,
+            inv.saved_at,
+        )
+    }
+
+    /// How many entries a view with `opts` shows of this inventory.
+    pub fn count(&self, opts: LoadOptions) -> usize {
+        let sps = if opts.service_principals {
+            self.inventory
+                .service_principals
+                .iter()
+                .filter(|sp| has_credentials(sp))
+                .count()
+        } else {
+            0
+        };
+        self.inventory.applications.len() + sps
     }
 }
 
@@ -173,11 +208,10 @@ pub async fn refresh_deferred(
         application_delta,
         service_principal_delta,
     };
-    let all = entries(&inventory, ALL);
     Ok(Refreshed {
         inventory,
         how: SyncKind::Full { reason },
-        entries: all,
+        entries: Vec::new(),
         needs_save: cache.is_some(),
     })
 }

@@ -338,9 +338,22 @@ impl InventoryCache {
         entries: &[crate::inventory::Entry],
         saved_at: DateTime<Utc>,
     ) -> Result<(), CacheError> {
-        let body = postcard::to_allocvec(entries).map_err(|e| CacheError::Io {
+        self.save_snapshot_from(scope, entries.len(), entries.iter(), saved_at)
+    }
+
+    /// [`save_snapshot`](Self::save_snapshot) of `count` entries made one at a time (from the Graph objects, say),
+    /// so that the whole list never exists twice: each is encoded and dropped before the next. The bytes are those
+    /// of the list encoded whole.
+    pub fn save_snapshot_from<E: std::borrow::Borrow<crate::inventory::Entry>>(
+        &self,
+        scope: &str,
+        count: usize,
+        entries: impl Iterator<Item = E>,
+        saved_at: DateTime<Utc>,
+    ) -> Result<(), CacheError> {
+        let body = encode_snapshot(count, entries).map_err(|detail| CacheError::Io {
             path: self.path.clone(),
-            detail: format!("cannot encode the inventory snapshot: {e}"),
+            detail: format!("cannot encode the inventory snapshot: {detail}"),
         })?;
         self.conn
             .execute(
@@ -441,6 +454,23 @@ impl InventoryCache {
     }
 }
 
+/// postcard's encoding of a `Vec<Entry>` (the length as a varint, then each entry), written one entry at a time.
+fn encode_snapshot<E: std::borrow::Borrow<crate::inventory::Entry>>(
+    count: usize,
+    entries: impl Iterator<Item = E>,
+) -> Result<Vec<u8>, String> {
+    let mut body = postcard::to_allocvec(&count).map_err(|e| e.to_string())?;
+    let mut written = 0usize;
+    for e in entries {
+        body = postcard::to_extend(e.borrow(), body).map_err(|e| e.to_string())?;
+        written += 1;
+    }
+    if written != count {
+        return Err(format!("{written} entries where {count} were announced"));
+    }
+    Ok(body)
+}
+
 /// Parse every body, in as many threads as there are cores; `None` when any one fails.
 fn parse_all<T: serde::de::DeserializeOwned + Send>(bodies: &[String]) -> Option<Vec<T>> {
     crate::parallel::map_chunks(bodies, |chunk| {
@@ -452,4 +482,60 @@ fn parse_all<T: serde::de::DeserializeOwned + Send>(bodies: &[String]) -> Option
     .into_iter()
     .collect::<Option<Vec<Vec<T>>>>()
     .map(|parts| parts.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Application, PasswordCredential};
+
+    fn app(i: usize) -> crate::inventory::Entry {
+        crate::inventory::Entry::from_application(Application {
+            id: crate::graph::ObjectId::new(format!("o{i}")),
+            app_id: crate::graph::AppId::new(format!("a{i}")),
+            display_name: Some(format!("app {i} \u{202e}")),
+            created_date_time: None,
+            sign_in_audience: None,
+            password_credentials: (0..i % 3)
+                .map(|n| PasswordCredential {
+                    key_id: crate::graph::KeyId::new(format!("k{i}-{n}")),
+                    display_name: Some(format!("secret {n}")),
+                    hint: Some("abc".into()),
+                    start_date_time: DateTime::from_timestamp(1_700_000_000 + n as i64, 1234567),
+                    end_date_time: DateTime::from_timestamp(1_800_000_000 + i as i64, 0),
+                    custom_key_identifier: None,
+                })
+                .collect(),
+            key_credentials: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_snapshot_written_entry_by_entry_is_the_list_encoded_whole() {
+        for n in [0, 1, 127, 128, 300] {
+            let entries: Vec<_> = (0..n).map(app).collect();
+            let whole = postcard::to_allocvec(&entries).unwrap();
+            let streamed = encode_snapshot(n, (0..n).map(app)).unwrap();
+            assert_eq!(streamed, whole, "{n} entries");
+            assert_eq!(
+                postcard::from_bytes::<Vec<crate::inventory::Entry>>(&streamed).unwrap(),
+                entries
+            );
+        }
+        assert!(encode_snapshot(3, (0..2).map(app)).is_err());
+        assert!(encode_snapshot(1, (0..2).map(app)).is_err());
+    }
+
+    #[test]
+    fn a_streamed_snapshot_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, _) = InventoryCache::open(&dir.path().join("c.sqlite")).unwrap();
+        let now = DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+        cache
+            .save_snapshot_from("s", 200, (0..200).map(app), now)
+            .unwrap();
+        let snap = cache.load_snapshot("s").unwrap().unwrap();
+        assert_eq!(snap.entries, (0..200).map(app).collect::<Vec<_>>());
+        assert_eq!(snap.saved_at, now);
+    }
 }

@@ -383,13 +383,7 @@ async fn load_with_cache(
         && let Some(mut cache) = cache
     {
         // A full load streamed its pages already: the list needs nothing more from it.
-        let total = refreshed
-            .entries
-            .iter()
-            .filter(|e| {
-                opts.service_principals || e.object_type == crate::graph::ObjectType::Application
-            })
-            .count();
+        let total = refreshed.count(opts);
         let save: CacheSave = Box::new(move || {
             if let Err(e) = refreshed.save(&mut cache, &scope) {
                 tracing::warn!(error = %e, "could not save the inventory cache");
@@ -397,22 +391,24 @@ async fn load_with_cache(
         });
         return Ok((total, Some(save)));
     }
+    // A full load without a usable cache streamed its pages already.
+    let sync::SyncKind::Delta { .. } = refreshed.how else {
+        return Ok((refreshed.count(opts), None));
+    };
     let entries = sync::snapshot_entries(refreshed.entries, opts);
     let total = entries.len();
-    if let sync::SyncKind::Delta { .. } = refreshed.how {
-        // A delta round streams nothing while it runs: hand over the whole refreshed list as one page.
-        let _ = tx.send(Event::InventoryPage(InventoryPage {
-            generation,
-            entries,
-            progress: crate::inventory::load::Progress::Page {
-                kind: crate::graph::ObjectType::Application,
-                page: 1,
-                items: total,
-                total_so_far: total,
-                more: false,
-            },
-        }));
-    }
+    // A delta round streams nothing while it runs: hand over the whole refreshed list as one page.
+    let _ = tx.send(Event::InventoryPage(InventoryPage {
+        generation,
+        entries,
+        progress: crate::inventory::load::Progress::Page {
+            kind: crate::graph::ObjectType::Application,
+            page: 1,
+            items: total,
+            total_so_far: total,
+            more: false,
+        },
+    }));
     Ok((total, None))
 }
 
