@@ -29,7 +29,7 @@ use azure_identity::{
 use secrecy::SecretString;
 use std::ffi::OsStr;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -144,7 +144,12 @@ pub struct CredentialBuilder {
     prompt: PromptHook,
     interactive: Option<bool>,
     device_code_interval: Duration,
+    az_timeout: Duration,
 }
+
+/// How long `az account get-access-token` may take before keyturn stops it: a cron `check` must never hang on a
+/// sign-in (an `az` waiting for a prompt, a network that never answers).
+pub const AZ_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl CredentialBuilder {
     pub fn new(config: SignInConfig, http: reqwest::Client) -> CredentialBuilder {
@@ -156,7 +161,14 @@ impl CredentialBuilder {
             prompt: stderr_prompt(),
             interactive: None,
             device_code_interval: Duration::from_secs(5),
+            az_timeout: AZ_TIMEOUT,
         }
+    }
+
+    /// How long `az` may take (default [`AZ_TIMEOUT`]; tests use less).
+    pub fn az_timeout(mut self, timeout: Duration) -> Self {
+        self.az_timeout = timeout;
+        self
     }
 
     /// The environment to read (default: the process environment). It also gives `az` its `PATH`.
@@ -373,6 +385,7 @@ impl CredentialBuilder {
             tenant_id: self.config.tenant_id.clone(),
             executor: Some(Arc::new(PathExecutor {
                 path: env.var_os("PATH").cloned(),
+                timeout: self.az_timeout,
             })),
             ..Default::default()
         }))
@@ -452,21 +465,53 @@ fn stored_secret(
     Ok(lookup.found)
 }
 
-/// Runs `az` with the `PATH` of the builder's environment (the process's own, unless a test supplied one).
+/// Runs `az` with the `PATH` of the builder's environment (the process's own, unless a test supplied one), in a
+/// process group of its own, and kills that whole group (`az` is a shell script that starts Python) when it has
+/// not answered within the timeout.
 #[derive(Debug)]
 struct PathExecutor {
     path: Option<std::ffi::OsString>,
+    timeout: Duration,
 }
 
 #[async_trait::async_trait]
 impl Executor for PathExecutor {
     async fn run(&self, program: &OsStr, args: &[&OsStr]) -> std::io::Result<std::process::Output> {
         let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args).stdin(std::process::Stdio::null());
+        cmd.args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        cmd.process_group(0);
         if let Some(path) = &self.path {
             cmd.env("PATH", path);
         }
-        cmd.output().await
+        let child = cmd.spawn()?;
+        let pid = child.id();
+        match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+            Ok(output) => output,
+            Err(_) => {
+                #[cfg(unix)]
+                if let Some(pid) = pid
+                    .and_then(|p| i32::try_from(p).ok())
+                    .and_then(rustix::process::Pid::from_raw)
+                {
+                    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                }
+                #[cfg(not(unix))]
+                let _ = pid;
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "{} did not answer within {} s and was stopped",
+                        Path::new(program).display(),
+                        self.timeout.as_secs_f64()
+                    ),
+                ))
+            }
+        }
     }
 }
 

@@ -534,6 +534,62 @@ async fn azure_cli_not_logged_in_falls_through_to_device_code() {
     ));
 }
 
+/// Item 9 of issue 16: an `az` that never answers is stopped after the timeout, with the Python (here a `sleep`)
+/// it started: the sign-in fails with a message instead of hanging a cron `check`.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_hung_azure_cli_is_killed_after_the_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let emu = harness::start(EmulatorConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let script =
+        format!("#!/bin/sh\necho $$ > '{d}/pid'\nsleep 300 &\necho $! > '{d}/child'\nwait\n");
+    let az = dir.path().join("az");
+    std::fs::write(&az, script).unwrap();
+    std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let env = Env::from_pairs([("PATH", format!("{d}:/usr/bin:/bin"))]);
+    let cfg = SignInConfig {
+        tenant_id: Some("t-1".into()),
+        client_id: None,
+        ..config(&emu, SignIn::Auto)
+    };
+    let signed = builder(&emu, cfg, env, no_store(dir.path()))
+        .az_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(signed.plan, vec![SignInSource::AzureCli]);
+    let err = tokio::time::timeout(Duration::from_secs(30), graph_claims(&signed))
+        .await
+        .expect("the sign-in ends: az was stopped")
+        .expect_err("no token from a hung az");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("did not answer within 1 s and was stopped"),
+        "{text}"
+    );
+    // Both az and the process it started are gone (or only wait to be reaped).
+    for name in ["pid", "child"] {
+        let pid = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        let gone = |s: &str| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut stat = stat;
+        while stat.as_deref().is_ok_and(|s| !gone(s)) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        }
+        assert!(
+            stat.as_deref().map_or(true, gone),
+            "{name} {pid} still runs: {stat:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn nothing_to_sign_in_with_says_what_was_tried() {
     let emu = harness::start(EmulatorConfig::default()).await;
