@@ -263,6 +263,17 @@ impl Session {
         })
     }
 
+    /// The person at the keyboard, recorded as operator, approver and reviewer: the profile's `operator`, else the
+    /// OS user and host ("alice@ops-host"). Never the app keyturn signs in as: that is [`Session::identity`].
+    pub fn person(&self) -> String {
+        self.settings
+            .profile
+            .operator
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(os_user_at_host)
+    }
+
     /// Open this session's rotation journal.
     pub fn open_journal(&self) -> Result<crate::store::Journal, crate::store::JournalError> {
         match &self.journal_path {
@@ -284,6 +295,23 @@ impl Session {
         self.identity = claims.describe();
         Ok(claims)
     }
+}
+
+/// "alice@host": the OS user and the host name.
+pub fn os_user_at_host() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!("{user}@{host}")
 }
 
 #[cfg(test)]

@@ -61,30 +61,9 @@ pub enum ReviewAction {
     },
 }
 
-/// "alice@host" (the OS user and host), for a reviewer without a profile `operator`.
-fn os_user_at_host() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".into());
-    format!("{user}@{host}")
-}
-
 /// The person reviewing: the profile's `operator`, else the OS user and host.
 pub fn reviewer(session: &Session) -> String {
-    session
-        .settings
-        .profile
-        .operator
-        .clone()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(os_user_at_host)
+    session.person()
 }
 
 pub async fn review_command(

@@ -174,17 +174,9 @@ pub fn live_executor(
     })
 }
 
-/// Who is rotating: the profile's `operator`, else the login name, else the signed-in identity.
+/// Who is rotating: the profile's `operator`, else the OS user and host ([`Session::person`]).
 pub fn operator_name(session: &Session) -> String {
-    session
-        .settings
-        .profile
-        .operator
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("USERNAME").ok())
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| session.identity.clone())
+    session.person()
 }
 
 /// The mapping entries of the session's profile.
@@ -207,6 +199,7 @@ pub fn plan_request(session: &Session, app: &str, key_id: &KeyId) -> PlanRequest
         lifetime_days: session.settings.lifetime_days,
         old_choice: OldChoice::KeepDays(session.settings.keep_old_days),
         operator: operator_name(session),
+        signed_in_as: session.identity.clone(),
         mappings: mapping_entries(session),
         vaults: session.settings.vaults.clone(),
     }

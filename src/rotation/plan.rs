@@ -84,8 +84,10 @@ pub struct PlanRequest {
     pub target: Option<(SecretTarget, MappingSource)>,
     pub lifetime_days: i64,
     pub old_choice: OldChoice,
-    /// Who runs keyturn; part of the new credential's name.
+    /// Who runs keyturn (a person); part of the new credential's name.
     pub operator: String,
+    /// The identity keyturn is signed in as (an app, a user, a managed identity), shown next to the person.
+    pub signed_in_as: String,
     /// Explicit mappings from the config file.
     pub mappings: Vec<MappingEntry>,
     /// The profile's vaults whose tags are searched.
@@ -478,7 +480,11 @@ pub async fn build_plan<G: GraphApi, V: VaultApi>(
         candidates,
         old_disposition: req.old_choice.resolve(old.end_date_time, now),
         operator: req.operator.clone(),
-        approver: req.operator.clone(),
+        approver: if req.signed_in_as.trim().is_empty() {
+            req.operator.clone()
+        } else {
+            format!("{} (signed in as {})", req.operator, req.signed_in_as)
+        },
         known_key_ids: app
             .password_credentials
             .iter()
@@ -541,6 +547,7 @@ mod tests {
             lifetime_days: days,
             old_choice: OldChoice::RemoveWhenProven,
             operator: "alice".into(),
+            signed_in_as: String::new(),
             mappings: Vec::new(),
             vaults: Vec::new(),
         }

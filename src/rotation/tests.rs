@@ -86,6 +86,7 @@ fn request() -> PlanRequest {
         lifetime_days: 90,
         old_choice: OldChoice::RemoveWhenProven,
         operator: "alice".into(),
+        signed_in_as: "app keyturn-test".into(),
         mappings: Vec::new(),
         vaults: vec!["https://kv.vault.azure.net".into()],
     }
@@ -168,7 +169,8 @@ async fn plan_shows_everything_the_confirmation_screen_needs() {
     assert_eq!(t.source, MappingSource::Tags);
     assert_eq!(t.current.as_ref().unwrap().version, "v01");
     assert_eq!(plan.old_disposition, OldDisposition::RemoveWhenProven);
-    assert_eq!(plan.approver, "alice");
+    // The person, next to the identity keyturn is signed in as.
+    assert_eq!(plan.approver, "alice (signed in as app keyturn-test)");
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     // Approval needs the exact display name.
     assert!(!plan.confirms("payroll sync"));

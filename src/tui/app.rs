@@ -243,6 +243,10 @@ pub enum Effect {
         object_id: ObjectId,
         key_id: KeyId,
     },
+    /// Write the plan on the screen (with the old secret's disposition as typed) to a plan file in the data dir.
+    WritePlanFile {
+        plan: Box<crate::rotation::RotationPlan>,
+    },
     /// Read the current version of the vault secret the operator typed in, and put it in the plan.
     CheckRotationTarget {
         request: RequestId,

@@ -112,6 +112,8 @@ pub enum RotationUpdate {
         request: RequestId,
         result: Result<Box<RotationPlan>, String>,
     },
+    /// `^s` on the plan: the plan file's path, or why it could not be written.
+    PlanWritten { result: Result<String, String> },
     /// A step of the state machine, as the engine reports it.
     Progress(RotationProgress),
     /// The engine returned: a report for every journaled outcome (read its state), or why nothing started.

@@ -22,4 +22,5 @@ mod show;
 mod support;
 mod tui;
 mod tui_impact;
+mod tui_plan_file;
 mod tui_remove;

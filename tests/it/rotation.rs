@@ -243,6 +243,7 @@ pub(crate) fn request(s: &Subject) -> PlanRequest {
         lifetime_days: 60,
         old_choice: OldChoice::RemoveWhenProven,
         operator: "it-operator".into(),
+        signed_in_as: String::new(),
         mappings: Vec::new(),
         vaults: vec![s.vault.clone()],
     }

@@ -1230,13 +1230,13 @@ pub(crate) fn plan_open(w: u16, h: u16, plan: RotationPlan) -> App {
     app
 }
 
-fn type_text(app: &mut App, text: &str) {
+pub(crate) fn type_text(app: &mut App, text: &str) {
     for c in text.chars() {
         press(app, KeyCode::Char(c));
     }
 }
 
-fn focus(app: &App) -> PlanField {
+pub(crate) fn focus(app: &App) -> PlanField {
     match app.flow.as_ref().map(|f| &f.stage) {
         Some(FlowStage::Plan(form)) => form.focus,
         other => panic!("not on the plan screen: {other:?}"),
@@ -1665,7 +1665,7 @@ fn journal_news_and_device_code_prompt_are_popups() {
 // ---- the flow through `update` and the real effect runner, against the emulator ---------------------------------
 
 /// Feed events to `update` (and its effects to the runner) until `done` holds, as the event loop does.
-async fn pump(
+pub(crate) async fn pump(
     app: &mut App,
     runner: &mut keyturn::tui::effects::Runner,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
@@ -1688,22 +1688,26 @@ async fn pump(
     }
 }
 
-fn key_and_run(app: &mut App, runner: &mut keyturn::tui::effects::Runner, code: KeyCode) {
+pub(crate) fn key_and_run(
+    app: &mut App,
+    runner: &mut keyturn::tui::effects::Runner,
+    code: KeyCode,
+) {
     if let Some(effect) = press(app, code) {
         runner.run(effect);
     }
 }
 
 /// The TUI's state and its real effect runner over a session on the emulator, with a journal of its own.
-struct Harness {
-    app: App,
-    runner: keyturn::tui::effects::Runner,
-    rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
-    journal: Arc<keyturn::store::Journal>,
-    _dir: tempfile::TempDir,
+pub(crate) struct Harness {
+    pub(crate) app: App,
+    pub(crate) runner: keyturn::tui::effects::Runner,
+    pub(crate) rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    pub(crate) journal: Arc<keyturn::store::Journal>,
+    pub(crate) _dir: tempfile::TempDir,
 }
 
-fn harness(session: &keyturn::session::Session, vault_urls: &[String]) -> Harness {
+pub(crate) fn harness(session: &keyturn::session::Session, vault_urls: &[String]) -> Harness {
     use keyturn::tui::effects::{RotationService, Runner};
     let dir = tempfile::tempdir().unwrap();
     let journal =
@@ -1916,7 +1920,7 @@ async fn rotation_flow_through_update_and_the_runner_against_the_emulator() {
 }
 
 /// Load the inventory, open the app, select the secret, press `r` and wait for the plan screen.
-async fn plan_for(h: &mut Harness, object_id: &ObjectId, key_id: &KeyId) {
+pub(crate) async fn plan_for(h: &mut Harness, object_id: &ObjectId, key_id: &KeyId) {
     let first = h.app.start();
     h.runner.run(first);
     pump(

@@ -475,6 +475,28 @@ impl App {
                     None
                 }
                 Command::DialogActivate => self.activate_plan(now),
+                Command::WritePlan => {
+                    let disposition = match form.disposition(now) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            form.message = Some(format!("Old secret: {e}."));
+                            return None;
+                        }
+                    };
+                    if form.plan.target.is_none() {
+                        form.message = Some(
+                            "Choose the vault secret first (and check it with Enter); then ^s writes the plan."
+                                .into(),
+                        );
+                        return None;
+                    }
+                    let mut plan = form.plan.clone();
+                    plan.set_old_disposition(disposition);
+                    form.message = Some("Writing the plan file…".into());
+                    Some(Effect::WritePlanFile {
+                        plan: Box::new(plan),
+                    })
+                }
                 _ => None,
             },
             FlowStage::Planning | FlowStage::PlanFailed(_) => match cmd {
@@ -649,6 +671,17 @@ impl App {
                         form.message = None;
                     }
                     Err(e) => form.target_check = TargetCheck::Failed(e),
+                }
+                None
+            }
+            RotationUpdate::PlanWritten { result } => {
+                if let FlowStage::Plan(form) = &mut flow.stage {
+                    form.message = Some(match result {
+                        Ok(path) => format!(
+                            "Plan written to {path}: another person runs it with keyturn rotate --plan {path} --yes"
+                        ),
+                        Err(e) => format!("The plan file could not be written: {e}"),
+                    });
                 }
                 None
             }

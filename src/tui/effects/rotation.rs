@@ -231,8 +231,48 @@ impl Runner {
                     }));
                 }));
             }
+            Effect::WritePlanFile { plan } => {
+                let result = match self.service() {
+                    Ok(s) => write_plan_file(&s, &plan),
+                    Err(e) => Err(e),
+                };
+                let _ = tx.send(Event::Rotation(RotationUpdate::PlanWritten { result }));
+            }
             // Inventory and detail loads are handled by `Runner::run` itself.
             Effect::LoadInventory { .. } | Effect::LoadDetail { .. } => {}
         }
     }
+}
+
+/// The plan file for `^s` on the plan screen: `<data dir>/plans/plan-<app>-<keyId>-<time>.json`, beside the journal.
+fn write_plan_file(
+    s: &RotationService,
+    plan: &crate::rotation::RotationPlan,
+) -> Result<String, String> {
+    use crate::rotation::plan_file::PlanFile;
+    let dir = s
+        .exec
+        .journal()
+        .path()
+        .and_then(|p| p.parent())
+        .map(|d| d.join("plans"))
+        .ok_or_else(|| "no data directory to write the plan file to".to_string())?;
+    crate::store::private_fs::create_private_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let tenant = s.exec.options().tenant_id.clone().unwrap_or_default();
+    let file = PlanFile::from_plan(
+        plan,
+        &tenant,
+        &s.defaults.operator,
+        &s.defaults.signed_in_as,
+    )
+    .map_err(|e| e.to_string())?;
+    let path = dir.join(format!(
+        "plan-{}-{}-{}.json",
+        plan.app.app_id.short(),
+        plan.old.key_id.short(),
+        plan.planned_at.format("%Y%m%dT%H%M%SZ")
+    ));
+    file.write(&path).map_err(|e| e.to_string())?;
+    Ok(path.display().to_string())
 }
