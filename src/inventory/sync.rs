@@ -346,15 +346,21 @@ async fn delta_round(client: &GraphClient, link: String) -> Result<DeltaRound, D
         }
         let page: DeltaPage = match client.get_json(&next, ops::LIST_APPLICATIONS).await {
             Ok(p) => p,
-            // Graph answers an expired or unknown delta token with 400 (directory objects) or 410 (resync).
+            // Microsoft documents an expired delta token only as "a 40X-series error" (400 and 410 seen, 404
+            // syncStateNotFound named): any 4xx but 401/403/429 (which a full load meets too) means load in full.
             Err(GraphError::BadRequest {
                 status,
                 code,
                 message,
                 ..
-            }) if status == 400 || status == 410 => {
+            }) if (400..500).contains(&status) => {
                 return Err(DeltaFailure::Fallback(format!(
-                    "Graph refused the stored delta token ({code}: {message})"
+                    "Graph refused the stored delta token (HTTP {status} {code}: {message})"
+                )));
+            }
+            Err(GraphError::NotFound { message, .. }) => {
+                return Err(DeltaFailure::Fallback(format!(
+                    "Graph does not know the stored delta token (HTTP 404: {message})"
                 )));
             }
             Err(e) => return Err(DeltaFailure::Graph(e)),

@@ -654,6 +654,39 @@ async fn rotate_without_yes_after_an_interrupted_rotation_changes_nothing() {
     )
     .await;
     let journal = Journal::open(&binary_journal(home.path())).unwrap();
+    // The whole tenant and every vault (the sign-in log aside: a plan signs in), and the journal's bytes.
+    let whole = || {
+        let mut s = env.emu.state();
+        s.as_object_mut().unwrap().remove("signIns");
+        s
+    };
+    // The journal's content, read from a copy of its files (database and write-ahead log) with the sqlite3 tool:
+    // every row of every table, byte for byte as `.dump` writes it. (The files' own bytes are not compared: the
+    // plan's connection closing may checkpoint the log into the database, which moves pages, not content.)
+    let journal_dump = || {
+        let copy = tempfile::tempdir().unwrap();
+        for suffix in ["", "-wal"] {
+            let mut from = binary_journal(home.path()).into_os_string();
+            from.push(suffix);
+            let _ = std::fs::copy(&from, copy.path().join(format!("j.sqlite3{suffix}")));
+        }
+        let out = std::process::Command::new("sqlite3")
+            .arg(copy.path().join("j.sqlite3"))
+            .arg(".dump")
+            .output()
+            .expect("the sqlite3 tool (apt-get install sqlite3)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let (whole_before, dump_before) = (whole(), journal_dump());
+    assert!(
+        String::from_utf8_lossy(&dump_before).contains("INSERT INTO"),
+        "the interrupted rotation is in the journal"
+    );
     let before = (
         creds(&env.emu.state(), &env.subject.app),
         versions(&env.emu.state(), &env.subject.secret).len(),
@@ -676,6 +709,11 @@ async fn rotate_without_yes_after_an_interrupted_rotation_changes_nothing() {
         journal.events(1).unwrap().len(),
     );
     assert_eq!(before, after, "tenant, vault and journal unchanged");
+    assert!(whole() == whole_before, "the emulator's full state changed");
+    assert!(
+        journal_dump() == dump_before,
+        "the journal's content changed"
+    );
     env.emu.shutdown().await;
 }
 

@@ -522,3 +522,52 @@ async fn applications_and_service_principals_page_concurrently() {
     );
     emu.shutdown().await;
 }
+
+/// Item 11 of issue 16: an expired delta token is documented only as "a 40X-series error": each 4xx but
+/// 401/403/429 on the stored delta link ends in a full load with the reason, not in an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_4xx_on_the_delta_link_falls_back_to_a_full_load() {
+    use keyturn::emulator::{Fault, FaultKind, Op};
+    let emu = support::start(EmulatorConfig::default()).await;
+    let session = support::session(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cache, _) = InventoryCache::open(&dir.path().join("c.sqlite")).unwrap();
+    let scope = sync::scope(&session.tenant_id, &emu.info().graph_url);
+    let (now, opts) = (chrono::Utc::now(), LoadOptions::default());
+    sync::refresh(
+        &session.graph,
+        Some(&mut cache),
+        &scope,
+        None,
+        opts,
+        now,
+        |_, _| {},
+    )
+    .await
+    .expect("first load");
+    for status in [400, 404, 409, 410, 412, 422] {
+        let cached = cache.load(&scope).unwrap().expect("saved");
+        emu.faults().add(Fault {
+            op: Op::Delta,
+            kind: FaultKind::Status(status),
+            times: 1,
+        });
+        let again = sync::refresh(
+            &session.graph,
+            Some(&mut cache),
+            &scope,
+            Some(cached),
+            opts,
+            now,
+            |_, _| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("HTTP {status}: {e}"));
+        let SyncKind::Full { reason: Some(why) } = &again.how else {
+            panic!("HTTP {status}: {:?}", again.how)
+        };
+        assert!(why.contains(&status.to_string()), "{status}: {why}");
+        assert!(again.inventory.applications.len() > 30, "{status}");
+        emu.faults().clear();
+    }
+}
