@@ -18,6 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod changes;
 mod commands;
 mod input;
 mod list;
@@ -26,6 +27,7 @@ mod popup;
 mod removals;
 mod remove_credential;
 mod rotation;
+pub use changes::{CHANGES_DAYS, ChangesView};
 pub use rotation::{
     FlowStage, PlanField, PlanForm, ResultView, RotationFlow, RunView, StepLine, StepState,
     TargetCheck, parse_keep,
@@ -97,6 +99,8 @@ pub struct Detail {
 pub enum Screen {
     List,
     Detail(Detail),
+    /// The tenant-wide change feed (`A`).
+    Changes(changes::ChangesView),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +226,8 @@ pub enum Action {
     RemoveCredentialConfirmed(Box<crate::removal::RemovalPlan>),
     SignIn(Option<DeviceCodePrompt>),
     AppReloaded(AppReloaded),
+    /// The change feed, or why it could not be read.
+    ChangesLoaded(Result<crate::audit::AuditReport, LoadError>),
     /// SIGTERM / SIGHUP: leave now, whatever runs (a rotation is finished by the next start).
     Terminate,
 }
@@ -272,6 +278,8 @@ pub enum Effect {
     RemoveCredential {
         plan: Box<crate::removal::RemovalPlan>,
     },
+    /// Read the tenant's change feed of the last `days` days (reads only).
+    LoadChanges { days: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -323,6 +331,8 @@ pub struct App {
     pub waiting: Option<Waiting>,
     pub owners: HashMap<ObjectId, Loadable<Vec<Owner>>>,
     pub audits: HashMap<ObjectId, Loadable<Vec<DirectoryAudit>>>,
+    /// The change feed (`A`), once asked for.
+    pub changes: Option<Loadable<crate::audit::AuditReport>>,
     pending_owners: Option<(RequestId, ObjectId)>,
     pending_audit: Option<(RequestId, ObjectId)>,
     next_request: RequestId,
@@ -369,6 +379,7 @@ impl App {
             waiting: None,
             owners: HashMap::new(),
             audits: HashMap::new(),
+            changes: None,
             pending_owners: None,
             pending_audit: None,
             next_request: 0,
@@ -402,7 +413,7 @@ impl App {
     pub fn detail_row(&self) -> Option<&Row> {
         match &self.screen {
             Screen::Detail(d) => self.inventory.get(&d.object_id),
-            Screen::List => None,
+            Screen::List | Screen::Changes(_) => None,
         }
     }
 
@@ -475,6 +486,10 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
         }
         Action::AuditLoaded(a) => {
             app.on_audit_loaded(a);
+            None
+        }
+        Action::ChangesLoaded(r) => {
+            app.on_changes_loaded(r);
             None
         }
         Action::Notice(n) => {

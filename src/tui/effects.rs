@@ -30,7 +30,17 @@ pub struct Runner {
     inventory: Option<JoinHandle<()>>,
     owners: Option<JoinHandle<()>>,
     audit: Option<JoinHandle<()>>,
+    changes: Option<JoinHandle<()>>,
+    /// What the change feed reads besides Graph: keyturn's journal (byKeyturn) and the profile's maximum lifetime.
+    audit_settings: AuditSettings,
     rotation: rotation::RotationJobs,
+}
+
+/// The change feed's inputs besides Graph.
+#[derive(Debug, Clone, Default)]
+pub struct AuditSettings {
+    pub journal_path: Option<PathBuf>,
+    pub max_lifetime_days: Option<i64>,
 }
 
 impl Runner {
@@ -46,8 +56,15 @@ impl Runner {
             inventory: None,
             owners: None,
             audit: None,
+            changes: None,
+            audit_settings: AuditSettings::default(),
             rotation: rotation::RotationJobs::default(),
         }
+    }
+
+    pub fn with_audit(mut self, settings: AuditSettings) -> Self {
+        self.audit_settings = settings;
+        self
     }
 
     pub fn with_vaults(mut self, secrets: KeyVaultSecrets, vault_urls: Vec<String>) -> Self {
@@ -97,6 +114,10 @@ impl Runner {
                     self.audit = Some(self.spawn_audit(r));
                 }
             }
+            Effect::LoadChanges { days } => {
+                abort(&mut self.changes);
+                self.changes = Some(self.spawn_changes(days));
+            }
             rotation_effect => self.run_rotation(rotation_effect),
         }
     }
@@ -131,6 +152,44 @@ impl Runner {
                 object_id: r.object_id,
                 result: result.map_err(Into::into),
             }));
+        })
+    }
+
+    /// The change feed, through the same engine as `keyturn audit` (source graph).
+    fn spawn_changes(&self, days: i64) -> JoinHandle<()> {
+        let (graph, tx) = (self.graph.clone(), self.tx.clone());
+        let settings = self.audit_settings.clone();
+        tokio::spawn(async move {
+            let journal = settings
+                .journal_path
+                .filter(|p| p.exists())
+                .and_then(|p| crate::store::Journal::open(&p).ok())
+                .and_then(|j| j.list(10_000).ok())
+                .unwrap_or_default();
+            let opts = crate::audit::CollectOptions {
+                now: chrono::Utc::now(),
+                days,
+                source: crate::audit::Source::Graph,
+                policy: crate::audit::FindingPolicy {
+                    max_lifetime_days: settings.max_lifetime_days,
+                    ..Default::default()
+                },
+                journal: &journal,
+                office365: None,
+            };
+            let result = crate::audit::collect(&graph, opts)
+                .await
+                .map_err(|e| match e {
+                    crate::audit::AuditError::Graph(g) => g.into(),
+                    other => super::event::LoadError {
+                        short: "unavailable",
+                        message: other.to_string(),
+                    },
+                });
+            if let Err(e) = &result {
+                tracing::warn!(error = %e.message, "change feed failed");
+            }
+            let _ = tx.send(Event::ChangesLoaded(result));
         })
     }
 

@@ -36,6 +36,8 @@ pub enum Event {
     StoredIn(Vec<(KeyId, String)>),
     /// Last use and application permissions of one app (loaded with its owners).
     ImpactLoaded(ImpactLoaded),
+    /// The tenant's change feed (`A`).
+    ChangesLoaded(Result<crate::audit::AuditReport, LoadError>),
 }
 
 #[derive(Debug)]

@@ -29,6 +29,7 @@ pub enum Command {
     RemoveCredential,
     WritePlan,
     PendingRemovals,
+    Changes,
     FilterApply,
     FilterClear,
     DialogNextFocus,
@@ -65,6 +66,7 @@ impl Command {
             Command::RemoveCredential => "remove_credential",
             Command::WritePlan => "write_plan",
             Command::PendingRemovals => "pending_removals",
+            Command::Changes => "changes",
             Command::FilterApply => "filter_apply",
             Command::FilterClear => "filter_clear",
             Command::DialogNextFocus => "dialog_next_focus",
@@ -83,6 +85,8 @@ pub enum Context {
     List,
     /// One app's credentials, owners and audit events.
     Detail,
+    /// The tenant-wide change feed with findings.
+    Changes,
     /// Both list and detail: moving around.
     Navigation,
     /// Typing a `/` filter: letters go into the filter, these keys do not.
@@ -300,6 +304,34 @@ pub static KEYMAP: &[Binding] = &[
         context: X::List,
         section: S::ThisView,
         hint: None,
+    },
+    Binding {
+        keys: &[Key::ch('A')],
+        label: "A",
+        command: C::Changes,
+        desc: "tenant-wide credential changes (7 days) with findings",
+        context: X::List,
+        section: S::ThisView,
+        hint: Some("changes"),
+    },
+    // The change feed.
+    Binding {
+        keys: &[Key::plain(KeyCode::Enter)],
+        label: "Enter",
+        command: C::Open,
+        desc: "open the app the selected change concerns",
+        context: X::Changes,
+        section: S::ThisView,
+        hint: Some("open app"),
+    },
+    Binding {
+        keys: &[Key::plain(KeyCode::Esc)],
+        label: "Esc",
+        command: C::Back,
+        desc: "back to the list",
+        context: X::Changes,
+        section: S::ThisView,
+        hint: Some("back"),
     },
     // One app.
     Binding {

@@ -94,6 +94,10 @@ async fn run_session(
         startup: Some(startup),
         sign_in,
         unused_days: session.settings.unused_days,
+        audit: effects::AuditSettings {
+            journal_path: session.journal_path.clone(),
+            max_lifetime_days: session.settings.profile.audit_max_lifetime_days,
+        },
     };
     let cfg = Config {
         tenant_id: session.tenant_id.clone(),
@@ -132,6 +136,8 @@ pub struct Background {
     pub sign_in: Option<watch::Receiver<Option<crate::auth::DeviceCodePrompt>>>,
     /// The profile's `unused_days`.
     pub unused_days: i64,
+    /// The change feed's journal and maximum lifetime.
+    pub audit: effects::AuditSettings,
 }
 
 /// [`run`] without a [`crate::session::Session`]: what it needs, spelled out. `vaults` are read for "stored in";
@@ -148,8 +154,9 @@ pub async fn run_with(
     let graph = graph.with_notifier(Arc::new(move |n| {
         let _ = notices.send(Event::Notice(n));
     }));
-    let mut runner =
-        effects::Runner::new(graph, tx.clone()).with_unused_days(background.unused_days);
+    let mut runner = effects::Runner::new(graph, tx.clone())
+        .with_unused_days(background.unused_days)
+        .with_audit(background.audit.clone());
     if let Some((secrets, urls)) = vaults {
         runner = runner.with_vaults(secrets, urls);
     }

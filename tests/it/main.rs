@@ -21,6 +21,7 @@ mod sdk;
 mod show;
 mod support;
 mod tui;
+mod tui_changes;
 mod tui_impact;
 mod tui_plan_file;
 mod tui_remove;

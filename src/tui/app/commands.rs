@@ -46,9 +46,11 @@ impl App {
                 self.filter_editing = false;
                 self.set_filter(String::new())
             }
+            Command::Changes if matches!(self.screen, Screen::List) => self.open_changes(),
             _ => match self.screen {
                 Screen::List => self.on_list_command(cmd),
                 Screen::Detail(_) => self.on_detail_command(cmd),
+                Screen::Changes(_) => self.on_changes_command(cmd),
             },
         }
     }
@@ -56,6 +58,9 @@ impl App {
     pub(super) fn reload(&mut self) -> Option<Effect> {
         if matches!(self.screen, Screen::Detail(_)) {
             return self.request_detail(true);
+        }
+        if matches!(self.screen, Screen::Changes(_)) {
+            return self.open_changes();
         }
         self.popup = None;
         // Owners and audit events may have changed too: ask again as the operator looks at apps.

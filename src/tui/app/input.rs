@@ -25,6 +25,9 @@ impl App {
             (None, Screen::Detail(_)) => {
                 vec![Context::Detail, Context::Navigation, Context::Global]
             }
+            (None, Screen::Changes(_)) => {
+                vec![Context::Changes, Context::Navigation, Context::Global]
+            }
         }
     }
 
@@ -40,6 +43,7 @@ impl App {
         match self.screen {
             Screen::List => Context::List,
             Screen::Detail(_) => Context::Detail,
+            Screen::Changes(_) => Context::Changes,
         }
     }
 
@@ -68,6 +72,7 @@ impl App {
             Event::Startup(n) => Some(Action::Startup(n)),
             Event::SignIn(p) => Some(Action::SignIn(p)),
             Event::AppReloaded(r) => Some(Action::AppReloaded(r)),
+            Event::ChangesLoaded(r) => Some(Action::ChangesLoaded(r)),
         }
     }
 
@@ -137,6 +142,9 @@ impl App {
             Screen::Detail(_) => {
                 self.on_detail_command(if down { Command::Down } else { Command::Up })
             }
+            Screen::Changes(_) => {
+                self.on_changes_command(if down { Command::Down } else { Command::Up })
+            }
         }
     }
 
@@ -181,6 +189,7 @@ impl App {
                 self.remember_credential();
                 None
             }
+            Screen::Changes(_) => None,
         }
     }
 }

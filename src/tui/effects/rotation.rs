@@ -239,7 +239,9 @@ impl Runner {
                 let _ = tx.send(Event::Rotation(RotationUpdate::PlanWritten { result }));
             }
             // Inventory and detail loads are handled by `Runner::run` itself.
-            Effect::LoadInventory { .. } | Effect::LoadDetail { .. } => {}
+            Effect::LoadInventory { .. }
+            | Effect::LoadDetail { .. }
+            | Effect::LoadChanges { .. } => {}
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Pure rendering: `render(&App, &mut Frame)` draws the state and changes nothing. Layout functions are shared with
 //! `update` so that a mouse click maps to the row that was drawn there.
+pub mod changes;
 pub mod detail;
 pub mod help;
 pub mod list;
@@ -54,6 +55,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         (Some(flow), _) => rotation::render(app, flow, frame, a.body),
         (None, Screen::List) => list::render(app, frame, a.body),
         (None, Screen::Detail(d)) => detail::render(app, d, frame, a.body),
+        (None, Screen::Changes(c)) => changes::render(app, c, frame, a.body),
     }
     status_line(app, frame, a.status);
     footer(app, frame, a.footer);
