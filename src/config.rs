@@ -545,3 +545,25 @@ mod tests {
         assert!(!cfg.profiles.is_empty());
     }
 }
+
+/// Property tests (issue 16 item 12): a config file is text from anywhere; parsing never panics, and the day
+/// bounds hold for every number.
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_errs_without_panic(s in ".*") {
+            let _ = parse(&s, Path::new("fuzz.toml"));
+        }
+
+        #[test]
+        fn warn_days_accepted_exactly_in_range(n in any::<i64>()) {
+            let text = format!("[profiles.p]\nwarn_days = {n}\ncritical_days = 0\n");
+            let ok = parse(&text, Path::new("fuzz.toml")).is_ok();
+            prop_assert_eq!(ok, (0..=crate::inventory::MAX_THRESHOLD_DAYS).contains(&n), "{}", n);
+        }
+    }
+}

@@ -1305,7 +1305,7 @@ static AUDIT_SCHEMA: Schema = Schema {
     advanced_only: &[],
 };
 
-fn schema(kind: Kind) -> &'static Schema {
+pub(super) fn schema(kind: Kind) -> &'static Schema {
     match kind {
         Kind::Application => &APP_SCHEMA,
         Kind::ServicePrincipal => &SP_SCHEMA,

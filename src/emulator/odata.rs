@@ -891,3 +891,38 @@ mod tests {
         assert_eq!(parse_select("nope", &["id"]), Err("nope".to_string()));
     }
 }
+
+/// Property tests (issue 16 item 12): the emulator's OData parsing takes any client's query text.
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_query_options_parse_without_panic(
+            pairs in proptest::collection::vec(("\\$?[a-z]{0,10}", ".*"), 0..6)
+        ) {
+            let _ = QueryOptions::parse(&pairs);
+        }
+
+        #[test]
+        fn any_select_parses_without_panic(raw in ".*") {
+            let _ = parse_select(&raw, &["id", "appId", "displayName"]);
+        }
+
+        #[test]
+        fn any_filter_compiles_or_errs_without_panic(expr in ".*", advanced in any::<bool>()) {
+            for kind in [super::super::model::Kind::Application, super::super::model::Kind::ServicePrincipal] {
+                let _ = compile(&expr, super::super::graph::schema(kind), advanced);
+            }
+        }
+
+        #[test]
+        fn filter_like_text_compiles_or_errs_without_panic(
+            expr in "(displayName|appId|id|createdDateTime) (eq|ne|gt|ge|lt|le|startswith) ('[^']{0,10}'|[0-9]{1,12}|null|true)( (and|or) .{0,20})?",
+        ) {
+            let _ = compile(&expr, super::super::graph::schema(super::super::model::Kind::Application), true);
+        }
+    }
+}

@@ -193,3 +193,40 @@ mod tests {
         ));
     }
 }
+
+/// Property tests (issue 16 item 12): audit values are tenant text; no input panics, entries round-trip.
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_value_decodes_without_panic(s in ".*") {
+            let _ = decode_key_description(Some(&s));
+        }
+
+        #[test]
+        fn any_list_of_strings_decodes_without_panic(v in proptest::collection::vec(".*", 0..6)) {
+            let json = serde_json::to_string(&v).unwrap();
+            let _ = decode_key_description(Some(&json));
+        }
+
+        #[test]
+        fn entries_round_trip(
+            key_id in "[0-9a-f-]{1,36}",
+            key_type in "(Password|AsymmetricX509Cert)",
+            key_usage in "(Verify|Sign|Encrypt)",
+            display_name in ".*",
+        ) {
+            let entry = format!(
+                "[KeyIdentifier={key_id},KeyType={key_type},KeyUsage={key_usage},DisplayName={display_name}]"
+            );
+            let json = serde_json::to_string(&vec![entry]).unwrap();
+            prop_assert_eq!(
+                decode_key_description(Some(&json)),
+                vec![KeyDescription { key_id, key_type, key_usage, display_name }]
+            );
+        }
+    }
+}

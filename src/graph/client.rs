@@ -920,3 +920,61 @@ mod tests {
         assert_eq!(backoff(&r, 9), Duration::from_secs(3));
     }
 }
+
+/// Property tests (issue 16 item 12): `Retry-After` and Graph error bodies come from the network.
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-03T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    proptest! {
+        #[test]
+        fn any_retry_after_is_capped_never_a_panic(s in ".*") {
+            if let Some(d) = parse_retry_after(&s, now()) {
+                prop_assert!(d <= RETRY_AFTER_CAP);
+            }
+        }
+
+        #[test]
+        fn any_number_of_seconds_is_capped(x in any::<f64>()) {
+            let got = parse_retry_after(&x.to_string(), now());
+            if x.is_nan() || x < 0.0 {
+                prop_assert_eq!(got, None);
+            } else {
+                prop_assert!(got.is_some_and(|d| d <= RETRY_AFTER_CAP));
+            }
+        }
+
+        #[test]
+        fn whole_seconds_round_trip_up_to_the_cap(n in 0u64..10_000_000) {
+            prop_assert_eq!(
+                parse_retry_after(&n.to_string(), now()),
+                Some(Duration::from_secs(n).min(RETRY_AFTER_CAP))
+            );
+        }
+
+        #[test]
+        fn any_error_body_maps_without_panic(status in 400u16..600, body in ".*") {
+            let status = StatusCode::from_u16(status).unwrap();
+            let _ = map_error(ops::LIST_APPLICATIONS, status, 1, &body).to_string();
+        }
+
+        #[test]
+        fn graph_error_bodies_keep_code_and_message(code in "[A-Za-z_]{1,30}", message in ".*") {
+            let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+            match map_error(ops::LIST_APPLICATIONS, StatusCode::BAD_REQUEST, 1, &body) {
+                GraphError::BadRequest { code: c, message: m, status: 400, .. } => {
+                    prop_assert_eq!(c, code);
+                    prop_assert_eq!(m, message);
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+}

@@ -351,3 +351,56 @@ mod tests {
         assert_eq!(owners[3], Owner::Other);
     }
 }
+
+/// Property tests (issue 16 item 12): the models' JSON comes from Graph; any text is an error or a value, never a
+/// panic, and what keyturn writes (the cache) reads back the same.
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn secret() -> impl Strategy<Value = PasswordCredential> {
+        (
+            "[0-9a-f]{8}",
+            proptest::option::of(".*"),
+            proptest::option::of(".*"),
+            proptest::option::of(0i64..4_000_000_000),
+        )
+            .prop_map(|(k, name, hint, end)| PasswordCredential {
+                key_id: KeyId::new(k),
+                display_name: name,
+                hint,
+                start_date_time: None,
+                end_date_time: end.and_then(|s| DateTime::from_timestamp(s, 0)),
+                custom_key_identifier: None,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_an_error_or_an_application(s in ".*") {
+            let _ = serde_json::from_str::<Application>(&s);
+            let _ = serde_json::from_str::<ServicePrincipal>(&s);
+            let _ = serde_json::from_str::<Owner>(&s);
+        }
+
+        #[test]
+        fn applications_round_trip(
+            id in "[0-9a-f-]{1,36}",
+            name in proptest::option::of(".*"),
+            secrets in proptest::collection::vec(secret(), 0..4),
+        ) {
+            let app = Application {
+                id: ObjectId::new(id.clone()),
+                app_id: AppId::new(id),
+                display_name: name,
+                created_date_time: None,
+                sign_in_audience: None,
+                password_credentials: secrets,
+                key_credentials: Vec::new(),
+            };
+            let json = serde_json::to_string(&app).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Application>(&json).unwrap(), app);
+        }
+    }
+}
