@@ -70,14 +70,15 @@ impl Refreshed {
             .iter()
             .filter(|sp| has_credentials(sp))
             .collect();
-        let entries = inv
-            .applications
-            .iter()
-            .map(|a| Entry::from_application(a.clone()))
-            .chain(
-                sps.iter()
-                    .map(|sp| Entry::from_service_principal((*sp).clone())),
-            );
+        let entries = || {
+            inv.applications
+                .iter()
+                .map(|a| Entry::from_application(a.clone()))
+                .chain(
+                    sps.iter()
+                        .map(|sp| Entry::from_service_principal((*sp).clone())),
+                )
+        };
         cache.save_snapshot_from(
             scope,
             inv.applications.len() + sps.len(),

@@ -338,34 +338,51 @@ impl InventoryCache {
         entries: &[crate::inventory::Entry],
         saved_at: DateTime<Utc>,
     ) -> Result<(), CacheError> {
-        self.save_snapshot_from(scope, entries.len(), entries.iter(), saved_at)
+        self.save_snapshot_from(scope, entries.len(), || entries.iter(), saved_at)
     }
 
     /// [`save_snapshot`](Self::save_snapshot) of `count` entries made one at a time (from the Graph objects, say),
-    /// so that the whole list never exists twice: each is encoded and dropped before the next. The bytes are those
-    /// of the list encoded whole.
-    pub fn save_snapshot_from<E: std::borrow::Borrow<crate::inventory::Entry>>(
+    /// so that the list never exists twice: `entries` is walked twice, once to size the blob and once to write
+    /// each entry's encoding straight into it (SQLite's incremental blob I/O: no encoded copy of the whole list in
+    /// memory either). The bytes are those of the list encoded whole.
+    pub fn save_snapshot_from<E, I>(
         &self,
         scope: &str,
         count: usize,
-        entries: impl Iterator<Item = E>,
+        entries: impl Fn() -> I,
         saved_at: DateTime<Utc>,
-    ) -> Result<(), CacheError> {
-        let body = encode_snapshot(count, entries).map_err(|detail| CacheError::Io {
+    ) -> Result<(), CacheError>
+    where
+        E: std::borrow::Borrow<crate::inventory::Entry>,
+        I: Iterator<Item = E>,
+    {
+        let io = |detail: String| CacheError::Io {
             path: self.path.clone(),
             detail: format!("cannot encode the inventory snapshot: {detail}"),
-        })?;
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO cache_snapshot (scope, saved_at, body) VALUES (?1, ?2, ?3)",
-                params![
-                    scope,
-                    saved_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-                    body
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        };
+        let size = encode_snapshot(count, entries(), &mut std::io::sink()).map_err(io)?;
+        let blob_size = i32::try_from(size).map_err(|_| io(format!("{size} bytes")))?;
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO cache_snapshot (scope, saved_at, body) VALUES (?1, ?2, ?3)",
+            params![
+                scope,
+                saved_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                rusqlite::blob::ZeroBlob(blob_size)
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        let row = tx.last_insert_rowid();
+        {
+            let mut blob = tx
+                .blob_open("main", "cache_snapshot", "body", row, false)
+                .map_err(|e| self.err(e))?;
+            let written = encode_snapshot(count, entries(), &mut blob).map_err(io)?;
+            if written != size {
+                return Err(io(format!("{written} bytes where {size} were sized")));
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
     }
 
     /// The snapshot of `scope` and when it was saved; `None` when there is none or it no longer decodes.
@@ -454,21 +471,28 @@ impl InventoryCache {
     }
 }
 
-/// postcard's encoding of a `Vec<Entry>` (the length as a varint, then each entry), written one entry at a time.
+/// postcard's encoding of a `Vec<Entry>` (the length as a varint, then each entry) written to `out` one entry at a
+/// time; the number of bytes written.
 fn encode_snapshot<E: std::borrow::Borrow<crate::inventory::Entry>>(
     count: usize,
     entries: impl Iterator<Item = E>,
-) -> Result<Vec<u8>, String> {
-    let mut body = postcard::to_allocvec(&count).map_err(|e| e.to_string())?;
+    out: &mut impl std::io::Write,
+) -> Result<usize, String> {
+    let mut scratch = postcard::to_allocvec(&count).map_err(|e| e.to_string())?;
+    out.write_all(&scratch).map_err(|e| e.to_string())?;
+    let mut size = scratch.len();
     let mut written = 0usize;
     for e in entries {
-        body = postcard::to_extend(e.borrow(), body).map_err(|e| e.to_string())?;
+        scratch.clear();
+        scratch = postcard::to_extend(e.borrow(), scratch).map_err(|e| e.to_string())?;
+        out.write_all(&scratch).map_err(|e| e.to_string())?;
+        size += scratch.len();
         written += 1;
     }
     if written != count {
         return Err(format!("{written} entries where {count} were announced"));
     }
-    Ok(body)
+    Ok(size)
 }
 
 /// Parse every body, in as many threads as there are cores; `None` when any one fails.
@@ -515,15 +539,17 @@ mod tests {
         for n in [0, 1, 127, 128, 300] {
             let entries: Vec<_> = (0..n).map(app).collect();
             let whole = postcard::to_allocvec(&entries).unwrap();
-            let streamed = encode_snapshot(n, (0..n).map(app)).unwrap();
+            let mut streamed = Vec::new();
+            let size = encode_snapshot(n, (0..n).map(app), &mut streamed).unwrap();
             assert_eq!(streamed, whole, "{n} entries");
+            assert_eq!(size, whole.len());
             assert_eq!(
                 postcard::from_bytes::<Vec<crate::inventory::Entry>>(&streamed).unwrap(),
                 entries
             );
         }
-        assert!(encode_snapshot(3, (0..2).map(app)).is_err());
-        assert!(encode_snapshot(1, (0..2).map(app)).is_err());
+        assert!(encode_snapshot(3, (0..2).map(app), &mut Vec::new()).is_err());
+        assert!(encode_snapshot(1, (0..2).map(app), &mut Vec::new()).is_err());
     }
 
     #[test]
@@ -532,7 +558,36 @@ mod tests {
         let (cache, _) = InventoryCache::open(&dir.path().join("c.sqlite")).unwrap();
         let now = DateTime::from_timestamp(1_750_000_000, 0).unwrap();
         cache
-            .save_snapshot_from("s", 200, (0..200).map(app), now)
+            .save_snapshot_from("s", 200, || (0..200).map(app), now)
+            .unwrap();
+        let raw: Vec<u8> = cache
+            .conn
+            .query_row(
+                "SELECT body FROM cache_snapshot WHERE scope = 's'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let whole = postcard::to_allocvec(&(0..200).map(app).collect::<Vec<_>>()).unwrap();
+        assert_eq!(
+            raw, whole,
+            "the blob written in place is the list encoded whole"
+        );
+        // Written again over the old row, and beside another scope's.
+        cache
+            .save_snapshot_from("s", 3, || (0..3).map(app), now)
+            .unwrap();
+        cache.save_snapshot("t", &[app(7)], now).unwrap();
+        assert_eq!(
+            cache.load_snapshot("s").unwrap().unwrap().entries,
+            (0..3).map(app).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            cache.load_snapshot("t").unwrap().unwrap().entries,
+            vec![app(7)]
+        );
+        cache
+            .save_snapshot_from("s", 200, || (0..200).map(app), now)
             .unwrap();
         let snap = cache.load_snapshot("s").unwrap().unwrap();
         assert_eq!(snap.entries, (0..200).map(app).collect::<Vec<_>>());
