@@ -622,6 +622,10 @@ fn demo_rotation_waits_for_entra_and_keeps_the_old_secret_pending() {
         "{pending}"
     );
     tmux.key("Escape");
+    // Wait for the popup to close: an Escape followed at once by `q` reads as Alt-q.
+    tmux.wait_for("the popup to close", |s| {
+        !s.contains("Old secrets waiting for removal") && s.contains("sort:")
+    });
     tmux.type_text("q");
     tmux.wait_for("the shell prompt after quitting", |s| {
         !s.contains("sort:") && s.contains("e2e$")

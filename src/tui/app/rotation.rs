@@ -131,6 +131,13 @@ impl PlanForm {
         parse_keep(&self.keep, now)
     }
 
+    /// The disposition as typed, or `None` with the reason on the form's message line.
+    fn disposition_or_say(&mut self, now: DateTime<Utc>) -> Option<OldDisposition> {
+        self.disposition(now)
+            .map_err(|e| self.message = Some(format!("Old secret: {e}.")))
+            .ok()
+    }
+
     /// The vault secret as typed, validated the way the engine will use it.
     pub fn typed_target(&self) -> Result<SecretTarget, String> {
         let (url, name) = (self.vault_url.trim(), self.secret_name.trim());
@@ -476,13 +483,7 @@ impl App {
                 }
                 Command::DialogActivate => self.activate_plan(now),
                 Command::WritePlan => {
-                    let disposition = match form.disposition(now) {
-                        Ok(d) => d,
-                        Err(e) => {
-                            form.message = Some(format!("Old secret: {e}."));
-                            return None;
-                        }
-                    };
+                    let disposition = form.disposition_or_say(now)?;
                     if form.plan.target.is_none() {
                         form.message = Some(
                             "Choose the vault secret first (and check it with Enter); then ^s writes the plan."
@@ -548,13 +549,7 @@ impl App {
                     ));
                     return None;
                 }
-                let disposition = match form.disposition(now) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        form.message = Some(format!("Old secret: {e}."));
-                        return None;
-                    }
-                };
+                let disposition = form.disposition_or_say(now)?;
                 if form.plan.target.is_none() {
                     if form.target_check == TargetCheck::Checking {
                         form.message = Some(
