@@ -250,8 +250,13 @@ pub struct CheckArgs {
     /// List every credential, not only those at warning or worse.
     #[arg(long)]
     pub all: bool,
+    /// `prometheus`: the node_exporter textfile format, always every credential (as with --all).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Write the report to FILE atomically (a temporary file in the same directory, then renamed), e.g. for
+    /// node_exporter's textfile collector, instead of to stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
     /// Leave out service principals' own credentials.
     #[arg(long = "no-service-principals")]
     pub no_service_principals: bool,

@@ -322,8 +322,21 @@ async fn check(global: &keyturn::cli::GlobalArgs, args: CheckArgs) -> ExitCode {
     let now = session.clock.now();
     let mut rows = inventory::credential_rows(&entries, now, thresholds);
     let code = report::exit_code(&rows);
-    if !args.all {
+    // The Prometheus format always has every credential: a series must not come and go with its status.
+    if !args.all && args.format != report::Format::Prometheus {
         rows.retain(|r| r.status != Status::Ok);
+    }
+    if let Some(path) = &args.output {
+        let text = report::render(&rows, args.format, &session.tenant_id, now, thresholds);
+        if let Err(e) = report::prometheus::write_atomically(path, text.as_bytes()) {
+            eprintln!(
+                "keyturn: could not write {}: {e}",
+                keyturn::safe_text::terminal(&path.display().to_string())
+            );
+            return ExitCode::from(exit::UNKNOWN);
+        }
+        journal_news();
+        return ExitCode::from(code);
     }
     // Streamed: each row is formatted and written in turn, the report never held whole in memory.
     let mut stdout =

@@ -1,5 +1,6 @@
 //! `keyturn check` output: table, JSON and CSV over the same rows, and the monitoring-plugins exit code.
 pub mod audit;
+pub mod prometheus;
 pub mod show;
 
 use crate::inventory::{CredentialRow, Status, Thresholds, rfc3339};
@@ -13,6 +14,8 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    /// node_exporter textfile format, every credential whatever `--all` says.
+    Prometheus,
 }
 
 /// Exit codes (monitoring-plugins convention), docs/ARCHITECTURE.md section 2.
@@ -80,6 +83,7 @@ pub fn write<W: Write>(
             out.write_all(b"\n")
         }
         Format::Csv => csv(out, rows),
+        Format::Prometheus => prometheus::write(out, rows, tenant_id, generated_at, t),
         Format::Table => table(out, rows),
     }
 }

@@ -2,6 +2,7 @@
 mod audit;
 mod auth;
 mod check;
+mod check_prometheus;
 mod config_cli;
 mod conformance;
 mod continuity;
