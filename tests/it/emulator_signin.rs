@@ -113,7 +113,10 @@ async fn tenant_apps_sign_in_with_their_own_secrets_and_get_the_real_refusals() 
     assert_eq!(status, 403, "{body}");
 
     // Another app's secret, and garbage: AADSTS7000215.
-    let wrong = format!("{}x", &good[..good.len() - 1]);
+    // The good secret with its last character changed (to one it is not: a secret ending in "x" stays wrong).
+    let last = if good.ends_with('x') { 'y' } else { 'x' };
+    let wrong = format!("{}{last}", &good[..good.len() - 1]);
+    assert_ne!(wrong, good);
     let (status, v) = sign_in(&emu, &app_id, &wrong).await;
     assert_eq!(status, 401);
     let invalid = format!(
