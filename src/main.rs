@@ -63,58 +63,53 @@ fn main() -> ExitCode {
     })
 }
 
+type Out = TerminalWriter<std::io::Stdout>;
+type ErrOut = TerminalWriter<std::io::Stderr>;
+
+/// The commands that run on a signed-in session: connect (a failure is exit 3 with one line), run the command
+/// with stdout and stderr through the sanitising boundary, and exit with its code.
+async fn on_session(
+    global: &keyturn::cli::GlobalArgs,
+    command: impl AsyncFnOnce(&Session, &mut Out, &mut ErrOut) -> u8,
+) -> ExitCode {
+    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let (mut out, mut err) = (
+        TerminalWriter::new(std::io::stdout()),
+        TerminalWriter::new(std::io::stderr()),
+    );
+    ExitCode::from(command(&session, &mut out, &mut err).await)
+}
+
 /// `keyturn rotate` (docs/ARCHITECTURE.md section 2): the engine in `rotation::cli`; it prints the journal's news
 /// first.
 async fn rotate(
     global: &keyturn::cli::GlobalArgs,
     args: keyturn::rotation::cli::RotateArgs,
 ) -> ExitCode {
-    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let code = keyturn::rotation::cli::rotate_command(
-        &session,
-        &args,
-        &mut TerminalWriter::new(std::io::stdout()),
-        &mut TerminalWriter::new(std::io::stderr()),
-    )
-    .await;
-    ExitCode::from(code)
+    on_session(global, async |s, out, err| {
+        keyturn::rotation::cli::rotate_command(s, &args, out, err).await
+    })
+    .await
 }
 
 /// `keyturn show APP`: the app and what depends on its credentials; optional data missing is a note, not a failure.
 async fn show(global: &keyturn::cli::GlobalArgs, args: keyturn::cli::ShowArgs) -> ExitCode {
-    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let code = keyturn::report::show::show_command(
-        &session,
-        &args.app,
-        args.format,
-        &mut TerminalWriter::new(std::io::stdout()),
-        &mut TerminalWriter::new(std::io::stderr()),
-    )
-    .await;
-    ExitCode::from(code)
+    on_session(global, async |s, out, err| {
+        keyturn::report::show::show_command(s, &args.app, args.format, out, err).await
+    })
+    .await
 }
 
 /// `keyturn audit`: the tenant's credential changes with findings; exit 1 when there are findings.
 async fn audit(global: &keyturn::cli::GlobalArgs, args: keyturn::cli::AuditArgs) -> ExitCode {
-    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let code = keyturn::report::audit::audit_command(
-        &session,
-        &args,
-        global.office365_url.as_deref(),
-        &mut TerminalWriter::new(std::io::stdout()),
-        &mut TerminalWriter::new(std::io::stderr()),
-    )
-    .await;
-    ExitCode::from(code)
+    let office365 = global.office365_url.clone();
+    on_session(global, async |s, out, err| {
+        keyturn::report::audit::audit_command(s, &args, office365.as_deref(), out, err).await
+    })
+    .await
 }
 
 /// `keyturn review`: an access review session on the terminal (prompts on stdin), or its export.
@@ -122,20 +117,11 @@ async fn review(
     global: &keyturn::cli::GlobalArgs,
     args: keyturn::review::command::ReviewArgs,
 ) -> ExitCode {
-    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let stdin = std::io::stdin();
-    let code = keyturn::review::command::review_command(
-        &session,
-        &args,
-        &mut stdin.lock(),
-        &mut TerminalWriter::new(std::io::stdout()),
-        &mut TerminalWriter::new(std::io::stderr()),
-    )
-    .await;
-    ExitCode::from(code)
+    on_session(global, async |s, out, err| {
+        let stdin = std::io::stdin();
+        keyturn::review::command::review_command(s, &args, &mut stdin.lock(), out, err).await
+    })
+    .await
 }
 
 /// `keyturn cleanup`: due removals of old secrets, removed with `--yes` after their checks.
@@ -143,18 +129,10 @@ async fn cleanup(
     global: &keyturn::cli::GlobalArgs,
     args: keyturn::rotation::cli::CleanupArgs,
 ) -> ExitCode {
-    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let code = keyturn::rotation::cli::cleanup_command(
-        &session,
-        &args,
-        &mut TerminalWriter::new(std::io::stdout()),
-        &mut TerminalWriter::new(std::io::stderr()),
-    )
-    .await;
-    ExitCode::from(code)
+    on_session(global, async |s, out, err| {
+        keyturn::rotation::cli::cleanup_command(s, &args, out, err).await
+    })
+    .await
 }
 
 /// `keyturn remove`: one credential, journaled; the plan only without --yes.
@@ -162,18 +140,10 @@ async fn remove(
     global: &keyturn::cli::GlobalArgs,
     args: keyturn::removal::cli::RemoveArgs,
 ) -> ExitCode {
-    let session = match Settings::resolve(&global.overrides()).and_then(Session::connect) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let code = keyturn::removal::cli::remove_command(
-        &session,
-        &args,
-        &mut TerminalWriter::new(std::io::stdout()),
-        &mut TerminalWriter::new(std::io::stderr()),
-    )
-    .await;
-    ExitCode::from(code)
+    on_session(global, async |s, out, err| {
+        keyturn::removal::cli::remove_command(s, &args, out, err).await
+    })
+    .await
 }
 
 /// `keyturn journal`: listing needs no sign-in; resume and rollback connect.
