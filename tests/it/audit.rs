@@ -280,7 +280,7 @@ async fn demo_lists_its_changes_with_who_what_when_and_flags_the_suspicious_one(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_the_suspicious_change_the_last_day_has_no_findings_and_exits_0() {
+async fn without_the_suspicious_change_there_are_no_findings_and_audit_exits_0() {
     let emu = emulator(true).await;
     let home = tempfile::tempdir().unwrap();
     let env = env_for(&emu, home.path());
@@ -300,6 +300,21 @@ async fn without_the_suspicious_change_the_last_day_has_no_findings_and_exits_0(
     );
 
     assert!(emu.forget_audit_events_about(SUSPICIOUS_KEY) > 0);
+    // The Done-when: over the demo's 30 days, without that event, the other changes are listed and none is a finding.
+    let month = keyturn(env.clone(), &["audit", "--days", "30", "--format", "json"]).await;
+    assert_eq!(month.code, 0, "{}\n{}", month.stderr, month.stdout);
+    let doc: Value = serde_json::from_str(&month.stdout).unwrap();
+    let events = doc["events"].as_array().unwrap();
+    assert!(
+        events.len() >= 3,
+        "the demo's other changes are there: {doc}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["findings"] == serde_json::json!([])),
+        "{doc}"
+    );
     let run = keyturn(env.clone(), &["audit", "--days", "1", "--format", "json"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc: Value = serde_json::from_str(&run.stdout).unwrap();
