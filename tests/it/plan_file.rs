@@ -60,6 +60,29 @@ fn snapshot(env: &Env, home: &Path) -> (Vec<(String, String, String)>, usize, us
     )
 }
 
+/// `rotate --plan FILE --yes` by another person is refused: exit 3, stderr says each of `reasons`, and the app's
+/// secrets, the vault secret's versions and the journal are as they were.
+async fn assert_refused(env: &Env, home: &Path, file: &Path, reasons: &[&str]) {
+    let before = snapshot(env, home);
+    let out = run(
+        env,
+        home,
+        "bob",
+        &["rotate", "--plan", file.to_str().unwrap(), "--yes"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    for r in reasons {
+        assert!(stderr.contains(r), "{r:?} not in: {stderr}");
+    }
+    assert_eq!(
+        snapshot(env, home),
+        before,
+        "tenant, vault and journal unchanged"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_written_by_one_person_runs_exactly_in_another_invocation() {
     let env = env().await;
@@ -211,27 +234,18 @@ async fn a_secret_removed_by_someone_else_refuses_the_plan_and_nothing_is_writte
     )
     .await;
     assert_eq!(status, 204, "{body}");
-    let before = snapshot(&env, home.path());
-    let out = run(
+    let other = other.to_lowercase();
+    assert_refused(
         &env,
         home.path(),
-        "bob",
-        &["rotate", "--plan", file.to_str().unwrap(), "--yes"],
+        &file,
+        &[
+            "the app's client secrets changed",
+            &other,
+            "nothing was changed",
+        ],
     )
     .await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(
-        stderr.contains("the app's client secrets changed")
-            && stderr.contains(&other.to_lowercase()),
-        "{stderr}"
-    );
-    assert!(stderr.contains("nothing was changed"), "{stderr}");
-    assert_eq!(
-        snapshot(&env, home.path()),
-        before,
-        "tenant, vault and journal unchanged"
-    );
     env.emu.shutdown().await;
 }
 
@@ -257,21 +271,13 @@ async fn a_new_vault_version_or_an_edited_file_refuses_the_plan() {
     )
     .unwrap();
     assert_ne!(std::fs::read_to_string(&edited).unwrap(), text);
-    let before = snapshot(&env, home.path());
-    let out = run(
+    assert_refused(
         &env,
         home.path(),
-        "bob",
-        &["rotate", "--plan", edited.to_str().unwrap(), "--yes"],
+        &edited,
+        &["was changed after it was written"],
     )
     .await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(
-        stderr.contains("was changed after it was written"),
-        "{stderr}"
-    );
-    assert_eq!(snapshot(&env, home.path()), before);
 
     // Someone writes a new version of the vault secret: the plan no longer matches what it saw.
     let token = vault_token(&env.emu).await;
@@ -286,20 +292,12 @@ async fn a_new_vault_version_or_an_edited_file_refuses_the_plan() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let before = snapshot(&env, home.path());
-    let out = run(
+    assert_refused(
         &env,
         home.path(),
-        "bob",
-        &["rotate", "--plan", file.to_str().unwrap(), "--yes"],
+        &file,
+        &["the vault secret's latest version is"],
     )
     .await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(
-        stderr.contains("the vault secret's latest version is"),
-        "{stderr}"
-    );
-    assert_eq!(snapshot(&env, home.path()), before);
     env.emu.shutdown().await;
 }
