@@ -172,6 +172,84 @@ pub enum Command {
     /// Check config, sign-in, Graph and audit permissions, rotation rights and vaults; one line each, with the fix.
     /// Exit 0 only when all pass.
     Doctor,
+    /// Print a shell completion script: `keyturn completions bash > ~/.local/share/bash-completion/completions/keyturn`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command into a directory with --out-dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write keyturn.1 and keyturn-<command>.1 into DIR instead of printing keyturn.1.
+    #[arg(long = "out-dir", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// The man page's ENVIRONMENT section: each global option's variable (the flag wins), and the client secret's.
+fn environment_section(cmd: &clap::Command) -> roff::Roff {
+    use roff::{Roff, bold, roman};
+    let mut page = Roff::new();
+    page.control("SH", ["ENVIRONMENT"]);
+    for arg in cmd.get_arguments() {
+        let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
+            continue;
+        };
+        page.control("TP", [] as [&str; 0]);
+        page.text([bold(env.to_string_lossy().into_owned())]);
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        page.text([roman(format!("As --{long}. {help}"))]);
+    }
+    page.control("TP", [] as [&str; 0]);
+    page.text([bold("AZURE_CLIENT_SECRET")]);
+    page.text([roman(
+        "The client secret keyturn signs in with (never a flag); else the OS keyring (keyturn login).",
+    )]);
+    page
+}
+
+/// `keyturn completions SHELL`: the script for `shell`, generated from the same definition that parses the
+/// arguments, so it never drifts from the flags. Generated into memory first: clap_complete panics when its writer
+/// fails (e.g. `keyturn completions bash | head`), a write error here is returned instead.
+pub fn write_completions(
+    shell: clap_complete::Shell,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "keyturn", &mut script);
+    out.write_all(&script)?;
+    out.flush()
+}
+
+/// `keyturn man`: the roff man page of the top-level command (its subcommands listed), or with `dir` one page per
+/// command (keyturn.1, keyturn-check.1, ...) written there; returns the files written.
+pub fn write_man(
+    out: &mut dyn std::io::Write,
+    dir: Option<&std::path::Path>,
+) -> std::io::Result<Vec<PathBuf>> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let Some(dir) = dir else {
+        clap_mangen::Man::new(cmd.clone()).render(out)?;
+        environment_section(&cmd).to_writer(out)?;
+        return Ok(Vec::new());
+    };
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(cmd, dir)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "1"))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 #[derive(Debug, Clone, Args)]

@@ -58,6 +58,11 @@ fn main() -> ExitCode {
             Some(Command::Login(args)) => login(&cli.global, args).await,
             Some(Command::Logout) => logout(&cli.global),
             Some(Command::Doctor) => doctor(&cli.global).await,
+            Some(Command::Completions(args)) => printed(keyturn::cli::write_completions(
+                args.shell,
+                &mut std::io::stdout().lock(),
+            )),
+            Some(Command::Man(args)) => man(args),
             None => interactive(&cli.global, log_file).await,
         }
     })
@@ -212,6 +217,29 @@ fn logout(global: &keyturn::cli::GlobalArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
+    }
+}
+
+/// `keyturn man`: the page on stdout, or the pages into --out-dir (their paths on stderr).
+fn man(args: keyturn::cli::ManArgs) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match keyturn::cli::write_man(&mut out, args.out_dir.as_deref()) {
+        Ok(files) => {
+            for f in files {
+                eprintln!("keyturn: wrote {}", f.display());
+            }
+            printed(out.flush())
+        }
+        Err(e) => printed(Err(e)),
+    }
+}
+
+/// The exit of a command that only prints: a reader that stopped reading (`| head`) is not an error.
+fn printed(result: std::io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(format!("cannot write the output: {e}")),
     }
 }
 

@@ -19,6 +19,7 @@ mod review;
 mod rotation;
 mod scale;
 mod sdk;
+mod shell;
 mod show;
 mod support;
 mod tui;
