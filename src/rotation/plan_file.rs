@@ -206,7 +206,8 @@ impl PlanFile {
         s
     }
 
-    /// Write atomically (a temp file beside it, then rename): a reader never sees half a plan.
+    /// Write atomically (a temp file beside it, then rename): a reader never sees half a plan. The file is 0600: it
+    /// names the tenant, the app and the vault secret.
     pub fn write(&self, path: &Path) -> Result<(), PlanFileError> {
         let err = |source| PlanFileError::Write {
             path: path.display().to_string(),
@@ -215,7 +216,14 @@ impl PlanFile {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(format!(".tmp-{}", std::process::id()));
         let tmp = std::path::PathBuf::from(tmp);
-        std::fs::write(&tmp, self.to_json()).map_err(err)?;
+        // A temp file left by a crashed run of this same process id would make create_new fail: remove it first.
+        let _ = std::fs::remove_file(&tmp);
+        crate::store::private_fs::write_new_private_file(&tmp, self.to_json().as_bytes()).map_err(
+            |e| {
+                let _ = std::fs::remove_file(&tmp);
+                err(e)
+            },
+        )?;
         std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             err(e)

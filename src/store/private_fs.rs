@@ -34,6 +34,25 @@ pub fn create_private_file(path: &Path) -> std::io::Result<()> {
     restrict(path, 0o600)
 }
 
+/// Write `bytes` to a new file at `path`, created 0600 from the start (a file the operator names, such as a plan
+/// file: its directory is theirs, so it is left as it is). Fails when `path` exists, so a temp file of a writer
+/// that renames is never shared.
+pub fn write_new_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    // The umask can only narrow the mode; this makes 0600 exact whatever it is.
+    restrict(path, 0o600)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
 /// An SQLite database at `path` and its companions (`-wal`, `-shm`, `-journal`) that exist: 0600. SQLite gives the
 /// companions the database's mode; this also covers ones left by an older keyturn.
 pub fn restrict_sqlite(path: &Path) {
@@ -98,5 +117,20 @@ mod tests {
         std::fs::set_permissions(&wal, std::fs::Permissions::from_mode(0o644)).unwrap();
         restrict_sqlite(&file);
         assert_eq!(mode(&wal), 0o600);
+    }
+
+    #[test]
+    fn a_new_private_file_is_0600_and_never_overwrites() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = tmp.path().join("plan.json");
+        write_new_private_file(&file, b"{}").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(std::fs::read(&file).unwrap(), b"{}");
+        // The operator's directory is theirs: not tightened.
+        assert_eq!(mode(tmp.path()), 0o755);
+        let again = write_new_private_file(&file, b"x").unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&file).unwrap(), b"{}");
     }
 }

@@ -99,6 +99,13 @@ async fn a_plan_written_by_one_person_runs_exactly_in_another_invocation() {
         "writing a plan changes nothing"
     );
 
+    // It names the tenant, the app and the vault secret: private to its writer, whatever the umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "plan file mode {mode:o}");
+    }
     // The file records what the plan was computed from, as the emulator holds it.
     let plan: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     let state = env.emu.state();
