@@ -110,9 +110,38 @@ fn within(end: DateTime<Utc>, now: DateTime<Utc>, days: i64) -> bool {
 /// The largest `--warn-days`/`--critical-days` (and profile `warn_days`/`critical_days`) accepted: 100 years.
 pub const MAX_THRESHOLD_DAYS: i64 = 36_500;
 
-/// Whole days left, rounded down (negative once expired): 2.5 days left is 2, half a day ago is -1.
+/// Whole days left, rounded down (negative once expired): 2.5 days left is 2, half a day ago is -1, and so is a
+/// millisecond ago (a sub-second remainder counts: truncating it toward zero would say 0 for an expired credential).
 pub fn days_left(end: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
-    (end - now).num_seconds().div_euclid(86_400)
+    let left = end - now;
+    let whole = left.num_days();
+    match Duration::try_days(whole) {
+        Some(d) if left < d => whole - 1,
+        _ => whole,
+    }
+}
+
+/// The first instant after `now` at which a credential of `entry` changes status (an end date's warning or
+/// critical window opens, or it expires) or becomes valid (its start date). Until then, every classification of
+/// the entry made at `now` still holds; `None` when nothing will change.
+pub fn next_transition(entry: &Entry, now: DateTime<Utc>, t: Thresholds) -> Option<DateTime<Utc>> {
+    let before = |end: DateTime<Utc>, days: i64| {
+        Duration::try_days(days).and_then(|d| end.checked_sub_signed(d))
+    };
+    entry
+        .credentials
+        .iter()
+        .flat_map(|c| {
+            [
+                c.start,
+                c.end.and_then(|e| before(e, t.warn_days)),
+                c.end.and_then(|e| before(e, t.critical_days)),
+                c.end,
+            ]
+        })
+        .flatten()
+        .filter(|&at| at > now)
+        .min()
 }
 
 /// One credential of one object, as `check` reports it and the detail view lists it. (Serialised only into the
@@ -474,6 +503,39 @@ mod tests {
         assert_eq!(days_left(n - Duration::hours(12), n), -1);
         assert_eq!(days_left(n, n), 0);
         assert_eq!(days_left(n - Duration::days(3), n), -3);
+        // Sub-second remainders count: a millisecond past an end is the day before it.
+        assert_eq!(days_left(n - Duration::milliseconds(1), n), -1);
+        assert_eq!(
+            days_left(n - Duration::days(365) - Duration::milliseconds(400), n),
+            -366
+        );
+        assert_eq!(days_left(n + Duration::milliseconds(1), n), 0);
+        assert_eq!(
+            days_left(n + Duration::days(2) - Duration::nanoseconds(1), n),
+            1
+        );
+    }
+
+    #[test]
+    fn next_transition_is_the_next_window_start_or_end() {
+        let t = Thresholds::default();
+        let n = now();
+        let e = app("x", vec![secret("a", 40.0), secret("b", -1.0)], vec![]);
+        let end = n + Duration::days(40);
+        assert_eq!(next_transition(&e, n, t), Some(end - Duration::days(30)));
+        let later = end - Duration::days(30);
+        assert_eq!(next_transition(&e, later, t), Some(end - Duration::days(7)));
+        assert_eq!(next_transition(&e, end, t), None);
+        // Classifications made at `n` hold until the transition, and one changes at it.
+        let at = next_transition(&e, n, t).unwrap();
+        let statuses = |when| {
+            e.credentials
+                .iter()
+                .map(|c| classify(c.end, when, t))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(statuses(n), statuses(at - Duration::nanoseconds(1)));
+        assert_ne!(statuses(n), statuses(at));
     }
 
     #[test]

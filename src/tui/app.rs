@@ -310,6 +310,9 @@ pub struct ListCursor {
 #[derive(Debug)]
 pub struct App {
     pub cfg: Config,
+    /// The instant this state speaks of: read from the clock once per `update`, so everything drawn after it (list,
+    /// counts, detail) shows one "now".
+    now: DateTime<Utc>,
     pub size: Rect,
     pub screen: Screen,
     pub popup: Option<Popup>,
@@ -360,6 +363,7 @@ impl App {
         });
         let service_principals_loaded = cfg.include_service_principals;
         Self {
+            now: cfg.clock.now(),
             cfg,
             size: Rect::new(0, 0, 80, 24),
             screen: Screen::List,
@@ -397,8 +401,21 @@ impl App {
         self.cfg.theme
     }
 
+    /// The instant of this update and of the frame drawn after it (not the clock's reading at each call).
     pub fn now(&self) -> DateTime<Utc> {
-        self.cfg.clock.now()
+        self.now
+    }
+
+    /// Read the clock for a new update and classify again what changed status since the last one.
+    fn advance_clock(&mut self) {
+        self.now = self.cfg.clock.now();
+        self.reclassify();
+    }
+
+    fn reclassify(&mut self) {
+        if self.inventory.reclassify(self.now, self.cfg.thresholds) {
+            self.reselect();
+        }
     }
 
     /// The first effect: load the inventory.
@@ -429,6 +446,14 @@ impl App {
 
 /// The one place state changes.
 pub fn update(app: &mut App, action: Action) -> Option<Effect> {
+    app.advance_clock();
+    let effect = dispatch(app, action);
+    // Rows staged by a reload were classified when their page arrived: bring them to this update's instant.
+    app.reclassify();
+    effect
+}
+
+fn dispatch(app: &mut App, action: Action) -> Option<Effect> {
     match action {
         Action::Command(cmd) => app.on_command(cmd),
         Action::FilterInput(c) => {

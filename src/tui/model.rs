@@ -2,7 +2,7 @@
 //! per load (summary, lowercase haystack, sort keys), so that a keystroke in the filter over 50,000 rows is a scan of
 //! precomputed strings and nothing else.
 use crate::graph::{ObjectId, ObjectType, Owner};
-use crate::inventory::{Entry, Status, Summary, Thresholds};
+use crate::inventory::{Entry, Status, Summary, Thresholds, next_transition};
 use chrono::{DateTime, Utc};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -10,7 +10,9 @@ use std::collections::HashMap;
 #[derive(Debug, Clone)]
 pub struct Row {
     pub entry: Entry,
+    /// Classified at some instant; it holds until `next_change` (see [`Inventory::reclassify`]).
     pub summary: Summary,
+    next_change: Option<DateTime<Utc>>,
     name_lower: String,
     /// Owners' names and UPNs, lowercased, once they are known (empty before).
     owners_lower: String,
@@ -19,10 +21,12 @@ pub struct Row {
 impl Row {
     pub fn new(entry: Entry, now: DateTime<Utc>, t: Thresholds) -> Self {
         let summary = Summary::of(&entry, now, t);
+        let next_change = next_transition(&entry, now, t);
         let name_lower = entry.display_name.to_lowercase();
         Self {
             entry,
             summary,
+            next_change,
             name_lower,
             owners_lower: String::new(),
         }
@@ -154,6 +158,8 @@ pub struct Inventory {
     /// Counts per status (index = `Status as usize`) for applications and service principals.
     counts_apps: [usize; 4],
     counts_sps: [usize; 4],
+    /// The earliest `next_change` of all rows: before it, no row's summary can differ from a fresh one.
+    next_change: Option<DateTime<Utc>>,
 }
 
 const SP_FLAG: u8 = 0b100;
@@ -253,6 +259,7 @@ impl Inventory {
         let first_new = self.rows.len();
         let mut replaced = false;
         for row in rows {
+            self.next_change = earliest(self.next_change, row.next_change);
             let counts = if row.is_service_principal() {
                 &mut self.counts_sps
             } else {
@@ -345,6 +352,36 @@ impl Inventory {
         for (rank, &i) in self.by_name.iter().enumerate() {
             self.name_rank[i as usize] = rank as u32;
         }
+    }
+
+    /// Classify again the rows whose statuses changed since they were classified (a warning window opened, a
+    /// credential expired while the TUI was open), so that the list, its counts, filters and sort, and the detail
+    /// view all speak of the same instant. Cheap when nothing changed: one comparison. Returns whether rows changed.
+    pub fn reclassify(&mut self, now: DateTime<Utc>, t: Thresholds) -> bool {
+        if self.next_change.is_none_or(|at| at > now) {
+            return false;
+        }
+        self.next_change = None;
+        for (i, row) in self.rows.iter_mut().enumerate() {
+            if row.next_change.is_some_and(|at| at <= now) {
+                let counts = if row.is_service_principal() {
+                    &mut self.counts_sps
+                } else {
+                    &mut self.counts_apps
+                };
+                counts[row.summary.status as usize] -= 1;
+                row.summary = Summary::of(&row.entry, now, t);
+                row.next_change = next_transition(&row.entry, now, t);
+                counts[row.summary.status as usize] += 1;
+                let sp = self.flags[i] & SP_FLAG;
+                self.flags[i] = row.summary.status as u8 | sp;
+                let (class, date) = coverage_rank(row);
+                self.coverage[i] = (class, date.map_or(i64::MAX, |d| d.timestamp()));
+            }
+            self.next_change = earliest(self.next_change, row.next_change);
+        }
+        self.resort();
+        true
     }
 
     pub fn set_sort(&mut self, sort: SortKey) {
@@ -441,6 +478,13 @@ impl Inventory {
             }
         }
         Some(matched)
+    }
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

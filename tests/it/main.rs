@@ -28,3 +28,4 @@ mod tui_changes;
 mod tui_impact;
 mod tui_plan_file;
 mod tui_remove;
+mod tui_triage;

@@ -158,7 +158,7 @@ fn summary_spans(app: &App, row: &super::super::model::Row) -> Vec<Span<'static>
         summary.push(Span::raw(format!(
             " · soonest end {} ({})",
             date(soonest),
-            days(s.days_left)
+            days(Some(days_left(soonest, app.now())))
         )));
     }
     if !e.credentials.is_empty() {

@@ -2,7 +2,7 @@
 use super::super::app::{App, LoadPhase, Loadable, sort_label};
 use super::super::format::{date, days, thousands};
 use super::list_body;
-use crate::inventory::Status;
+use crate::inventory::{Status, days_left};
 use crate::safe_text::terminal;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
@@ -109,8 +109,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         };
         let mut cells = vec![
             Cell::from(format!("{} {}", s.symbol(), s.as_str())).style(style),
-            Cell::from(Line::from(days(r.summary.days_left)).alignment(Alignment::Right))
-                .style(style),
+            Cell::from(
+                Line::from(days(r.summary.soonest.map(|e| days_left(e, now))))
+                    .alignment(Alignment::Right),
+            )
+            .style(style),
             name,
         ];
         if wide {
