@@ -1,7 +1,7 @@
 //! Command-line interface. docs/ARCHITECTURE.md section 2 is a contract: flags, environment variables, JSON fields and
 //! exit codes are relied on by scripts and monitoring outside the project.
 use crate::report::Format;
-use crate::session::Overrides;
+use crate::session::{Overrides, ProfileSelection};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use std::path::PathBuf;
@@ -80,14 +80,20 @@ pub struct GlobalArgs {
         value_name = "FILE"
     )]
     pub ca_cert: Option<PathBuf>,
-    /// Profile in the config file [default: default]
+    /// Profile in the config file [default: default]; repeat it for several tenants at once (check and the
+    /// interactive view).
     #[arg(
         long = "profile",
         env = "KEYTURN_PROFILE",
         global = true,
-        value_name = "NAME"
+        value_name = "NAME",
+        action = clap::ArgAction::Append
     )]
-    pub profile: Option<String>,
+    pub profile: Vec<String>,
+    /// Every profile in the config file, sorted by name, at once (check and the interactive view); a profile's own
+    /// settings and stored secret, never --tenant, --client-id, --authority-host, --graph-url or AZURE_CLIENT_SECRET.
+    #[arg(long = "all-profiles", global = true)]
+    pub all_profiles: bool,
     /// Config file [default: <config dir>/config.toml]
     #[arg(
         long = "config",
@@ -130,9 +136,38 @@ impl GlobalArgs {
             authority_host: self.authority_host.clone(),
             graph_url: self.graph_url.clone(),
             ca_cert: self.ca_cert.clone(),
-            profile: self.profile.clone(),
+            profile: self.profile.first().cloned(),
             config: self.config.clone(),
             read_only: self.read_only,
+        }
+    }
+}
+
+impl GlobalArgs {
+    /// The profiles asked for. `KEYTURN_PROFILE` gives one profile like `--profile`; with `--all-profiles` a profile
+    /// that came only from that variable is dropped (a shell that exports it can still ask for every profile),
+    /// while `--profile` typed beside `--all-profiles` is refused when resolved.
+    pub fn profile_selection(&self) -> ProfileSelection {
+        self.profile_selection_with(std::env::var("KEYTURN_PROFILE").ok())
+    }
+
+    fn profile_selection_with(&self, env_profile: Option<String>) -> ProfileSelection {
+        let mut names: Vec<String> = Vec::new();
+        for n in &self.profile {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        if self.all_profiles
+            && env_profile.is_some()
+            && names.len() == 1
+            && names.first() == env_profile.as_ref()
+        {
+            names.clear();
+        }
+        ProfileSelection {
+            names,
+            all: self.all_profiles,
         }
     }
 }
@@ -250,6 +285,50 @@ pub fn write_man(
         .collect();
     files.sort();
     Ok(files)
+}
+
+impl Command {
+    /// The command's name as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Demo(_) => "demo",
+            Command::Check(_) => "check",
+            Command::Emulator(_) => "emulator",
+            Command::Rotate(_) => "rotate",
+            Command::Show(_) => "show",
+            Command::Audit(_) => "audit",
+            Command::Journal(_) => "journal",
+            Command::Review(_) => "review",
+            Command::Cleanup(_) => "cleanup",
+            Command::Remove(_) => "remove",
+            Command::Login(_) => "login",
+            Command::Logout => "logout",
+            Command::Doctor => "doctor",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
+        }
+    }
+
+    /// Whether the command works on several profiles at once (`--profile` repeated, `--all-profiles`). The others
+    /// act on one tenant (a write, a sign-in, one app) and refuse several with exit 3; `completions` and `man` talk
+    /// to no tenant and ignore them.
+    pub fn takes_several_profiles(&self) -> bool {
+        match self {
+            Command::Check(_) | Command::Completions(_) | Command::Man(_) => true,
+            Command::Demo(_)
+            | Command::Emulator(_)
+            | Command::Rotate(_)
+            | Command::Show(_)
+            | Command::Audit(_)
+            | Command::Journal(_)
+            | Command::Review(_)
+            | Command::Cleanup(_)
+            | Command::Remove(_)
+            | Command::Login(_)
+            | Command::Logout
+            | Command::Doctor => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -388,6 +467,49 @@ mod tests {
             .expect("the arguments parse")
             .command
             .expect("a subcommand")
+    }
+
+    #[test]
+    fn profile_is_repeatable_and_all_profiles_is_global() {
+        let cli = Cli::try_parse_from([
+            "keyturn",
+            "check",
+            "--profile",
+            "b",
+            "--profile",
+            "a",
+            "--profile",
+            "b",
+        ])
+        .unwrap();
+        let sel = cli.global.profile_selection_with(None);
+        assert_eq!(sel.names, ["b", "a"], "given order, duplicates dropped");
+        assert!(sel.is_several() && !sel.all);
+        assert_eq!(cli.global.overrides().profile.as_deref(), Some("b"));
+        let cli = Cli::try_parse_from(["keyturn", "check", "--all-profiles"]).unwrap();
+        assert!(cli.global.profile_selection_with(None).all);
+        // A profile that only came from KEYTURN_PROFILE gives way to --all-profiles; a typed one stays (and is
+        // refused when resolved).
+        let cli =
+            Cli::try_parse_from(["keyturn", "--all-profiles", "--profile", "env-one"]).unwrap();
+        assert!(
+            cli.global
+                .profile_selection_with(Some("env-one".into()))
+                .names
+                .is_empty()
+        );
+        assert_eq!(
+            cli.global
+                .profile_selection_with(Some("other".into()))
+                .names,
+            ["env-one"]
+        );
+        let Some(cmd) = Cli::try_parse_from(["keyturn", "doctor"]).unwrap().command else {
+            panic!("doctor")
+        };
+        assert!(!cmd.takes_several_profiles());
+        assert_eq!(cmd.name(), "doctor");
+        assert!(parse(&["check"]).takes_several_profiles());
     }
 
     #[test]

@@ -39,6 +39,20 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::UNKNOWN);
         }
     };
+    let several = cli.global.profile_selection().is_several();
+    match &cli.command {
+        Some(c) if several && !c.takes_several_profiles() => {
+            eprintln!(
+                "keyturn: `keyturn {}` works on one tenant at a time, but several profiles were given (--profile \
+                 repeated or --all-profiles): run it once per profile, e.g. `keyturn --profile NAME {}`. \
+                 `check` and the interactive view take several profiles.",
+                c.name(),
+                c.name()
+            );
+            return ExitCode::from(exit::UNKNOWN);
+        }
+        _ => {}
+    }
     let _log = keyturn::config::state_dir()
         .ok()
         .and_then(|dir| keyturn::logging::init(&dir));
@@ -290,6 +304,9 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 }
 
 async fn check(global: &keyturn::cli::GlobalArgs, args: CheckArgs) -> ExitCode {
+    if global.profile_selection().is_several() {
+        return fail("check over several profiles is not built yet: run it once per profile");
+    }
     let mut settings = match Settings::resolve(&global.overrides()) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -438,6 +455,11 @@ async fn interactive(
     global: &keyturn::cli::GlobalArgs,
     log_file: Option<std::path::PathBuf>,
 ) -> ExitCode {
+    if global.profile_selection().is_several() {
+        return fail(
+            "the interactive view over several profiles is not built yet: open one profile at a time",
+        );
+    }
     let result = async {
         let settings = Settings::resolve(&global.overrides())?;
         let unconfigured = settings.tenant_id.is_none() && settings.client_id.is_none();

@@ -23,6 +23,9 @@ pub enum SessionError {
     Net(#[from] NetError),
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// `--all-profiles` together with `--profile`, or several profiles where one is needed.
+    #[error("{0}")]
+    Profiles(String),
 }
 
 /// Global options from the command line and environment (docs/ARCHITECTURE.md section 2); `None` means "from the
@@ -133,6 +136,183 @@ impl Settings {
             profile,
         })
     }
+}
+
+/// Which profiles a face works on: `--profile` (repeatable; `KEYTURN_PROFILE` gives one) or `--all-profiles`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileSelection {
+    /// In the order given, duplicates dropped; empty means `default`.
+    pub names: Vec<String>,
+    /// Every profile of the config file, sorted by name.
+    pub all: bool,
+}
+
+impl ProfileSelection {
+    /// Several tenants at once: `--all-profiles` (even when the file has one profile, so a script sees the same
+    /// shape whatever the file holds) or two profiles or more.
+    pub fn is_several(&self) -> bool {
+        self.all || self.names.len() > 1
+    }
+}
+
+/// The options of [`Overrides`] that name one tenant's sign-in. With several profiles they do not apply (which
+/// tenant would they be for?): each profile signs in with its own `tenant_id`, `client_id`, `authority_host`,
+/// `graph_url` and its stored secret (`keyturn login --profile NAME`). The face prints these as one note.
+pub fn ignored_with_several_profiles(o: &Overrides, env: &Env) -> Vec<&'static str> {
+    let mut ignored = Vec::new();
+    if o.tenant_id.is_some() {
+        ignored.push("--tenant/AZURE_TENANT_ID");
+    }
+    if o.client_id.is_some() {
+        ignored.push("--client-id/AZURE_CLIENT_ID");
+    }
+    if o.authority_host.is_some() {
+        ignored.push("--authority-host/AZURE_AUTHORITY_HOST");
+    }
+    if o.graph_url.is_some() {
+        ignored.push("--graph-url/KEYTURN_GRAPH_URL");
+    }
+    if o.client_secret.is_some() || env.var(auth::env::AZURE_CLIENT_SECRET).is_some() {
+        ignored.push("AZURE_CLIENT_SECRET");
+    }
+    if env.var(auth::env::AZURE_CLIENT_CERTIFICATE_PATH).is_some() {
+        ignored.push("AZURE_CLIENT_CERTIFICATE_PATH");
+    }
+    ignored
+}
+
+/// The settings of each selected profile, in the selection's order (`--all-profiles`: sorted by name).
+///
+/// One profile behaves exactly as [`Settings::resolve`]. Several: the per-tenant overrides are left out (see
+/// [`ignored_with_several_profiles`]); `--config` and `--read-only` apply to all; `--ca-cert` is an extra trusted
+/// root for the profiles that name none of their own. An unknown profile name is an error naming it.
+pub fn resolve_profiles(
+    o: &Overrides,
+    selection: &ProfileSelection,
+) -> Result<Vec<Settings>, SessionError> {
+    resolve_profiles_with_env(o, selection, &Env::from_process())
+}
+
+/// [`resolve_profiles`] reading `env` instead of the process environment (tests).
+pub fn resolve_profiles_with_env(
+    o: &Overrides,
+    selection: &ProfileSelection,
+    env: &Env,
+) -> Result<Vec<Settings>, SessionError> {
+    if !selection.is_several() {
+        let one = Overrides {
+            profile: selection
+                .names
+                .first()
+                .cloned()
+                .or_else(|| o.profile.clone()),
+            ..o.clone()
+        };
+        return Ok(vec![Settings::resolve_with_env(&one, env)?]);
+    }
+    let names = if selection.all {
+        if !selection.names.is_empty() {
+            return Err(SessionError::Profiles(
+                "--all-profiles and --profile name the profiles twice: give one of them".into(),
+            ));
+        }
+        let config = Config::load(o.config.as_deref())?;
+        let names = config.profile_names();
+        if names.is_empty() {
+            return Err(SessionError::Profiles(format!(
+                "--all-profiles: {} has no [profiles.NAME] section (it is {}); add one per tenant",
+                config.path.display(),
+                if config.file_exists {
+                    "there"
+                } else {
+                    "missing"
+                }
+            )));
+        }
+        names
+    } else {
+        selection.names.clone()
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let per_profile = Overrides {
+                profile: Some(name),
+                config: o.config.clone(),
+                read_only: o.read_only,
+                ..Overrides::default()
+            };
+            let mut s = Settings::resolve_with_env(&per_profile, env)?;
+            if s.ca_cert.is_none() {
+                s.ca_cert = o.ca_cert.clone();
+            }
+            Ok(s)
+        })
+        .collect()
+}
+
+/// How many tenants [`for_each_tenant`] talks to at once: enough to overlap their round trips, few enough that a
+/// list of 40 customer tenants does not open 40 connections and 40 inventories at once.
+pub const TENANTS_AT_ONCE: usize = 4;
+
+/// One tenant's outcome, named by its profile.
+#[derive(Debug)]
+pub struct TenantOutcome<T, E> {
+    pub profile: String,
+    pub result: Result<T, E>,
+}
+
+/// The sign-in options for one of several profiles: the process (or given) environment without the variables
+/// that name one tenant's credential (`AZURE_CLIENT_SECRET`, `AZURE_CLIENT_CERTIFICATE_PATH` and its password),
+/// so each profile uses its own stored secret or certificate.
+pub fn sign_in_for_several(options: &SignInOptions) -> SignInOptions {
+    let env = options
+        .env
+        .clone()
+        .unwrap_or_else(Env::from_process)
+        .without(auth::env::AZURE_CLIENT_SECRET)
+        .without(auth::env::AZURE_CLIENT_CERTIFICATE_PATH)
+        .without(auth::env::AZURE_CLIENT_CERTIFICATE_PASSWORD);
+    SignInOptions {
+        env: Some(env),
+        ..options.clone()
+    }
+}
+
+/// Connect to each profile's tenant (nothing is sent yet) and run `work` on the sessions, at most
+/// [`TENANTS_AT_ONCE`] at a time; the outcomes come back in the order of `settings`, one per profile, a failed
+/// connect or a failed `work` as that profile's `Err` (the others still run). With more than one profile, sign-in
+/// ignores the environment's per-tenant credential (see [`sign_in_for_several`]).
+pub async fn for_each_tenant<T, E, F, Fut>(
+    settings: Vec<Settings>,
+    options: SignInOptions,
+    work: F,
+) -> Vec<TenantOutcome<T, E>>
+where
+    F: Fn(Session) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: From<SessionError>,
+{
+    use futures::StreamExt;
+    let options = if settings.len() > 1 {
+        sign_in_for_several(&options)
+    } else {
+        options
+    };
+    let work = &work;
+    let options = &options;
+    futures::stream::iter(settings)
+        .map(|s| async move {
+            let profile = s.profile_name.clone();
+            let result = match Session::connect_with(s, options.clone()) {
+                Ok(session) => work(session).await,
+                Err(e) => Err(E::from(e)),
+            };
+            TenantOutcome { profile, result }
+        })
+        .buffered(TENANTS_AT_ONCE)
+        .collect()
+        .await
 }
 
 /// A tenant to talk to.
@@ -380,6 +560,204 @@ mod tests {
         o.graph_url = Some("https://127.0.0.1:8443".into());
         let s = Settings::resolve_with_env(&o, &quiet).unwrap();
         assert_eq!(s.graph_scope, "https://graph.microsoft.us/.default");
+    }
+
+    fn several(dir: &std::path::Path, text: &str) -> Overrides {
+        let path = dir.join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        }
+    }
+
+    fn quiet() -> Env {
+        Env::from_pairs(Vec::<(String, String)>::new())
+    }
+
+    const TWO: &str = "[profiles.zeta]\ntenant_id = \"00000000-0000-0000-0000-0000000000f1\"\nclient_id = \"00000000-0000-0000-0000-0000000000c1\"\n\
+        [profiles.alpha]\ntenant_id = \"00000000-0000-0000-0000-0000000000f2\"\nclient_id = \"00000000-0000-0000-0000-0000000000c2\"\nca_cert = \"/a.pem\"\n\
+        graph_url = \"https://graph.a.example\"\n";
+
+    #[test]
+    fn several_profiles_keep_their_own_tenant_and_ignore_the_per_tenant_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = several(dir.path(), TWO);
+        o.tenant_id = Some("flag-tenant".into());
+        o.client_id = Some("flag-client".into());
+        o.graph_url = Some("https://flag.example".into());
+        o.authority_host = Some("https://login.flag.example".into());
+        o.client_secret = Some(SecretString::from("s"));
+        o.ca_cert = Some("/flag.pem".into());
+        o.read_only = true;
+        let sel = ProfileSelection {
+            names: vec!["zeta".into(), "alpha".into()],
+            all: false,
+        };
+        let got = resolve_profiles_with_env(&o, &sel, &quiet()).unwrap();
+        let summary: Vec<_> = got
+            .iter()
+            .map(|s| {
+                (
+                    s.profile_name.as_str(),
+                    s.tenant_id.as_deref(),
+                    s.client_id.as_deref(),
+                    s.graph_url.as_str(),
+                    s.authority_host.as_str(),
+                    s.ca_cert.as_ref().and_then(|p| p.to_str()),
+                    s.client_secret.is_some(),
+                    s.read_only,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "zeta",
+                    Some("00000000-0000-0000-0000-0000000000f1"),
+                    Some("00000000-0000-0000-0000-0000000000c1"),
+                    "https://graph.microsoft.com",
+                    "https://login.microsoftonline.com",
+                    Some("/flag.pem"),
+                    false,
+                    true
+                ),
+                (
+                    "alpha",
+                    Some("00000000-0000-0000-0000-0000000000f2"),
+                    Some("00000000-0000-0000-0000-0000000000c2"),
+                    "https://graph.a.example",
+                    "https://login.microsoftonline.com",
+                    Some("/a.pem"),
+                    false,
+                    true
+                ),
+            ],
+            "given order; the profile's own values; --ca-cert only where the profile names none"
+        );
+        let env = Env::from_pairs([("AZURE_CLIENT_SECRET", "x")]);
+        assert_eq!(
+            ignored_with_several_profiles(&o, &env),
+            vec![
+                "--tenant/AZURE_TENANT_ID",
+                "--client-id/AZURE_CLIENT_ID",
+                "--authority-host/AZURE_AUTHORITY_HOST",
+                "--graph-url/KEYTURN_GRAPH_URL",
+                "AZURE_CLIENT_SECRET",
+            ]
+        );
+        assert!(ignored_with_several_profiles(&Overrides::default(), &quiet()).is_empty());
+    }
+
+    #[test]
+    fn all_profiles_are_sorted_and_one_profile_resolves_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = several(dir.path(), TWO);
+        let all = ProfileSelection {
+            names: vec![],
+            all: true,
+        };
+        let names: Vec<_> = resolve_profiles_with_env(&o, &all, &quiet())
+            .unwrap()
+            .into_iter()
+            .map(|s| s.profile_name)
+            .collect();
+        assert_eq!(names, ["alpha", "zeta"]);
+        // One profile: the overrides win, exactly as Settings::resolve.
+        o.tenant_id = Some("flag-tenant".into());
+        let one = ProfileSelection {
+            names: vec!["zeta".into()],
+            all: false,
+        };
+        assert!(!one.is_several());
+        let got = resolve_profiles_with_env(&o, &one, &quiet()).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].tenant_id.as_deref(), Some("flag-tenant"));
+        // --all-profiles is several even over a file with one profile.
+        assert!(all.is_several());
+        let both = ProfileSelection {
+            names: vec!["zeta".into()],
+            all: true,
+        };
+        let e = resolve_profiles_with_env(&o, &both, &quiet()).unwrap_err();
+        assert!(
+            e.to_string().contains("--all-profiles and --profile"),
+            "{e}"
+        );
+        let unknown = ProfileSelection {
+            names: vec!["zeta".into(), "nope".into()],
+            all: false,
+        };
+        let e = resolve_profiles_with_env(&o, &unknown, &quiet()).unwrap_err();
+        assert!(e.to_string().contains("\"nope\""), "{e}");
+        let empty = several(dir.path(), "[defaults]\nwarn_days = 3\n");
+        let e = resolve_profiles_with_env(&empty, &all, &quiet()).unwrap_err();
+        assert!(e.to_string().contains("no [profiles.NAME]"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn for_each_tenant_keeps_the_order_bounds_the_concurrency_and_reports_each_failure() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for i in 0..7 {
+            // p3 signs in with a secret nobody stored: its connect fails, the others still run.
+            let method = if i == 3 { "secret" } else { "azure-cli" };
+            text.push_str(&format!(
+                "[profiles.p{i}]\ntenant_id = \"00000000-0000-0000-0000-00000000000{i}\"\n\
+                 client_id = \"00000000-0000-0000-0000-0000000000c{i}\"\nsign_in = \"{method}\"\n"
+            ));
+        }
+        let o = several(dir.path(), &text);
+        let all = ProfileSelection {
+            names: vec![],
+            all: true,
+        };
+        let settings = resolve_profiles_with_env(&o, &all, &quiet()).unwrap();
+        let options = SignInOptions {
+            env: Some(Env::from_pairs([("AZURE_CLIENT_SECRET", "from-env")])),
+            stores: Some(Arc::new(auth::SecretStores::none())),
+            interactive: Some(false),
+            prompt: None,
+        };
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let outcomes = for_each_tenant(settings, options, |session: Session| {
+            let (running, most) = (&running, &most);
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, SessionError>(session.tenant_id.chars().last())
+            }
+        })
+        .await;
+        let got: Vec<_> = outcomes
+            .iter()
+            .map(|o| {
+                (
+                    o.profile.as_str(),
+                    o.result.as_ref().ok().copied().flatten(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("p0", Some('0')),
+                ("p1", Some('1')),
+                ("p2", Some('2')),
+                ("p3", None),
+                ("p4", Some('4')),
+                ("p5", Some('5')),
+                ("p6", Some('6')),
+            ],
+            "one outcome per profile in order; p3 fails although AZURE_CLIENT_SECRET is set: several profiles never \
+             use the environment's secret"
+        );
+        let most = most.load(Ordering::SeqCst);
+        assert!((2..=TENANTS_AT_ONCE).contains(&most), "{most} at once");
     }
 
     #[test]

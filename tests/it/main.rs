@@ -13,6 +13,7 @@ mod emulator_signin;
 mod hardening;
 mod hostile_numbers;
 mod last_use_cache;
+mod multi_profile;
 mod plan_file;
 mod real_service;
 mod removal;
