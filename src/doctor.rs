@@ -10,7 +10,9 @@ use crate::auth::{AuthError, TokenClaims};
 use crate::config::Mapping;
 use crate::graph::client::ops;
 use crate::graph::{GraphError, ObjectType, Owner};
-use crate::keyvault::{KeyVaultError, KeyVaultSecrets, SecretTarget, VaultOp, VaultOptions};
+use crate::keyvault::{
+    KeyVaultError, KeyVaultSecrets, SecretTarget, VaultDenial, VaultOp, VaultOptions,
+};
 use crate::session::{Overrides, Session, Settings, SignInOptions};
 use std::collections::BTreeMap;
 
@@ -590,13 +592,19 @@ async fn vault_checks(
             &name,
             format!("reachable; {} secret(s) listed", list.len()),
         )),
-        Err(KeyVaultError::Forbidden { .. }) if !mappings.is_empty() => out.push(Check::pass(
+        // Not being allowed to list is fine when the mapping is explicit; a firewall that refuses everything is not.
+        Err(KeyVaultError::Forbidden { denial, .. })
+            if !mappings.is_empty()
+                && !matches!(denial, VaultDenial::Firewall { .. }) =>
+        {
+            out.push(Check::pass(
             &name,
             format!(
                 "reachable; {who} may not list secrets, so only the mapped secrets below are used ({} adds tag-based mapping)",
                 VaultOp::List.role()
             ),
-        )),
+            ))
+        }
         Err(e) => out.push(vault_failure(&name, &e, who)),
     }
     if out.iter().any(|c| c.status == CheckStatus::Fail) {
@@ -640,13 +648,20 @@ async fn vault_checks(
 
 fn vault_failure(name: &str, e: &KeyVaultError, who: &str) -> Check {
     match e {
-        KeyVaultError::Forbidden { operation, .. } => Check::fail(
+        // The cause in the line, its own fix after it (a role does not open a firewall).
+        KeyVaultError::Forbidden {
+            vault,
+            operation,
+            code,
+            denial,
+            ..
+        } => Check::fail(
             name,
-            e.to_string(),
             format!(
-                "assign {who} the role {} on this vault (Access control (IAM) > Add role assignment)",
-                operation.role()
+                "{vault} refused {operation}: {} ({code})",
+                denial.cause(*operation)
             ),
+            denial.fix(*operation, who, vault),
         ),
         KeyVaultError::Network { .. } | KeyVaultError::Timeout { .. } => Check::fail(
             name,

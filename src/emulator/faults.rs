@@ -32,13 +32,17 @@ pub enum Op {
     VaultVersions,
     VaultUpdate,
     VaultList,
+    /// Delete a secret (soft delete), recover or purge a deleted one.
+    VaultDelete,
+    /// Read a deleted secret (`GET /deletedsecrets/{name}`).
+    VaultGetDeleted,
     /// Every Graph and Key Vault operation. Not the token endpoint: clients cache tokens, so a fault meant for "the
     /// next call" would otherwise land on a token request or not, depending on the cache.
     Any,
 }
 
 impl Op {
-    const ALL: [Op; 19] = [
+    const ALL: [Op; 21] = [
         Op::Token,
         Op::ListApplications,
         Op::GetApplication,
@@ -57,6 +61,8 @@ impl Op {
         Op::VaultVersions,
         Op::VaultUpdate,
         Op::VaultList,
+        Op::VaultDelete,
+        Op::VaultGetDeleted,
         Op::Any,
     ];
 
@@ -80,6 +86,8 @@ impl Op {
             Op::VaultVersions => "VaultVersions",
             Op::VaultUpdate => "VaultUpdate",
             Op::VaultList => "VaultList",
+            Op::VaultDelete => "VaultDelete",
+            Op::VaultGetDeleted => "VaultGetDeleted",
             Op::Any => "Any",
         }
     }
@@ -132,6 +140,30 @@ pub enum FaultKind {
     ApplyThenDrop,
     /// Drop the connection without performing the operation (the request was lost).
     Drop,
+    /// 403 for this reason, worded as the surface words it (Key Vault: its RBAC, firewall and access-policy
+    /// refusals; elsewhere a plain 403).
+    Denied(Denial),
+}
+
+/// Why a Key Vault refuses a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// Azure RBAC: no role assignment allows the action (`ForbiddenByRbac`).
+    Rbac,
+    /// The vault's network rules do not admit the client's address (`ForbiddenByFirewall`).
+    Firewall,
+    /// An access-policy vault without a policy granting the permission (`AccessDenied`).
+    AccessPolicy,
+}
+
+impl Denial {
+    fn name(self) -> &'static str {
+        match self {
+            Denial::Rbac => "rbac",
+            Denial::Firewall => "firewall",
+            Denial::AccessPolicy => "access-policy",
+        }
+    }
 }
 
 impl fmt::Display for FaultKind {
@@ -147,6 +179,7 @@ impl fmt::Display for FaultKind {
             FaultKind::CorruptReadBack => f.write_str("corrupt-read-back"),
             FaultKind::ApplyThenDrop => f.write_str("apply-then-drop"),
             FaultKind::Drop => f.write_str("drop"),
+            FaultKind::Denied(d) => write!(f, "denied:{}", d.name()),
         }
     }
 }
@@ -178,12 +211,13 @@ pub enum FaultParseError {
         "unknown operation '{0}': use one of Token, ListApplications, GetApplication, ListServicePrincipals, \
          GetServicePrincipal, ListOwners, ListAudits, ListSignInActivities, ListAppRoleAssignments, \
          GetAppManagementPolicy, AddPassword, RemovePassword, Delta, VaultSet, VaultGet, \
-         VaultVersions, VaultUpdate, VaultList, Any"
+         VaultVersions, VaultUpdate, VaultList, VaultDelete, VaultGetDeleted, Any"
     )]
     UnknownOp(String),
     #[error(
         "unknown fault kind '{0}': use a status (500), throttle[:SECONDS], malformed, truncated, delay:DURATION, \
-         apply-then-status:STATUS, apply-then-delay:DURATION, apply-then-drop, drop or corrupt-read-back"
+         apply-then-status:STATUS, apply-then-delay:DURATION, apply-then-drop, drop, corrupt-read-back or \
+         denied:rbac|firewall|access-policy"
     )]
     UnknownKind(String),
     #[error("'{0}' is not an HTTP error status (400-599)")]
@@ -269,6 +303,12 @@ fn parse_kind<'a>(s: &'a str) -> Result<FaultKind, FaultParseError> {
         "corruptreadback" | "corrupt" => Ok(FaultKind::CorruptReadBack),
         "applythendrop" => Ok(FaultKind::ApplyThenDrop),
         "drop" => Ok(FaultKind::Drop),
+        "denied" => match normalise(need(arg)?).as_str() {
+            "rbac" => Ok(FaultKind::Denied(Denial::Rbac)),
+            "firewall" => Ok(FaultKind::Denied(Denial::Firewall)),
+            "accesspolicy" => Ok(FaultKind::Denied(Denial::AccessPolicy)),
+            _ => Err(FaultParseError::UnknownKind(s.to_string())),
+        },
         _ => Err(FaultParseError::UnknownKind(s.to_string())),
     }
 }
@@ -486,6 +526,11 @@ pub(crate) trait ErrorShape {
     /// 429 with `Retry-After`.
     fn throttled(&self, retry_after: &str) -> Reply;
     fn content_type(&self) -> &'static str;
+    /// 403 for `reason`; a surface without such distinctions sends its plain 403.
+    fn denied(&self, reason: Denial) -> Reply {
+        let _ = reason;
+        self.status(403)
+    }
 }
 
 /// Run `perform` under whatever fault is pending for `op`. `perform` gets `true` when a VaultGet is to answer a
@@ -539,6 +584,7 @@ pub(crate) async fn with_fault(
             Reply::dropped()
         }
         FaultKind::Drop => Reply::dropped(),
+        FaultKind::Denied(reason) => shape.denied(reason),
     }
 }
 
@@ -598,6 +644,19 @@ mod tests {
             FaultKind::ApplyThenDrop
         );
         assert_eq!(f("remove_password=drop x2").kind, FaultKind::Drop);
+        assert_eq!(
+            f("VaultGet=denied:firewallx*"),
+            Fault {
+                op: Op::VaultGet,
+                kind: FaultKind::Denied(Denial::Firewall),
+                times: u32::MAX
+            }
+        );
+        assert_eq!(
+            f("VaultSet=denied:access-policy").kind,
+            FaultKind::Denied(Denial::AccessPolicy)
+        );
+        assert!("VaultSet=denied:nope".parse::<Fault>().is_err());
         assert_eq!(
             f("Delta=throttle").kind,
             FaultKind::Throttle {

@@ -100,7 +100,18 @@ pub(crate) fn snapshot(shared: &Shared) -> Value {
                     })
                 })
                 .collect();
-            json!({"url": v.url, "secrets": secrets})
+            let deleted: Vec<Value> = v
+                .deleted
+                .values()
+                .map(|d| {
+                    json!({
+                        "name": d.secret.name,
+                        "deletedDate": d.deleted_date,
+                        "versions": d.secret.versions.len(),
+                    })
+                })
+                .collect();
+            json!({"url": v.url, "secrets": secrets, "deletedSecrets": deleted})
         })
         .collect();
     json!({

@@ -2,7 +2,7 @@
 //! update attributes, list secrets; the 401 challenge SDKs need before they fetch a token; KeyVaultError bodies with
 //! the lowercase `innererror` of the spec. Each vault is its own HTTPS listener, like `https://<name>.vault.azure.net`.
 use super::Shared;
-use super::faults::{ErrorShape, Op, with_fault};
+use super::faults::{Denial, ErrorShape, Op, with_fault};
 use super::http::{Obj, PLAIN_JSON, Reply, hex32, lock, parse_query, pct_decode, pct_encode_query};
 use super::odata::{decode_token, encode_token};
 use super::token::{Audience, AuthError, VAULT_RESOURCE, authenticate};
@@ -38,11 +38,24 @@ pub(crate) struct Secret {
     pub versions: Vec<SecretVersion>,
 }
 
+/// A soft-deleted secret: its name cannot be reused until it is recovered or purged.
+#[derive(Debug, Clone)]
+pub(crate) struct DeletedSecret {
+    pub secret: Secret,
+    pub deleted_date: i64,
+    pub scheduled_purge_date: i64,
+}
+
+/// Days a deleted secret stays recoverable (the vault's soft-delete retention; 90 is the default).
+const RECOVERABLE_DAYS: i64 = 90;
+
 #[derive(Debug)]
 pub(crate) struct Vault {
     pub url: String,
     /// Keyed by lowercase name.
     pub secrets: BTreeMap<String, Secret>,
+    /// Soft-deleted secrets, keyed by lowercase name (every vault has soft delete on, as Azure enforces now).
+    pub deleted: BTreeMap<String, DeletedSecret>,
 }
 
 impl Vault {
@@ -50,7 +63,37 @@ impl Vault {
         Vault {
             url,
             secrets: BTreeMap::new(),
+            deleted: BTreeMap::new(),
         }
+    }
+
+    /// DELETE: the secret moves to the deleted state (soft delete), all versions kept.
+    pub fn soft_delete(&mut self, name: &str, now: i64) -> Option<&DeletedSecret> {
+        let key = name.to_ascii_lowercase();
+        let secret = self.secrets.remove(&key)?;
+        self.deleted.insert(
+            key.clone(),
+            DeletedSecret {
+                secret,
+                deleted_date: now,
+                scheduled_purge_date: now + RECOVERABLE_DAYS * 86_400,
+            },
+        );
+        self.deleted.get(&key)
+    }
+
+    /// DeletedSecretBundle, without the value.
+    fn deleted_bundle(&self, d: &DeletedSecret) -> Obj {
+        let mut o = Obj::new().with(
+            "recoveryId",
+            format!("{}/deletedsecrets/{}", self.url, d.secret.name),
+        );
+        o.push("deletedDate", d.deleted_date);
+        o.push("scheduledPurgeDate", d.scheduled_purge_date);
+        if let Some(v) = d.secret.versions.last() {
+            o.0.extend(self.bundle(&d.secret, v, false, None).0);
+        }
+        o
     }
 
     pub fn set(&mut self, name: &str, v: SecretVersion) -> &SecretVersion {
@@ -160,6 +203,29 @@ fn not_found(name: &str, version: Option<&str>) -> Reply {
     )
 }
 
+/// The answer to a write of a soft-deleted name (the wording `az keyvault secret set` prints from the service's
+/// error; tests/fixtures/captured/keyvault/SOURCES.md names where it was read).
+fn deleted_but_recoverable(name: &str) -> Reply {
+    kv_error(
+        409,
+        "Conflict",
+        &format!(
+            "Secret {name} is currently in a deleted but recoverable state, and its name cannot be reused; in this \
+             state, the secret can only be recovered or purged."
+        ),
+        Some("ObjectIsDeletedButRecoverable"),
+    )
+}
+
+fn deleted_not_found(name: &str) -> Reply {
+    kv_error(
+        404,
+        "SecretNotFound",
+        &format!("Deleted Secret not found: {name}"),
+        None,
+    )
+}
+
 fn bad_parameter(message: &str) -> Reply {
     kv_error(400, "BadParameter", message, None)
 }
@@ -189,7 +255,56 @@ impl KvErrors<'_> {
     }
 }
 
+impl KvErrors<'_> {
+    /// The vault's firewall refuses the client's address before any permission is looked at (the wording of a
+    /// real refusal; tests/fixtures/captured/keyvault/SOURCES.md).
+    fn firewall(&self) -> Reply {
+        kv_error(
+            403,
+            "Forbidden",
+            &format!(
+                "Client address is not authorized and caller is not a trusted service.\r\nClient address: \
+                 127.0.0.1\r\nCaller: {}\r\nVault: keyturn-emulator;location=westeurope",
+                self.client
+            ),
+            Some("ForbiddenByFirewall"),
+        )
+    }
+
+    /// An access-policy vault (not RBAC) without a policy that grants the permission.
+    fn access_policy(&self) -> Reply {
+        let permission = match self.action {
+            "getSecret/action" => "get",
+            "setSecret/action" => "set",
+            "readMetadata/action" => "list",
+            "deletedSecrets/recover/action" => "recover",
+            "deletedSecrets/delete" => "purge",
+            "delete" => "delete",
+            _ => "list",
+        };
+        kv_error(
+            403,
+            "Forbidden",
+            &format!(
+                "The user, group or application '{}' does not have secrets {permission} permission on key vault \
+                 'keyturn-emulator;location=westeurope'. For help resolving this issue, please see \
+                 https://go.microsoft.com/fwlink/?linkid=2125287",
+                self.client
+            ),
+            Some("AccessDenied"),
+        )
+    }
+}
+
 impl ErrorShape for KvErrors<'_> {
+    fn denied(&self, reason: Denial) -> Reply {
+        match reason {
+            Denial::Rbac => self.forbidden(),
+            Denial::Firewall => self.firewall(),
+            Denial::AccessPolicy => self.access_policy(),
+        }
+    }
+
     fn status(&self, status: u16) -> Reply {
         match status {
             400 => bad_parameter("The request is invalid (injected fault)."),
@@ -202,12 +317,7 @@ impl ErrorShape for KvErrors<'_> {
             .with_header("WWW-Authenticate", self.challenge),
             403 => self.forbidden(),
             404 => not_found("injected-fault", None),
-            409 => kv_error(
-                409,
-                "Conflict",
-                "Secret is currently in a deleted but recoverable state, and its name cannot be reused.",
-                None,
-            ),
+            409 => deleted_but_recoverable("injected-fault"),
             429 => self.throttled("1"),
             503 => kv_error(
                 503,
@@ -447,7 +557,25 @@ async fn handle_inner(
             "setSecret/action",
             role.is_some_and(|r| r.can_set()),
         ),
-        (_, ["secrets", ..]) => {
+        ("DELETE", ["secrets", _]) => {
+            (Op::VaultDelete, "delete", role.is_some_and(|r| r.can_set()))
+        }
+        ("GET", ["deletedsecrets", _]) => (
+            Op::VaultGetDeleted,
+            "deletedSecrets/read/action",
+            role.is_some_and(|r| r.can_set()),
+        ),
+        ("POST", ["deletedsecrets", _, "recover"]) => (
+            Op::VaultDelete,
+            "deletedSecrets/recover/action",
+            role.is_some_and(|r| r.can_set()),
+        ),
+        ("DELETE", ["deletedsecrets", _]) => (
+            Op::VaultDelete,
+            "deletedSecrets/delete",
+            role.is_some_and(|r| r.can_set()),
+        ),
+        (_, ["secrets" | "deletedsecrets", ..]) => {
             return kv_error(
                 405,
                 "MethodNotAllowed",
@@ -496,6 +624,8 @@ async fn handle_inner(
                 corrupt,
             ),
             Op::VaultSet => set(&mut vault, segs[1], body),
+            Op::VaultGetDeleted => get_deleted(&vault, segs[1]),
+            Op::VaultDelete => delete_or_recover(&mut vault, method, &segs),
             _ => update(
                 &mut vault,
                 segs[1],
@@ -638,6 +768,44 @@ fn get(vault: &Vault, name: &str, version: Option<&str>, corrupt: bool) -> Reply
     Reply::json(200, PLAIN_JSON, &vault.bundle(s, v, true, corrupted))
 }
 
+fn get_deleted(vault: &Vault, name: &str) -> Reply {
+    match vault.deleted.get(&name.to_ascii_lowercase()) {
+        Some(d) => Reply::json(200, PLAIN_JSON, &vault.deleted_bundle(d)),
+        None => deleted_not_found(name),
+    }
+}
+
+/// DELETE a secret (soft delete), recover a deleted one, or purge it.
+fn delete_or_recover(vault: &mut Vault, method: &Method, segs: &[&str]) -> Reply {
+    let name = segs[1];
+    let key = name.to_ascii_lowercase();
+    match (method.as_str(), segs[0]) {
+        ("DELETE", "secrets") => {
+            let now = Utc::now().timestamp();
+            match vault.soft_delete(name, now).cloned() {
+                Some(d) => Reply::json(200, PLAIN_JSON, &vault.deleted_bundle(&d)),
+                None => not_found(name, None),
+            }
+        }
+        ("DELETE", _) => match vault.deleted.remove(&key) {
+            Some(_) => Reply::empty(204),
+            None => deleted_not_found(name),
+        },
+        _ => match vault.deleted.remove(&key) {
+            Some(d) => {
+                let secret = d.secret;
+                let reply = match secret.versions.last() {
+                    Some(v) => Reply::json(200, PLAIN_JSON, &vault.bundle(&secret, v, false, None)),
+                    None => deleted_not_found(name),
+                };
+                vault.secrets.insert(key, secret);
+                reply
+            }
+            None => deleted_not_found(name),
+        },
+    }
+}
+
 fn set(vault: &mut Vault, name: &str, body: &[u8]) -> Reply {
     let input: SetIn = match serde_json::from_slice(body) {
         Ok(i) => i,
@@ -648,6 +816,9 @@ fn set(vault: &mut Vault, name: &str, body: &[u8]) -> Reply {
     };
     if value.len() > 25 * 1024 {
         return bad_parameter("The secret value exceeds the maximum size of 25 KB.");
+    }
+    if let Some(d) = vault.deleted.get(&name.to_ascii_lowercase()) {
+        return deleted_but_recoverable(&d.secret.name);
     }
     let attrs = input.attributes.unwrap_or_default();
     let now = Utc::now().timestamp();

@@ -18,6 +18,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A soft-deleted secret: when it was deleted and when the vault purges it for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedSecretInfo {
+    pub deleted_on: Option<DateTime<Utc>>,
+    pub purge_on: Option<DateTime<Utc>>,
+}
+
 /// Retry and timeout knobs. The SDK's own default retry waits up to about a minute; an operator watching a
 /// progress view, and the tests, want less.
 #[derive(Debug, Clone)]
@@ -216,6 +223,34 @@ impl KeyVaultSecrets {
         }
     }
 
+    /// A soft-deleted secret of this name (`GET /deletedsecrets/{name}`), `None` when there is none. Reads only:
+    /// how a plan learns, before anything is written, that Key Vault would refuse the name (409).
+    pub async fn deleted(
+        &self,
+        target: &SecretTarget,
+    ) -> Result<Option<DeletedSecretInfo>, KeyVaultError> {
+        let client = self.client(&target.vault_url)?;
+        let answer = self
+            .timed(
+                &target.vault_url,
+                VaultOp::Get,
+                client.get_deleted_secret(&target.name, None),
+            )
+            .await;
+        let response = match answer {
+            Ok(r) => r,
+            Err(KeyVaultError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.for_secret(&target.name)),
+        };
+        let d = response
+            .into_model()
+            .map_err(|e| KeyVaultError::from_sdk(&target.vault_url, VaultOp::Get, &e))?;
+        Ok(Some(DeletedSecretInfo {
+            deleted_on: d.deleted_date.and_then(to_chrono),
+            purge_on: d.scheduled_purge_date.and_then(to_chrono),
+        }))
+    }
+
     /// Write `value` as a new version of the secret; returns the new version's properties.
     pub async fn set_secret(
         &self,
@@ -243,7 +278,8 @@ impl KeyVaultSecrets {
                 VaultOp::Set,
                 client.set_secret(&target.name, body, None),
             )
-            .await?;
+            .await
+            .map_err(|e| e.for_secret(&target.name))?;
         let secret = response
             .into_model()
             .map_err(|e| KeyVaultError::from_sdk(&target.vault_url, VaultOp::Set, &e))?;
@@ -269,7 +305,8 @@ impl KeyVaultSecrets {
                 VaultOp::Get,
                 client.get_secret(&target.name, Some(options)),
             )
-            .await?;
+            .await
+            .map_err(|e| e.for_secret(&target.name))?;
         let secret = response
             .into_model()
             .map_err(|e| KeyVaultError::from_sdk(&target.vault_url, VaultOp::Get, &e))?;

@@ -4,7 +4,8 @@ pub mod client;
 pub mod mapping;
 
 pub use client::{
-    KeyVaultSecrets, NewVersion, SecretSummary, VaultOptions, VaultSecret, VersionInfo,
+    DeletedSecretInfo, KeyVaultSecrets, NewVersion, SecretSummary, VaultOptions, VaultSecret,
+    VersionInfo,
 };
 pub use mapping::{MappingEntry, MappingSource, ResolvedMapping, TagMatch};
 
@@ -98,6 +99,23 @@ pub enum VaultOp {
 }
 
 impl VaultOp {
+    /// The built-in role's name alone (for `az role assignment create --role`).
+    pub fn role_name(self) -> &'static str {
+        match self {
+            VaultOp::Set => "Key Vault Secrets Officer",
+            VaultOp::Get | VaultOp::List => "Key Vault Secrets User",
+        }
+    }
+
+    /// The access-policy permission it needs.
+    pub fn permission(self) -> &'static str {
+        match self {
+            VaultOp::Set => "set",
+            VaultOp::Get => "get",
+            VaultOp::List => "list",
+        }
+    }
+
     /// The data-plane role that allows it.
     pub fn role(self) -> &'static str {
         match self {
@@ -116,6 +134,145 @@ impl fmt::Display for VaultOp {
             VaultOp::List => "list secrets",
         })
     }
+}
+
+/// Why a vault answered 403: each cause has its own fix, and a role assignment fixes only the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VaultDenial {
+    /// An Azure RBAC vault without a role assignment that allows the action (`ForbiddenByRbac`).
+    Rbac,
+    /// The vault's firewall does not admit the client's address; permissions were not even looked at
+    /// (`ForbiddenByFirewall`). The address as the vault saw it, when it said.
+    Firewall { client_address: Option<String> },
+    /// An access-policy vault without a policy that grants the permission (`AccessDenied`).
+    AccessPolicy,
+    /// The version asked for is disabled (`SecretDisabled`). The secret's name, once known.
+    SecretDisabled { secret: Option<String> },
+    /// A 403 without a known cause: a role is the likeliest fix.
+    Other,
+}
+
+impl VaultDenial {
+    /// From the error body's code, inner code and message (Microsoft's wording: the inner code where the service
+    /// sends one, the message where it does not).
+    pub fn classify(code: &str, inner: Option<&str>, message: &str) -> VaultDenial {
+        let m = message.to_ascii_lowercase();
+        match inner.unwrap_or(code) {
+            "ForbiddenByRbac" => VaultDenial::Rbac,
+            "ForbiddenByFirewall" => VaultDenial::Firewall {
+                client_address: client_address(message),
+            },
+            "AccessDenied" => VaultDenial::AccessPolicy,
+            "SecretDisabled" => VaultDenial::SecretDisabled { secret: None },
+            _ if m.contains("client address is not authorized")
+                || m.contains("public network access is disabled") =>
+            {
+                VaultDenial::Firewall {
+                    client_address: client_address(message),
+                }
+            }
+            _ if m.contains("does not have secrets") && m.contains("permission on key vault") => {
+                VaultDenial::AccessPolicy
+            }
+            _ if m.contains("not allowed on a disabled secret") => {
+                VaultDenial::SecretDisabled { secret: None }
+            }
+            _ if m.contains("caller is not authorized to perform action") => VaultDenial::Rbac,
+            _ => VaultDenial::Other,
+        }
+    }
+
+    /// What the refusal means, in words.
+    pub fn cause(&self, op: VaultOp) -> String {
+        match self {
+            VaultDenial::Rbac | VaultDenial::Other => format!(
+                "no Azure role assignment on the vault allows it (needs {})",
+                op.role()
+            ),
+            VaultDenial::Firewall { client_address } => format!(
+                "the vault's firewall does not admit this machine's address{}, so no permission was even checked",
+                client_address
+                    .as_deref()
+                    .map(|a| format!(" ({a})"))
+                    .unwrap_or_default()
+            ),
+            VaultDenial::AccessPolicy => format!(
+                "the vault uses access policies (not Azure RBAC) and none gives this identity the secrets {} permission",
+                op.permission()
+            ),
+            VaultDenial::SecretDisabled { .. } => {
+                "the secret's current version is disabled in the vault".to_string()
+            }
+        }
+    }
+
+    /// What to do about it: `who` is the identity keyturn signs in as, `vault` the vault's URL.
+    pub fn fix(&self, op: VaultOp, who: &str, vault: &str) -> String {
+        let name = vault_name(vault).unwrap_or_else(|| "<vault name>".to_string());
+        match self {
+            VaultDenial::Rbac | VaultDenial::Other => format!(
+                "assign {who} the role {} on the vault (its Access control (IAM) page, or az role assignment create --assignee <client id> --role \"{}\" --scope <the vault's resource id>)",
+                op.role(),
+                op.role_name()
+            ),
+            VaultDenial::Firewall { client_address } => format!(
+                "admit this machine in the vault's firewall (Networking > Firewalls and virtual networks, or az keyvault network-rule add --name {name} --ip-address {}), or run keyturn from a network the vault allows (its private endpoint or an allowed virtual network)",
+                client_address
+                    .as_deref()
+                    .unwrap_or("<this machine's public address>")
+            ),
+            VaultDenial::AccessPolicy => format!(
+                "give {who} the secret permissions get, list and set in an access policy (the vault's Access policies page, or az keyvault set-policy --name {name} --spn <client id> --secret-permissions get list set)"
+            ),
+            VaultDenial::SecretDisabled { secret } => format!(
+                "enable the secret's current version if the automations still read it (az keyvault secret set-attributes {} --enabled true), or map the credential to the secret they do read",
+                az_secret_args(vault, secret.as_deref().unwrap_or("<secret name>"), false)
+            ),
+        }
+    }
+}
+
+/// "Client address: 203.0.113.7" in a firewall refusal's message.
+fn client_address(message: &str) -> Option<String> {
+    let rest = message.split("Client address:").nth(1)?;
+    let addr: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':'))
+        .collect();
+    (!addr.is_empty()).then_some(addr)
+}
+
+/// The vault's name as `az` wants it: the first label of a Key Vault host (`None` for anything else, such as
+/// the emulator on loopback).
+pub fn vault_name(vault_url: &str) -> Option<String> {
+    let host = url::Url::parse(vault_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))?;
+    match host.split_once('.') {
+        Some((first, rest)) if rest.starts_with("vault.") && !first.is_empty() => {
+            Some(first.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// The `az keyvault secret` arguments naming a secret (`deleted`: in the deleted state): by vault and name on a
+/// Key Vault host, by its full id elsewhere.
+fn az_secret_args(vault_url: &str, secret: &str, deleted: bool) -> String {
+    match vault_name(vault_url) {
+        Some(name) => format!("--vault-name {name} --name {secret}"),
+        None if deleted => format!("--id {vault_url}/deletedsecrets/{secret}"),
+        None => format!("--id {vault_url}/secrets/{secret}"),
+    }
+}
+
+/// A refused write of a soft-deleted name (409 `ObjectIsDeletedButRecoverable`), and what to do.
+pub fn soft_deleted_advice(vault_url: &str, secret: &str) -> String {
+    let args = az_secret_args(vault_url, secret, true);
+    format!(
+        "recover it (az keyvault secret recover {args}: its old versions come back, then rotate again) or, if nothing needs it, purge it (az keyvault secret purge {args}: gone for good; needs the purge permission)"
+    )
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -140,14 +297,28 @@ pub enum KeyVaultError {
     },
 
     #[error(
-        "{vault} refused {operation}: this identity needs the role {role} on the vault ({code}: {message})",
-        role = operation.role()
+        "{vault} refused {operation}: {cause}; to fix: {fix} ({code}: {message})",
+        cause = denial.cause(*operation),
+        fix = denial.fix(*operation, "this identity", vault)
     )]
     Forbidden {
         vault: String,
         operation: VaultOp,
+        /// The inner error code when there is one (`ForbiddenByFirewall`), else the error code.
         code: String,
         message: String,
+        denial: VaultDenial,
+    },
+
+    /// The name is soft-deleted: Key Vault refuses to write it until it is recovered or purged.
+    #[error(
+        "{vault} refused to {operation} {secret}: a deleted secret of that name is kept recoverable (409 Conflict, ObjectIsDeletedButRecoverable), and its name cannot be reused until then; {advice}",
+        advice = soft_deleted_advice(vault, secret)
+    )]
+    SoftDeleted {
+        vault: String,
+        operation: VaultOp,
+        secret: String,
     },
 
     #[error(
@@ -219,6 +390,7 @@ impl KeyVaultError {
             | KeyVaultError::InvalidSecretName { .. }
             | KeyVaultError::NotFound { .. }
             | KeyVaultError::Forbidden { .. }
+            | KeyVaultError::SoftDeleted { .. }
             | KeyVaultError::Unauthorized { .. }
             | KeyVaultError::Throttled { .. }
             | KeyVaultError::Refused { .. }
@@ -230,6 +402,19 @@ impl KeyVaultError {
         }
     }
 
+    /// The secret the failed call was about (for the fix a refusal names).
+    pub fn for_secret(mut self, name: &str) -> KeyVaultError {
+        match &mut self {
+            KeyVaultError::Forbidden {
+                denial: VaultDenial::SecretDisabled { secret },
+                ..
+            } => *secret = Some(name.to_string()),
+            KeyVaultError::SoftDeleted { secret, .. } => *secret = name.to_string(),
+            _ => {}
+        }
+        self
+    }
+
     /// Map an SDK error to something an operator can act on.
     pub fn from_sdk(vault: &str, operation: VaultOp, e: &azure_core::Error) -> KeyVaultError {
         use azure_core::error::ErrorKind;
@@ -237,20 +422,41 @@ impl KeyVaultError {
         let message = first_line(&e.to_string());
         match e.kind() {
             ErrorKind::HttpResponse {
-                status, error_code, ..
+                status,
+                error_code,
+                raw_response,
             } => {
                 let status = u16::from(*status);
                 let code = error_code.clone().unwrap_or_default();
+                let body = raw_response
+                    .as_ref()
+                    .map(|r| ErrorBody::parse(r.body().as_ref()))
+                    .unwrap_or_default();
+                match status {
+                    403 => {
+                        let full = body.message.as_deref().unwrap_or(&message);
+                        let denial = VaultDenial::classify(&code, body.inner.as_deref(), full);
+                        return KeyVaultError::Forbidden {
+                            vault,
+                            operation,
+                            code: body.inner.unwrap_or(code),
+                            message,
+                            denial,
+                        };
+                    }
+                    409 if body.inner.as_deref() == Some("ObjectIsDeletedButRecoverable") => {
+                        return KeyVaultError::SoftDeleted {
+                            vault,
+                            operation,
+                            secret: String::new(),
+                        };
+                    }
+                    _ => {}
+                }
                 match status {
                     401 => KeyVaultError::Unauthorized {
                         vault,
                         operation,
-                        message,
-                    },
-                    403 => KeyVaultError::Forbidden {
-                        vault,
-                        operation,
-                        code,
                         message,
                     },
                     404 => KeyVaultError::NotFound {
@@ -293,6 +499,24 @@ impl KeyVaultError {
                 detail: root_cause(e),
                 sent: true,
             },
+        }
+    }
+}
+
+/// The parts of a KeyVaultError body the SDK's error does not keep: the inner code and the whole message.
+#[derive(Debug, Default)]
+struct ErrorBody {
+    inner: Option<String>,
+    message: Option<String>,
+}
+
+impl ErrorBody {
+    fn parse(bytes: &[u8]) -> ErrorBody {
+        let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+        let e = &v["error"];
+        ErrorBody {
+            inner: e["innererror"]["code"].as_str().map(str::to_string),
+            message: e["message"].as_str().map(str::to_string),
         }
     }
 }
@@ -353,7 +577,10 @@ mod tests {
                 vault: v(),
                 operation: VaultOp::Set,
                 code: "Forbidden".into(),
-                message: String::new()
+                message: String::new(),
+                denial: VaultDenial::Firewall {
+                    client_address: None
+                },
             }
             .certainly_not_applied()
         );
@@ -380,7 +607,81 @@ mod tests {
             operation: VaultOp::Set,
             code: "ForbiddenByRbac".into(),
             message: "no".into(),
+            denial: VaultDenial::Rbac,
         };
         assert!(e.to_string().contains("Key Vault Secrets Officer"), "{e}");
+        assert!(
+            KeyVaultError::SoftDeleted {
+                vault: v(),
+                operation: VaultOp::Set,
+                secret: "s".into()
+            }
+            .certainly_not_applied()
+        );
+    }
+
+    /// The four 403s of a real vault (bodies from the public captures in tests/fixtures/captured/keyvault/) each
+    /// get their own cause and fix.
+    #[test]
+    fn each_kind_of_403_names_its_cause_and_fix() {
+        let vault = "https://kv-prod.vault.azure.net";
+        let cases = [
+            (
+                "Forbidden",
+                Some("ForbiddenByRbac"),
+                "Caller is not authorized to perform action on resource.\r\nIf role assignments...",
+                VaultDenial::Rbac,
+                "az role assignment create",
+            ),
+            (
+                "Forbidden",
+                Some("ForbiddenByFirewall"),
+                "Client address is not authorized and caller is not a trusted service.\r\nClient address: 20.126.176.160\r\nCaller: appid=x",
+                VaultDenial::Firewall {
+                    client_address: Some("20.126.176.160".into()),
+                },
+                "az keyvault network-rule add --name kv-prod --ip-address 20.126.176.160",
+            ),
+            (
+                "Forbidden",
+                Some("AccessDenied"),
+                "The user, group or application 'appid=x;oid=y' does not have secrets get permission on key vault 'kv-prod;location=westus'.",
+                VaultDenial::AccessPolicy,
+                "az keyvault set-policy --name kv-prod",
+            ),
+            (
+                "Forbidden",
+                Some("SecretDisabled"),
+                "Operation get is not allowed on a disabled secret.",
+                VaultDenial::SecretDisabled { secret: None },
+                "az keyvault secret set-attributes --vault-name kv-prod --name <secret name> --enabled true",
+            ),
+        ];
+        for (code, inner, message, want, fix) in cases {
+            let got = VaultDenial::classify(code, inner, message);
+            assert_eq!(got, want, "{message}");
+            // The message alone (an older vault, a proxy that drops the inner code) says the same.
+            assert_eq!(
+                VaultDenial::classify(code, None, message),
+                want,
+                "{message}"
+            );
+            let text = got.fix(VaultOp::Get, "app x", vault);
+            assert!(text.contains(fix), "{text}");
+        }
+        assert_eq!(
+            VaultDenial::classify("Forbidden", None, "something else"),
+            VaultDenial::Other
+        );
+        assert_eq!(vault_name("https://127.0.0.1:8443"), None);
+        assert!(
+            soft_deleted_advice("https://127.0.0.1:8443", "db").contains(
+                "az keyvault secret recover --id https://127.0.0.1:8443/deletedsecrets/db"
+            )
+        );
+        assert!(
+            soft_deleted_advice("https://kv-prod.vault.azure.net", "db")
+                .contains("az keyvault secret purge --vault-name kv-prod --name db")
+        );
     }
 }

@@ -9,7 +9,7 @@
 //! Exit codes of `cleanup`: 0 nothing due or everything due removed; 1 something held (a check failed, or listed
 //! without `--yes`); 3 could not complete.
 use super::executor::{CleanupItem, CleanupOutcome, Executor, ExecutorOptions, RotationError};
-use super::plan::{OldChoice, PlanRequest, RotationPlan};
+use super::plan::{ApprovalError, OldChoice, PlanRequest, RotationPlan};
 use super::plan_cli::{run_plan_file, write_plan_file};
 use super::progress::{RotationProgress, RotationReport, message_for};
 use super::proof::{ProofRetry, TokenEndpoint};
@@ -316,8 +316,12 @@ pub async fn rotate_command_with(
     }
     let approved = match plan.approve_by_flag() {
         Ok(a) => a,
-        Err(e) => {
+        Err(e @ ApprovalError::NoTarget) => {
             let _ = writeln!(err, "keyturn: {e}; give --vault and --secret-name");
+            return EXIT_NOT_STARTED;
+        }
+        Err(e) => {
+            let _ = writeln!(err, "keyturn: {e}");
             return EXIT_NOT_STARTED;
         }
     };
@@ -702,14 +706,15 @@ pub fn render_plan(plan: &RotationPlan) -> String {
     match &plan.target {
         Some(t) => {
             let _ = writeln!(w, "  Vault secret:    {} (from {})", t.target, t.source);
-            let _ = writeln!(
-                w,
-                "  Current version: {}",
-                t.current
-                    .as_ref()
-                    .map(|v| v.version.clone())
-                    .unwrap_or_else(|| "none (the secret will be created)".into())
-            );
+            let current = match (&t.current, &t.deleted) {
+                (Some(v), _) => v.version.clone(),
+                (None, Some(_)) => {
+                    "none: a deleted secret holds the name (recover or purge it first; see below)"
+                        .into()
+                }
+                (None, None) => "none (the secret will be created)".into(),
+            };
+            let _ = writeln!(w, "  Current version: {current}");
         }
         None if plan.candidates.len() > 1 => {
             let _ = writeln!(

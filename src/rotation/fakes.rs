@@ -467,6 +467,7 @@ impl FakeVault {
                 operation: op,
                 code: "Forbidden".into(),
                 message: "no".into(),
+                denial: crate::keyvault::VaultDenial::Other,
             },
             _ => KeyVaultError::Timeout {
                 vault: target.vault_url.clone(),

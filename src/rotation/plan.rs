@@ -3,7 +3,10 @@
 use super::ports::{GraphApi, VaultApi};
 use crate::graph::{AppId, GraphError, KeyId, LifetimeCap, ObjectId};
 use crate::keyvault::mapping::{self, MappingEntry, MappingSource, ResolvedMapping, TagMatch};
-use crate::keyvault::{KeyVaultError, SecretTarget, TAG_CREDENTIAL_ID, VersionInfo};
+use crate::keyvault::{
+    DeletedSecretInfo, KeyVaultError, SecretTarget, TAG_CREDENTIAL_ID, VersionInfo,
+    soft_deleted_advice,
+};
 use chrono::{DateTime, Duration, Utc};
 use std::fmt;
 
@@ -118,6 +121,39 @@ pub struct PlannedTarget {
     pub source: MappingSource,
     /// The latest version now; `None` when the secret does not exist yet (it will be created).
     pub current: Option<VersionInfo>,
+    /// When the secret does not exist: a soft-deleted secret of that name, which Key Vault would not let the
+    /// rotation write (409) until it is recovered or purged. Such a plan cannot be approved.
+    pub deleted: Option<DeletedSecretInfo>,
+}
+
+impl PlannedTarget {
+    /// Read the target's current version and, when there is none, whether a deleted secret holds the name. Reads
+    /// only. A vault that does not let this identity read deleted secrets answers nothing here; the write would
+    /// then be refused and rolled back with the same explanation.
+    pub async fn read<V: VaultApi>(
+        vault: &V,
+        target: SecretTarget,
+        source: MappingSource,
+    ) -> Result<PlannedTarget, KeyVaultError> {
+        let current = vault.latest(&target).await?;
+        let deleted = if current.is_none() {
+            match vault.deleted(&target).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(secret = %target, error = %e, "cannot tell whether a deleted secret holds the name");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Ok(PlannedTarget {
+            target,
+            source,
+            current,
+            deleted,
+        })
+    }
 }
 
 /// Everything the confirmation screen shows. Nothing has been changed when one exists.
@@ -226,6 +262,10 @@ pub enum ApprovalError {
     NameMismatch { expected: String },
     #[error("no vault secret chosen: enter the vault URL and secret name before approving")]
     NoTarget,
+    #[error(
+        "the vault secret {target} is soft-deleted: Key Vault refuses to write a deleted secret's name (409 Conflict, ObjectIsDeletedButRecoverable) until it is recovered or purged, so nothing was changed; {advice}"
+    )]
+    SoftDeleted { target: String, advice: String },
 }
 
 /// A plan a human approved. Only the executor consumes it.
@@ -260,6 +300,12 @@ impl RotationPlan {
     /// Approve without typing: `keyturn rotate --yes` (the operator approved on the command line).
     pub fn approve_by_flag(self) -> Result<ApprovedPlan, ApprovalError> {
         let target = self.target.clone().ok_or(ApprovalError::NoTarget)?;
+        if target.deleted.is_some() {
+            return Err(ApprovalError::SoftDeleted {
+                target: target.target.to_string(),
+                advice: soft_deleted_advice(&target.target.vault_url, &target.target.name),
+            });
+        }
         let approver = self.approver.clone();
         Ok(ApprovedPlan {
             plan: self,
@@ -296,12 +342,7 @@ impl RotationPlan {
         target: SecretTarget,
         source: MappingSource,
     ) -> Result<(), PlanError> {
-        let current = vault.latest(&target).await?;
-        self.target = Some(PlannedTarget {
-            target,
-            source,
-            current,
-        });
+        self.target = Some(PlannedTarget::read(vault, target, source).await?);
         self.refresh_warnings();
         Ok(())
     }
@@ -337,6 +378,16 @@ impl RotationPlan {
         }
         if let Some(t) = &self.target {
             match &t.current {
+                None if t.deleted.is_some() => w.push(format!(
+                    "the secret {} was deleted and is kept recoverable{}: Key Vault refuses to write its name until it is recovered or purged, so this plan cannot run; {}",
+                    t.target,
+                    t.deleted
+                        .as_ref()
+                        .and_then(|d| d.purge_on)
+                        .map(|p| format!(" until {}", p.format("%Y-%m-%d")))
+                        .unwrap_or_default(),
+                    soft_deleted_advice(&t.target.vault_url, &t.target.name)
+                )),
                 None => w.push(format!(
                     "the secret {} does not exist yet: it will be created, and nothing reads it today",
                     t.target
@@ -442,14 +493,7 @@ pub async fn build_plan<G: GraphApi, V: VaultApi>(
         None => resolve_target(vault, req, &app.id, &app.app_id, &old.key_id).await?,
     };
     let target = match target {
-        Some((t, source)) => {
-            let current = vault.latest(&t).await?;
-            Some(PlannedTarget {
-                target: t,
-                source,
-                current,
-            })
-        }
+        Some((t, source)) => Some(PlannedTarget::read(vault, t, source).await?),
         None => None,
     };
 

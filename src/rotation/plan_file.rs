@@ -447,6 +447,7 @@ mod tests {
                 target: SecretTarget::new("https://kv.vault.azure.net", "s1").unwrap(),
                 source: MappingSource::Flag,
                 current: Some(version(current)),
+                deleted: None,
             }),
             candidates: Vec::new(),
             old_disposition: OldDisposition::KeepUntil(at(0) + Duration::days(3)),

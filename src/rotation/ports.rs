@@ -6,8 +6,8 @@ use crate::graph::{
     NewPasswordCredential, ObjectId, ObjectType, PasswordCredential,
 };
 use crate::keyvault::{
-    KeyVaultError, KeyVaultSecrets, NewVersion, SecretSummary, SecretTarget, VaultSecret,
-    VersionInfo,
+    DeletedSecretInfo, KeyVaultError, KeyVaultSecrets, NewVersion, SecretSummary, SecretTarget,
+    VaultSecret, VersionInfo,
 };
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -89,6 +89,15 @@ pub trait VaultApi: Send + Sync {
         &self,
         vault_url: &str,
     ) -> impl Future<Output = Result<Vec<SecretSummary>, KeyVaultError>> + Send;
+
+    /// A soft-deleted secret holding the name (Key Vault refuses to write it until recovered or purged).
+    fn deleted(
+        &self,
+        target: &SecretTarget,
+    ) -> impl Future<Output = Result<Option<DeletedSecretInfo>, KeyVaultError>> + Send {
+        let _ = target;
+        async { Ok(None) }
+    }
 }
 
 impl GraphApi for GraphClient {
@@ -214,6 +223,13 @@ impl VaultApi for KeyVaultSecrets {
 
     async fn list_secrets(&self, vault_url: &str) -> Result<Vec<SecretSummary>, KeyVaultError> {
         KeyVaultSecrets::list_secrets(self, vault_url).await
+    }
+
+    async fn deleted(
+        &self,
+        target: &SecretTarget,
+    ) -> Result<Option<DeletedSecretInfo>, KeyVaultError> {
+        KeyVaultSecrets::deleted(self, target).await
     }
 }
 

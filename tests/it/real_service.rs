@@ -2,10 +2,13 @@
 //! right by keyturn: replication that hides a just-added secret from reads, soft-deleted secret names, the kinds of
 //! Key Vault 403, owners without names.
 use super::rotation::{
-    assert_invariants, creds, env, executor_for, fault, has_key, request, test_options,
+    assert_invariants, binary_journal, creds, env, executor_for, fault, has_key, keyturn_cmd,
+    latest_version, request, test_options,
 };
+use super::support::{client, vault_token};
 use keyturn::emulator::{FaultKind, Op};
 use keyturn::rotation::{ExecutorOptions, RemovalRetry};
+use keyturn::store::Journal;
 use std::time::Duration;
 
 /// Right after addPassword a read may not list the new key yet, and removePassword fails as for an unknown key
@@ -66,5 +69,400 @@ async fn a_rollback_under_read_lag_removes_the_new_secret_for_real() {
     );
     assert!(started.elapsed() >= lag, "the lag was in force");
     assert_invariants(&env);
+    env.emu.shutdown().await;
+}
+
+// ---- Key Vault: soft-deleted names and the kinds of 403 ---------------------------------------------------------
+
+/// A call to the emulator's first vault with the default client's token: status and JSON body.
+async fn vault_call(
+    env: &super::rotation::Env,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let token = vault_token(&env.emu).await;
+    let url = format!("{}{path}?api-version=7.5", env.info.vault_urls[0]);
+    let mut req = client(&env.emu).request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("the vault answers");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// The binary as an operator runs it, on the emulator, with a profile that lists the emulator's vault.
+async fn keyturn(
+    env: &super::rotation::Env,
+    home: &std::path::Path,
+    args: &[&str],
+) -> (i32, String, String) {
+    let config = home.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.default]\nvaults = [\"{}\"]\n",
+            env.info.vault_urls[0]
+        ),
+    )
+    .unwrap();
+    let out = keyturn_cmd(&env.info, home)
+        .env("KEYTURN_CONFIG", &config)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn plan_args(s: &super::rotation::Subject) -> Vec<String> {
+    [
+        "rotate",
+        "--app",
+        &s.app_id,
+        "--key-id",
+        &s.key,
+        "--vault",
+        &s.vault,
+        "--secret-name",
+        &s.secret,
+        "--lifetime-days",
+        "30",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
+/// What a refused run must leave alone: the app's secrets, every vault secret and deleted secret, the journal.
+fn snapshot(env: &super::rotation::Env, home: &std::path::Path) -> (String, String, usize) {
+    let state = env.emu.state();
+    let journal = binary_journal(home);
+    let rotations = if journal.exists() {
+        Journal::open(&journal).unwrap().list(100).unwrap().len()
+    } else {
+        0
+    };
+    (
+        serde_json::to_string(&creds(&state, &env.subject.app)).unwrap(),
+        serde_json::to_string(&state["vaults"][0]).unwrap(),
+        rotations,
+    )
+}
+
+/// Key Vault keeps a deleted secret recoverable and refuses its name (409 Conflict, inner
+/// ObjectIsDeletedButRecoverable) until it is recovered or purged. The plan looks first (a read of
+/// `deletedsecrets/{name}`), says so with the two ways out, and `rotate --yes` refuses: exit 3, and the tenant, the
+/// vault and the journal are as they were (no credential added and then rolled back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soft_deleted_vault_secret_is_found_by_the_plan_and_nothing_is_written() {
+    let env = env().await;
+    let home = tempfile::tempdir().unwrap();
+    let name = env.subject.secret.clone();
+    let (status, deleted) = vault_call(
+        &env,
+        reqwest::Method::DELETE,
+        &format!("/secrets/{name}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(
+        deleted["recoveryId"],
+        format!("{}/deletedsecrets/{name}", env.info.vault_urls[0]).as_str()
+    );
+    // The emulator answers a write of the name as Key Vault does.
+    let (status, refused) = vault_call(
+        &env,
+        reqwest::Method::PUT,
+        &format!("/secrets/{name}"),
+        Some(serde_json::json!({"value": "x"})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(refused["error"]["code"], "Conflict");
+    assert_eq!(
+        refused["error"]["innererror"]["code"],
+        "ObjectIsDeletedButRecoverable"
+    );
+    assert_eq!(
+        refused["error"]["message"],
+        format!(
+            "Secret {name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged."
+        )
+        .as_str()
+    );
+
+    let before = snapshot(&env, home.path());
+    let args = plan_args(&env.subject);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, plan, stderr) = keyturn(&env, home.path(), &args).await;
+    assert_eq!(code, 3, "{stderr}");
+    let recover = format!(
+        "az keyvault secret recover --id {}/deletedsecrets/{name}",
+        env.info.vault_urls[0]
+    );
+    assert!(plan.contains("a deleted secret holds the name"), "{plan}");
+    assert!(plan.contains(&recover), "{plan}");
+    assert!(plan.contains("az keyvault secret purge"), "{plan}");
+
+    let mut yes = args.clone();
+    yes.extend(["--remove-old", "--yes"]);
+    let (code, stdout, stderr) = keyturn(&env, home.path(), &yes).await;
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert!(stderr.contains("is soft-deleted"), "{stderr}");
+    assert!(stderr.contains(&recover), "{stderr}");
+    assert!(stdout.trim().is_empty(), "no rotation summary: {stdout}");
+    assert_eq!(
+        snapshot(&env, home.path()),
+        before,
+        "tenant, vault and journal unchanged"
+    );
+    assert_eq!(
+        env.emu.state()["vaults"][0]["deletedSecrets"][0]["name"],
+        name.as_str()
+    );
+
+    // Recovered, the secret is back with its versions and the plan is an ordinary one again.
+    let (status, _) = vault_call(
+        &env,
+        reqwest::Method::POST,
+        &format!("/deletedsecrets/{name}/recover"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (code, plan, stderr) = keyturn(&env, home.path(), &args).await;
+    assert_eq!(code, 3, "a plan alone exits 3: {stderr}");
+    assert!(!plan.contains("deleted"), "{plan}");
+    assert!(
+        plan.contains(&format!(
+            "Current version: {}",
+            latest_version(&env.emu.state(), &name)["version"]
+                .as_str()
+                .unwrap()
+        )),
+        "{plan}"
+    );
+    env.emu.shutdown().await;
+}
+
+/// The four 403s of a real vault, each produced by the emulator (its RBAC, firewall and access-policy refusals as
+/// faults, a disabled secret as state): `rotate`'s plan and `doctor` name the actual cause and its own fix, never
+/// "needs a role" for a firewall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_key_vault_403_is_named_with_its_own_fix() {
+    let env = env().await;
+    let home = tempfile::tempdir().unwrap();
+    let args = plan_args(&env.subject);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cases = [
+        (
+            "rbac",
+            "no Azure role assignment on the vault allows it",
+            "az role assignment create",
+        ),
+        (
+            "firewall",
+            "the vault's firewall does not admit this machine's address (127.0.0.1)",
+            "az keyvault network-rule add --name <vault name> --ip-address 127.0.0.1",
+        ),
+        (
+            "access-policy",
+            "the vault uses access policies (not Azure RBAC) and none gives this identity the secrets get permission",
+            "az keyvault set-policy",
+        ),
+    ];
+    for (kind, cause, fix) in cases {
+        env.emu.faults().clear();
+        env.emu
+            .faults()
+            .add(format!("VaultGet=denied:{kind}x*").parse().unwrap());
+        let (code, _, stderr) = keyturn(&env, home.path(), &args).await;
+        assert_eq!(code, 3, "{kind}: {stderr}");
+        assert!(stderr.contains(cause), "{kind}: {stderr}");
+        assert!(stderr.contains(fix), "{kind}: {stderr}");
+        for other in cases.iter().filter(|c| c.0 != kind) {
+            assert!(
+                !stderr.contains(other.2),
+                "{kind} named {}'s fix: {stderr}",
+                other.0
+            );
+        }
+
+        // doctor: the vault's line says the cause, its fix says what to do.
+        env.emu.faults().clear();
+        env.emu
+            .faults()
+            .add(format!("VaultList=denied:{kind}x*").parse().unwrap());
+        let (code, doctor, _) = keyturn(&env, home.path(), &["doctor"]).await;
+        assert_eq!(code, 1, "{kind}: {doctor}");
+        let line = doctor
+            .lines()
+            .find(|l| l.starts_with("FAIL  vault "))
+            .unwrap_or_else(|| panic!("{kind}: no failing vault line in {doctor}"));
+        let fix_at = line.find("-> fix: ").expect("a fix");
+        let list_cause = cause.replace("secrets get permission", "secrets list permission");
+        assert!(line[..fix_at].contains(&list_cause), "{kind}: {line}");
+        assert!(line[fix_at..].contains(fix), "{kind}: {line}");
+    }
+    env.emu.faults().clear();
+
+    // A disabled secret is state, not a fault: disable the latest version as an operator would.
+    let version = latest_version(&env.emu.state(), &env.subject.secret)["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = vault_call(
+        &env,
+        reqwest::Method::PATCH,
+        &format!("/secrets/{}/{version}", env.subject.secret),
+        Some(serde_json::json!({"attributes": {"enabled": false}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (code, _, stderr) = keyturn(&env, home.path(), &args).await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("the secret's current version is disabled in the vault"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "az keyvault secret set-attributes --id {}/secrets/{} --enabled true",
+            env.info.vault_urls[0], env.subject.secret
+        )),
+        "{stderr}"
+    );
+    env.emu.shutdown().await;
+}
+
+/// The published captures of Key Vault's refusals (tests/fixtures/captured/keyvault/): the emulator sends the same
+/// code, inner code and fixed wording for each, and keyturn reads each capture as the cause it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulators_vault_refusals_match_the_published_captures() {
+    use keyturn::keyvault::VaultDenial;
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captured/keyvault");
+    let capture = |file: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+    };
+    // The fixed part of a message: up to the first caller-specific detail.
+    let fixed =
+        |m: &str| -> String { m.split(['\r', '\'']).next().unwrap_or_default().to_string() };
+    let env = env().await;
+    let secret = env.subject.secret.clone();
+    let version = latest_version(&env.emu.state(), &secret)["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let get = format!("/secrets/{secret}/{version}");
+    let cases: [(&str, Option<&str>, VaultDenial); 3] = [
+        (
+            "response-kv-forbidden-by-firewall.json",
+            Some("firewall"),
+            VaultDenial::Firewall {
+                client_address: Some("20.126.176.160".into()),
+            },
+        ),
+        (
+            "response-kv-access-denied.json",
+            Some("access-policy"),
+            VaultDenial::AccessPolicy,
+        ),
+        (
+            "response-kv-secret-disabled.json",
+            None,
+            VaultDenial::SecretDisabled { secret: None },
+        ),
+    ];
+    for (file, fault, want) in cases {
+        let published = capture(file);
+        let e = &published["error"];
+        assert_eq!(
+            VaultDenial::classify(
+                e["code"].as_str().unwrap(),
+                e["innererror"]["code"].as_str(),
+                e["message"].as_str().unwrap()
+            ),
+            want,
+            "{file}"
+        );
+        env.emu.faults().clear();
+        match fault {
+            Some(kind) => env
+                .emu
+                .faults()
+                .add(format!("VaultGet=denied:{kind}x1").parse().unwrap()),
+            None => {
+                let (status, _) = vault_call(
+                    &env,
+                    reqwest::Method::PATCH,
+                    &get,
+                    Some(serde_json::json!({"attributes": {"enabled": false}})),
+                )
+                .await;
+                assert_eq!(status, 200);
+            }
+        }
+        let (status, answer) = vault_call(&env, reqwest::Method::GET, &get, None).await;
+        assert_eq!(status, 403, "{file}: {answer}");
+        let a = &answer["error"];
+        assert_eq!(a["code"], e["code"], "{file}: {answer}");
+        assert_eq!(
+            a["innererror"]["code"], e["innererror"]["code"],
+            "{file}: {answer}"
+        );
+        let (mine, theirs) = (
+            fixed(a["message"].as_str().unwrap()),
+            fixed(e["message"].as_str().unwrap()),
+        );
+        // The access-policy text names the permission asked for (set in the capture, get here).
+        assert_eq!(
+            mine.replace("secrets get permission", "secrets set permission"),
+            theirs,
+            "{file}"
+        );
+    }
+    // The 409 of a soft-deleted name, as the Azure CLI prints the service's answer.
+    let printed =
+        std::fs::read_to_string(dir.join("response-kv-deleted-but-recoverable.txt")).unwrap();
+    let (status, _) = vault_call(
+        &env,
+        reqwest::Method::DELETE,
+        &format!("/secrets/{secret}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, answer) = vault_call(
+        &env,
+        reqwest::Method::PUT,
+        &format!("/secrets/{secret}"),
+        Some(serde_json::json!({"value": "x"})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let message = answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .replace(&secret, "<secret-name>");
+    assert!(
+        printed.contains(&format!("Message: {message}\n")),
+        "{message}"
+    );
+    assert!(printed.contains(&format!(
+        "Code: {}\n",
+        answer["error"]["code"].as_str().unwrap()
+    )));
+    assert!(printed.contains(&format!(
+        "\"code\": \"{}\"",
+        answer["error"]["innererror"]["code"].as_str().unwrap()
+    )));
     env.emu.shutdown().await;
 }

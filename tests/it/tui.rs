@@ -1166,6 +1166,7 @@ pub(crate) fn payroll_plan(mapped: bool) -> RotationPlan {
         target: SecretTarget::new(VAULT, "payroll-sync").unwrap(),
         source: MappingSource::Tags,
         current: Some(version("0a1b2c3d4e5f46a7b8c9d0e1f2a3b4c5")),
+        deleted: None,
     });
     RotationPlan {
         app: AppSummary {
