@@ -1,7 +1,10 @@
 //! The inventory: every credential of every app registration and service principal, classified against a clock.
 //! Pure functions over Graph models; the loader that fills it lives in `load`.
+pub mod coverage;
 pub mod load;
 pub mod sync;
+
+pub use coverage::{Coverage, CoverageStatus, Covered};
 
 use crate::graph::{
     AppId, Application, KeyCredential, KeyId, ObjectId, ObjectType, PasswordCredential,

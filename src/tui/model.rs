@@ -2,7 +2,9 @@
 //! per load (summary, lowercase haystack, sort keys), so that a keystroke in the filter over 50,000 rows is a scan of
 //! precomputed strings and nothing else.
 use crate::graph::{ObjectId, ObjectType, Owner};
-use crate::inventory::{Entry, Status, Summary, Thresholds, next_transition};
+use crate::inventory::{
+    Coverage, CoverageStatus, Covered, Entry, Summary, Thresholds, next_transition,
+};
 use chrono::{DateTime, Utc};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -12,6 +14,8 @@ pub struct Row {
     pub entry: Entry,
     /// Classified at some instant; it holds until `next_change` (see [`Inventory::reclassify`]).
     pub summary: Summary,
+    /// The app's status in the list: by when it stops working.
+    pub coverage: Coverage,
     next_change: Option<DateTime<Utc>>,
     name_lower: String,
     /// Owners' names and UPNs, lowercased, once they are known (empty before).
@@ -21,11 +25,13 @@ pub struct Row {
 impl Row {
     pub fn new(entry: Entry, now: DateTime<Utc>, t: Thresholds) -> Self {
         let summary = Summary::of(&entry, now, t);
+        let coverage = Coverage::of(&entry, now, t);
         let next_change = next_transition(&entry, now, t);
         let name_lower = entry.display_name.to_lowercase();
         Self {
             entry,
             summary,
+            coverage,
             next_change,
             name_lower,
             owners_lower: String::new(),
@@ -53,20 +59,20 @@ const SEP: char = '\u{1f}';
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortKey {
-    /// Soonest credential end first: what expires next.
+    /// Broken apps first (nothing valid left), then by the date coverage ends: what stops working next.
     #[default]
-    SoonestExpiry,
-    /// Apps with nothing valid left first, then by the date coverage ends: what breaks next.
     CoverageEnds,
+    /// Soonest credential end first, expired leftovers included: what expires next, credential by credential.
+    SoonestExpiry,
     Name,
 }
 
 impl SortKey {
     pub fn next(self) -> Self {
         match self {
-            SortKey::SoonestExpiry => SortKey::CoverageEnds,
-            SortKey::CoverageEnds => SortKey::Name,
-            SortKey::Name => SortKey::SoonestExpiry,
+            SortKey::CoverageEnds => SortKey::SoonestExpiry,
+            SortKey::SoonestExpiry => SortKey::Name,
+            SortKey::Name => SortKey::CoverageEnds,
         }
     }
 
@@ -83,11 +89,11 @@ impl SortKey {
 pub enum StatusFilter {
     #[default]
     All,
-    /// Expired and critical: what needs action today.
+    /// Broken and critical: what needs action today.
     Urgent,
-    /// Expired, critical and warning.
+    /// Broken, critical and warning.
     Due,
-    ExpiredOnly,
+    BrokenOnly,
 }
 
 impl StatusFilter {
@@ -95,26 +101,26 @@ impl StatusFilter {
         match self {
             StatusFilter::All => StatusFilter::Urgent,
             StatusFilter::Urgent => StatusFilter::Due,
-            StatusFilter::Due => StatusFilter::ExpiredOnly,
-            StatusFilter::ExpiredOnly => StatusFilter::All,
+            StatusFilter::Due => StatusFilter::BrokenOnly,
+            StatusFilter::BrokenOnly => StatusFilter::All,
         }
     }
 
     pub fn label(self) -> &'static str {
         match self {
             StatusFilter::All => "all statuses",
-            StatusFilter::Urgent => "expired+critical",
-            StatusFilter::Due => "expired+critical+warning",
-            StatusFilter::ExpiredOnly => "expired only",
+            StatusFilter::Urgent => "broken+critical",
+            StatusFilter::Due => "broken+critical+warning",
+            StatusFilter::BrokenOnly => "broken only",
         }
     }
 
-    pub fn admits(self, s: Status) -> bool {
+    pub fn admits(self, s: CoverageStatus) -> bool {
         match self {
             StatusFilter::All => true,
-            StatusFilter::Urgent => matches!(s, Status::Expired | Status::Critical),
-            StatusFilter::Due => s != Status::Ok,
-            StatusFilter::ExpiredOnly => s == Status::Expired,
+            StatusFilter::Urgent => matches!(s, CoverageStatus::Broken | CoverageStatus::Critical),
+            StatusFilter::Due => s != CoverageStatus::Ok,
+            StatusFilter::BrokenOnly => s == CoverageStatus::Broken,
         }
     }
 }
@@ -139,7 +145,7 @@ pub struct Inventory {
     /// `name appid objectid` of every row, lowercased, each followed by `SEP`; row i ends at `hay_end[i]`.
     hay: String,
     hay_end: Vec<u32>,
-    /// Status (`Status as u8`) in the low bits, `SP_FLAG` for service principals.
+    /// Coverage status (`CoverageStatus as u8`) in the low bits, `SP_FLAG` for service principals.
     flags: Vec<u8>,
     /// Soonest end, unix seconds (`i64::MAX` when nothing ends).
     soonest: Vec<i64>,
@@ -155,7 +161,7 @@ pub struct Inventory {
     visible: Vec<u32>,
     sort: SortKey,
     view: View,
-    /// Counts per status (index = `Status as usize`) for applications and service principals.
+    /// Counts per coverage status (index = `CoverageStatus as usize`) for applications and service principals.
     counts_apps: [usize; 4],
     counts_sps: [usize; 4],
     /// The earliest `next_change` of all rows: before it, no row's summary can differ from a fresh one.
@@ -265,7 +271,7 @@ impl Inventory {
             } else {
                 &mut self.counts_apps
             };
-            counts[row.summary.status as usize] += 1;
+            counts[row.coverage.status as usize] += 1;
             match self.by_id.get(&row.entry.object_id) {
                 Some(&i) => {
                     let old = std::mem::replace(&mut self.rows[i], row);
@@ -274,7 +280,7 @@ impl Inventory {
                     } else {
                         &mut self.counts_apps
                     };
-                    counts[old.summary.status as usize] -= 1;
+                    counts[old.coverage.status as usize] -= 1;
                     replaced = true;
                 }
                 None => {
@@ -318,7 +324,7 @@ impl Inventory {
             } else {
                 0
             };
-            self.flags.push(row.summary.status as u8 | sp);
+            self.flags.push(row.coverage.status as u8 | sp);
             self.soonest
                 .push(row.summary.soonest.map_or(i64::MAX, |d| d.timestamp()));
             let (class, date) = coverage_rank(row);
@@ -369,12 +375,13 @@ impl Inventory {
                 } else {
                     &mut self.counts_apps
                 };
-                counts[row.summary.status as usize] -= 1;
+                counts[row.coverage.status as usize] -= 1;
                 row.summary = Summary::of(&row.entry, now, t);
+                row.coverage = Coverage::of(&row.entry, now, t);
                 row.next_change = next_transition(&row.entry, now, t);
-                counts[row.summary.status as usize] += 1;
+                counts[row.coverage.status as usize] += 1;
                 let sp = self.flags[i] & SP_FLAG;
-                self.flags[i] = row.summary.status as u8 | sp;
+                self.flags[i] = row.coverage.status as u8 | sp;
                 let (class, date) = coverage_rank(row);
                 self.coverage[i] = (class, date.map_or(i64::MAX, |d| d.timestamp()));
             }
@@ -437,7 +444,7 @@ impl Inventory {
         let matched = self.text_matches();
         let flags = &self.flags;
         let v = &self.view;
-        let statuses: [bool; 4] = Status::ALL.map(|s| v.status.admits(s));
+        let statuses: [bool; 4] = CoverageStatus::ALL.map(|s| v.status.admits(s));
         self.visible = self
             .order
             .iter()
@@ -488,18 +495,14 @@ fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
     }
 }
 
-/// Nothing valid left (but something that expired) ranks first, then the earliest coverage end, then apps with a
+/// Broken apps rank first (the longest broken first), then the earliest coverage end, then apps covered by a
 /// credential that never expires, then apps without credentials.
 fn coverage_rank(r: &Row) -> (u8, Option<DateTime<Utc>>) {
-    let creds = &r.entry.credentials;
-    if creds.is_empty() {
-        (3, None)
-    } else if creds.iter().any(|c| c.end.is_none()) {
-        (2, None)
-    } else if let Some(d) = r.summary.covered_until {
-        (1, Some(d))
-    } else {
-        (0, None)
+    match r.coverage.covered {
+        Covered::Broken { since } => (0, Some(since.unwrap_or(DateTime::<Utc>::MIN_UTC))),
+        Covered::Until(d) => (1, Some(d)),
+        Covered::Forever => (2, None),
+        Covered::NoCredentials => (3, None),
     }
 }
 

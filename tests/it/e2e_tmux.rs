@@ -231,6 +231,12 @@ fn row_name(line: &str) -> String {
     rest.split("  ").next().unwrap_or("").trim().to_string()
 }
 
+/// The `Nd` days cell of a list or credential row.
+fn days_cell(line: &str) -> Option<i64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_suffix('d')?.parse().ok())
+}
+
 /// `(n)` after a pane title like "Owners (2)".
 fn pane_count(screen: &str, title: &str) -> Option<usize> {
     let at = screen.find(title)? + title.len();
@@ -259,11 +265,11 @@ fn demo_in_tmux() {
     tmux.key("Enter");
     let screen = tmux.wait_for("the app list to load", loaded);
 
-    // The most urgent app is on top.
+    // The most urgent app is on top: one that stopped working (broken) or soon will (critical).
     let first = selected_line(&screen).unwrap();
     assert!(
-        first.contains("expired") || first.contains("critical"),
-        "first row should be expired or critical:\n{screen}"
+        first.contains("broken") || first.contains("critical"),
+        "first row should be broken or critical:\n{screen}"
     );
     let flags = tmux.flags();
     let (alternate, mouse) = flags.split_once(' ').unwrap_or_default();
@@ -292,6 +298,29 @@ fn demo_in_tmux() {
             && selected_line(s).is_some_and(|l| l.contains(&name))
             && s.contains(&format!("/{name}"))
     });
+    tmux.key("Escape");
+    tmux.wait_for("the filter to clear", |s| {
+        shown_of_total(s) == Some((total, total))
+    });
+
+    // Days left are one number in the list and the detail view: the demo's Run As certificate ended 365 days
+    // before the emulator started (a whole second), so any instant after that start is -366 days, rounded down.
+    tmux.type_text("/Automation RunAs");
+    let s = tmux.wait_for("the Run As app alone", |s| {
+        shown_of_total(s).is_some_and(|(shown, _)| shown == 1)
+            && selected_line(s).is_some_and(|l| l.contains("Azure Automation RunAs"))
+    });
+    let list_days = days_cell(selected_line(&s).unwrap());
+    tmux.key("Enter"); // keeps the filter
+    tmux.wait_for("the filter kept", |s| !s.contains("/Automation RunAs"));
+    tmux.key("Enter");
+    let s = tmux.wait_for("the Run As detail", |s| {
+        detail_loaded(s) && selected_credential(s).is_some()
+    });
+    let detail_days = days_cell(selected_credential(&s).unwrap());
+    assert_eq!((list_days, detail_days), (Some(-366), Some(-366)), "{s}");
+    tmux.key("Escape");
+    tmux.wait_for("the list", |s| s.contains("sort:"));
     tmux.key("Escape");
     tmux.wait_for("the filter to clear", |s| {
         shown_of_total(s) == Some((total, total))

@@ -208,6 +208,21 @@ pub(crate) fn cmd(app: &mut App, c: Command) -> Option<Effect> {
     update(app, Action::Command(c))
 }
 
+/// Move the list cursor down to Payroll Sync (an expired secret beside a fresh one); the last move's effect asks
+/// for its owners.
+pub(crate) fn select_payroll(app: &mut App) -> Option<Effect> {
+    let pos = app
+        .inventory
+        .position_of(&ObjectId::new(guid(0xa001)))
+        .expect("Payroll Sync is listed");
+    cmd(app, Command::Top);
+    let mut earlier = None;
+    for _ in 0..pos {
+        earlier = cmd(app, Command::Down);
+    }
+    earlier
+}
+
 pub(crate) fn owners_alice() -> Vec<Owner> {
     vec![
         Owner::User {
@@ -503,15 +518,15 @@ fn expired_row_is_drawn_in_the_danger_style() {
     let t = draw(&app, 120, 40);
     let buf = t.backend().buffer();
     // The list's rows start on line 4 (2 header lines, the title line, the column header); the first is the
-    // most urgent, an expired one.
+    // most urgent, a broken one (nothing valid left).
     let y = 4;
     let line: String = (0..120).map(|x| buf[(x, y)].symbol().to_string()).collect();
-    assert!(line.contains("✖ expired"), "first row: {line}");
+    assert!(line.contains("✖ broken"), "first row: {line}");
     let x = line
         .find('✖')
         .map(|b| line[..b].chars().count() as u16)
         .unwrap();
-    for dx in 0..9 {
+    for dx in 0..8 {
         let cell = &buf[(x + dx, y)];
         assert_eq!(
             cell.fg,
@@ -555,21 +570,45 @@ fn no_color_means_no_colour_at_all() {
 
 // ---- behaviour -------------------------------------------------------------------------------------------------
 
-#[test]
-fn sorted_by_soonest_expiry_with_the_most_urgent_first() {
-    let app = loaded(80, 24);
-    let names: Vec<&str> = (0..app.inventory.visible_len())
+fn visible_names(app: &App) -> Vec<String> {
+    (0..app.inventory.visible_len())
         .map(|i| {
             app.inventory
                 .visible_row(i)
                 .unwrap()
                 .entry
                 .display_name
-                .as_str()
+                .clone()
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn sorted_by_coverage_with_broken_first_and_soonest_expiry_one_s_away() {
+    let mut app = loaded(80, 24);
+    assert_eq!(sort_label(&app), "coverage ends");
+    // Coverage ends: Backup Daemon's only secret ended 10 days ago (broken); then the latest valid end ascending:
+    // HR Portal +2.5, Payments Webhook +12, Contoso SSO +15, Invoice Bot +20, Payroll Sync +178 (its expired
+    // secret is a leftover), Graph Explorer Tool +300; then a secret that never ends; then no credentials.
     assert_eq!(
-        names,
+        visible_names(&app),
+        [
+            "Backup Daemon",
+            "HR Portal",
+            "Payments Webhook",
+            "Contoso SSO",
+            "Invoice Bot",
+            "Payroll Sync",
+            "Graph Explorer Tool",
+            "Data Lake Ingest",
+            "Legacy SFTP Bridge"
+        ]
+    );
+    // `s`: the per-credential order, soonest end first (Payroll Sync's leftover ended 3 days ago).
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(sort_label(&app), "soonest expiry");
+    assert_eq!(
+        visible_names(&app),
         [
             "Backup Daemon",
             "Payroll Sync",
@@ -588,14 +627,14 @@ fn sorted_by_soonest_expiry_with_the_most_urgent_first() {
 fn sort_and_status_filter_cycle() {
     let mut app = loaded(80, 24);
     cmd(&mut app, Command::CycleSort);
-    // Coverage: Backup Daemon has nothing valid left; Payroll Sync is covered by its new secret.
+    // Soonest expiry: Payroll Sync's expired leftover comes second.
     assert_eq!(
         app.selected_row().unwrap().entry.display_name,
         "Backup Daemon"
     );
     assert_eq!(
         app.inventory.visible_row(1).unwrap().entry.display_name,
-        "HR Portal"
+        "Payroll Sync"
     );
     cmd(&mut app, Command::CycleSort);
     assert_eq!(
@@ -607,12 +646,14 @@ fn sort_and_status_filter_cycle() {
         "Contoso SSO"
     );
     cmd(&mut app, Command::CycleSort);
+    assert_eq!(sort_label(&app), "coverage ends", "s cycles back");
+    // Statuses by coverage: Payroll Sync is covered (ok, stale), only Backup Daemon is broken.
     cmd(&mut app, Command::CycleStatusFilter);
-    assert_eq!(app.inventory.visible_len(), 3, "expired and critical only");
+    assert_eq!(app.inventory.visible_len(), 2, "broken and critical only");
     cmd(&mut app, Command::CycleStatusFilter);
-    assert_eq!(app.inventory.visible_len(), 6, "and warning");
+    assert_eq!(app.inventory.visible_len(), 5, "and warning");
     cmd(&mut app, Command::CycleStatusFilter);
-    assert_eq!(app.inventory.visible_len(), 2, "expired only");
+    assert_eq!(app.inventory.visible_len(), 1, "broken only");
     cmd(&mut app, Command::CycleStatusFilter);
     assert_eq!(app.inventory.visible_len(), 9);
     cmd(&mut app, Command::ToggleServicePrincipals);
@@ -703,7 +744,7 @@ fn filter_matches_owners_known_so_far() {
     let Some(Effect::LoadDetail {
         owners: Some(r),
         audit: None,
-    }) = cmd(&mut app, Command::Down)
+    }) = select_payroll(&mut app)
     else {
         panic!("moving asks for the new row's owners");
     };
@@ -864,7 +905,7 @@ fn failed_reload_keeps_the_old_list_and_says_what_to_do() {
 #[test]
 fn detail_panes_and_rotate_key() {
     let mut app = loaded(80, 24);
-    let earlier = cmd(&mut app, Command::Down); // Payroll Sync
+    let earlier = select_payroll(&mut app);
     open_with(&mut app, earlier, owners_alice(), audit_events());
     let Screen::Detail(d) = &app.screen else {
         panic!("Enter opens the detail view")
@@ -1058,7 +1099,7 @@ fn confirm_dialog_starts_on_cancel_and_needs_the_typed_name() {
     assert!(app.popup.is_none());
     assert_eq!(
         app.inventory.sort_key().label(),
-        "coverage ends",
+        "soonest expiry",
         "on_confirm ran"
     );
 }
@@ -1216,7 +1257,7 @@ fn version(v: &str) -> VersionInfo {
 /// Payroll Sync's detail view, `r` pressed on its expired secret, and the plan (from `plan`) arrived.
 pub(crate) fn plan_open(w: u16, h: u16, plan: RotationPlan) -> App {
     let mut app = loaded(w, h);
-    let earlier = cmd(&mut app, Command::Down);
+    let earlier = select_payroll(&mut app);
     open_with(&mut app, earlier, owners_alice(), audit_events());
     let Some(Effect::PlanRotation { request, .. }) = press(&mut app, KeyCode::Char('r')) else {
         panic!("r asks for the plan")
@@ -2132,8 +2173,8 @@ fn pending_removals_are_counted_marked_listed_and_run_after_typing_the_name() {
         "{lines:?}"
     );
     press(&mut app, KeyCode::Esc);
-    // x in Payroll Sync's detail (the second most urgent row) asks for its name; only then does the removal run.
-    let moved = press(&mut app, KeyCode::Char('j'));
+    // x in Payroll Sync's detail asks for its name; only then does the removal run.
+    let moved = select_payroll(&mut app);
     open_with(&mut app, moved, owners_alice(), Vec::new());
     assert!(screen_text(&app, 100, 30).contains("Payroll Sync"));
     assert!(press(&mut app, KeyCode::Char('x')).is_none());

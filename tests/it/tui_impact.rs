@@ -1,14 +1,14 @@
 //! The TUI's impact facts (last use, unused, application permissions, lifetime cap) in the list, the detail view and
 //! the plan screen: state driven through `update`, drawn on a TestBackend.
 use crate::tui::{
-    audit_events, cmd, draw, guid, loaded, now, open_with, owners_alice, payroll_plan, plan_open,
+    audit_events, draw, guid, loaded, now, open_with, owners_alice, payroll_plan, plan_open,
+    select_payroll,
 };
 use chrono::Duration;
 use keyturn::graph::{GrantedPermission, KeyId, LifetimeCap, ObjectId};
 use keyturn::impact::{ImpactFacts, LastUseState};
 use keyturn::rotation::plan::CappedLifetime;
 use keyturn::tui::event::ImpactLoaded;
-use keyturn::tui::keymap::Command;
 use keyturn::tui::{Action, App, update};
 use std::collections::HashMap;
 
@@ -63,10 +63,10 @@ fn with_facts(app: &mut App, facts: ImpactFacts) {
     );
 }
 
-/// Payroll Sync's detail view (it is the second row).
+/// Payroll Sync's detail view.
 fn payroll_detail(w: u16, h: u16, f: ImpactFacts) -> App {
     let mut app = loaded(w, h);
-    let earlier = cmd(&mut app, Command::Down);
+    let earlier = select_payroll(&mut app);
     with_facts(&mut app, f);
     open_with(&mut app, earlier, owners_alice(), audit_events());
     app

@@ -1,7 +1,9 @@
 //! `D` in the detail view: removing one credential as an action of its own. State driven through `update`, the
 //! confirmations drawn on a TestBackend; the engine's plan is built by `removal::plan_from` from an app as Graph
 //! would send it, so the screen shows what the engine decided.
-use crate::tui::{audit_events, cmd, draw, guid, loaded, now, open_with, owners_alice, press};
+use crate::tui::{
+    audit_events, draw, guid, loaded, now, open_with, owners_alice, press, select_payroll,
+};
 use chrono::Duration;
 use crossterm::event::KeyCode;
 use keyturn::graph::{Application, KeyId, ObjectId};
@@ -11,7 +13,6 @@ use keyturn::removal::{LAST_CREDENTIAL_PHRASE, RemovalOutcome, RemovalPlan, plan
 use keyturn::store::RemovalState;
 use keyturn::tui::app::{Effect, Popup};
 use keyturn::tui::event::RotationUpdate;
-use keyturn::tui::keymap::Command;
 use keyturn::tui::{Action, App, update};
 use std::collections::HashMap;
 
@@ -46,7 +47,7 @@ fn payroll_plan(key: &str) -> RemovalPlan {
 
 fn detail(w: u16, h: u16) -> App {
     let mut app = loaded(w, h);
-    let earlier = cmd(&mut app, Command::Down);
+    let earlier = select_payroll(&mut app);
     open_with(&mut app, earlier, owners_alice(), audit_events());
     app
 }

@@ -244,3 +244,194 @@ fn list_detail_and_check_say_the_same_days_left_while_days_pass() {
     let row = line_with(&screen(&app, w, h), "Payments Webhook");
     assert!(row.contains("critical"), "{row}");
 }
+
+// ---- triage by coverage ----------------------------------------------------------------------------------------
+
+/// (name, [(start, end) in days from start()]) of a small tenant: a covered app with an expired leftover must rank
+/// by its valid secret and after a genuinely broken app.
+const COVERAGE_TENANT: &[(&str, &[(i64, i64)])] = &[
+    ("Leftover Covered", &[(-400, -5), (-10, 20)]),
+    ("Fully Broken", &[(-400, -2)]),
+    ("Long Covered", &[(-400, -40), (-30, 200)]),
+    ("No Secrets", &[]),
+    ("Critical One", &[(-100, 3)]),
+    ("Not Yet Valid", &[(-400, -1), (1, 365)]),
+];
+
+fn coverage_entries() -> Vec<Entry> {
+    let d = |n: i64| start() + Duration::days(n);
+    COVERAGE_TENANT
+        .iter()
+        .enumerate()
+        .map(|(i, (name, creds))| {
+            let secrets = creds
+                .iter()
+                .enumerate()
+                .map(|(j, &(s, e))| secret((i * 10 + j) as u32, &format!("s{i}{j}"), d(s), d(e)))
+                .collect();
+            app_entry(100 + i as u32, name, secrets, vec![])
+        })
+        .collect()
+}
+
+/// What an admin expects of each app, from the fixture's days alone: (name, status, days of the coverage date,
+/// stale leftovers, sort key). Valid = started and not ended; covered until the latest valid end; nothing valid
+/// (with credentials) = broken; thresholds 7 and 30 days.
+type Expected = (&'static str, &'static str, Option<i64>, usize, (u8, i64));
+
+fn expected_coverage() -> Vec<Expected> {
+    COVERAGE_TENANT
+        .iter()
+        .map(|&(name, creds)| {
+            let valid: Vec<i64> = creds
+                .iter()
+                .filter(|&&(s, e)| s <= 0 && e > 0)
+                .map(|&(_, e)| e)
+                .collect();
+            let expired: Vec<i64> = creds.iter().map(|&(_, e)| e).filter(|&e| e <= 0).collect();
+            match valid.iter().max() {
+                _ if creds.is_empty() => (name, "ok", None, 0, (3, 0)),
+                None => {
+                    let since = *expired.iter().max().unwrap();
+                    (name, "broken", Some(since), 0, (0, since))
+                }
+                Some(&until) => {
+                    let status = if until <= 7 {
+                        "critical"
+                    } else if until <= 30 {
+                        "warning"
+                    } else {
+                        "ok"
+                    };
+                    (name, status, Some(until), expired.len(), (1, until))
+                }
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn list_triages_by_coverage_with_stale_leftovers_marked() {
+    let mut expected = expected_coverage();
+    expected.sort_by_key(|e| e.4);
+    // The fixture is the one the brief asks for: a covered app with a leftover, sorted after a broken one.
+    let pos = |n: &str| expected.iter().position(|e| e.0 == n).unwrap();
+    assert!(pos("Fully Broken") < pos("Leftover Covered"));
+    assert_eq!(expected[pos("Leftover Covered")].1, "warning");
+
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = app_with(
+            Arc::new(keyturn::clock::FixedClock(start())),
+            coverage_entries(),
+            w,
+            h,
+        );
+        let names: Vec<String> = (0..app.inventory.visible_len())
+            .map(|i| {
+                app.inventory
+                    .visible_row(i)
+                    .unwrap()
+                    .entry
+                    .display_name
+                    .clone()
+            })
+            .collect();
+        let want: Vec<&str> = expected.iter().map(|e| e.0).collect();
+        assert_eq!(names, want, "default sort: coverage ends, broken first");
+        let lines = screen(&app, w, h);
+        for &(name, status, days, stale, _) in &expected {
+            let row = line_with(&lines, name);
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            assert!(cells.contains(&status), "{name}: {status} in {row:?}");
+            if let Some(days) = days {
+                assert_eq!(days_cell(&row), days, "{row}");
+            }
+            assert_eq!(
+                row.contains("stale"),
+                stale > 0,
+                "{name}: stale marker in {row:?}"
+            );
+            // No "expired" at the top: an app's status is never a credential's.
+            assert!(!row.contains("expired"), "{row}");
+        }
+        let count = |s: &str| expected.iter().filter(|e| e.1 == s).count();
+        let header = &lines[1];
+        for s in ["broken", "critical", "warning", "ok"] {
+            assert!(
+                header.contains(&format!("{} {s}", count(s))),
+                "{s}: {} in {header:?}",
+                count(s)
+            );
+        }
+        insta::assert_snapshot!(format!("coverage_list_{w}x{h}"), lines.join("\n"));
+
+        // Filters follow the new statuses.
+        cmd(&mut app, Command::CycleStatusFilter);
+        assert_eq!(
+            app.inventory.visible_len(),
+            count("broken") + count("critical"),
+            "broken+critical"
+        );
+        cmd(&mut app, Command::CycleStatusFilter);
+        cmd(&mut app, Command::CycleStatusFilter);
+        assert_eq!(app.inventory.visible_len(), count("broken"), "broken only");
+        cmd(&mut app, Command::CycleStatusFilter);
+
+        // One `s` away: the per-credential order, soonest end first (expired leftovers included).
+        cmd(&mut app, Command::CycleSort);
+        let soonest = |n: &str| {
+            let creds = COVERAGE_TENANT.iter().find(|e| e.0 == n).unwrap().1;
+            (
+                creds.iter().map(|c| c.1).min().is_none(),
+                creds.iter().map(|c| c.1).min(),
+            )
+        };
+        let mut by_soonest = want.clone();
+        by_soonest.sort_by_key(|n| soonest(n));
+        let names: Vec<String> = (0..app.inventory.visible_len())
+            .map(|i| {
+                app.inventory
+                    .visible_row(i)
+                    .unwrap()
+                    .entry
+                    .display_name
+                    .clone()
+            })
+            .collect();
+        assert_eq!(names, by_soonest, "s: soonest credential end");
+        cmd(&mut app, Command::CycleSort);
+        cmd(&mut app, Command::CycleSort);
+    }
+}
+
+#[test]
+fn detail_says_covered_until_or_broken() {
+    let mut app = app_with(
+        Arc::new(keyturn::clock::FixedClock(start())),
+        coverage_entries(),
+        120,
+        40,
+    );
+    open(&mut app, "Leftover Covered");
+    let until = start() + Duration::days(20);
+    let summary = line_with(&screen(&app, 120, 40), "covered until");
+    assert!(
+        summary.contains(&format!(
+            "● warning · covered until {} (20 days)",
+            until.format("%Y-%m-%d")
+        )),
+        "{summary}"
+    );
+    assert!(summary.contains("1 credential stale"), "{summary}");
+    cmd(&mut app, Command::Back);
+    open(&mut app, "Fully Broken");
+    let summary = line_with(&screen(&app, 120, 40), "✖ broken:");
+    assert!(
+        summary.contains("✖ broken: no valid credential"),
+        "{summary}"
+    );
+    assert!(
+        !summary.contains("stale"),
+        "a broken app's expired secret is the outage, not a leftover"
+    );
+}

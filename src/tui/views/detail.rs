@@ -1,11 +1,11 @@
 //! One app: its credentials, owners and recent audit events. Owners and audit events load in the background; each
 //! pane says whether it is loading, failed (with what to do), or empty.
 use super::super::app::{App, Detail, Loadable, Pane};
-use super::super::format::{ago, date, date_opt, datetime, days};
+use super::super::format::{ago, date, date_opt, datetime, days, plural};
 use super::super::theme::Theme;
 use crate::graph::audit::{credential_changes, is_credential_activity, normalize_activity};
 use crate::graph::{KeyId, ObjectId, ObjectType};
-use crate::inventory::{CredentialType, classify, days_left};
+use crate::inventory::{Covered, CredentialType, classify, days_left};
 use crate::safe_text::{Safe, terminal};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -143,35 +143,52 @@ pub fn render(app: &App, d: &Detail, frame: &mut Frame, area: Rect) {
     audit(app, d, &e.object_id, p.audit, frame);
 }
 
-/// Status, soonest end, coverage and clean-up hint: one line at 120 columns, two at 80.
+/// Coverage (the app's status), soonest end, stale leftovers and clean-up hint: one line at 120 columns, two at 80.
 fn summary_spans(app: &App, row: &super::super::model::Row) -> Vec<Span<'static>> {
     let t = app.theme();
-    let (e, s) = (&row.entry, &row.summary);
+    let (e, s, c) = (&row.entry, &row.summary, &row.coverage);
+    let now = app.now();
+    let status = c.status;
     let mut summary = vec![
         Span::raw(" "),
         Span::styled(
-            format!("{} {}", s.status.symbol(), s.status.as_str()),
-            t.status(s.status),
+            format!("{} {}", status.symbol(), status.as_str()),
+            t.status(status.severity()),
         ),
     ];
+    match c.covered {
+        Covered::Until(until) => {
+            let n = days_left(until, now);
+            summary.push(Span::raw(format!(
+                " · covered until {} ({})",
+                date(until),
+                plural(n.max(0) as usize, "day", "days")
+            )));
+        }
+        Covered::Forever => summary.push(Span::raw(" · covered: a credential never expires")),
+        Covered::NoCredentials => {}
+        Covered::Broken { .. } => summary.push(Span::styled(
+            ": no valid credential, sign-ins with these credentials fail",
+            t.danger(),
+        )),
+    }
     if let Some(soonest) = s.soonest {
         summary.push(Span::raw(format!(
             " · soonest end {} ({})",
             date(soonest),
-            days(Some(days_left(soonest, app.now())))
+            days(Some(days_left(soonest, now)))
         )));
     }
-    if !e.credentials.is_empty() {
-        match s.covered_until {
-            Some(c) => summary.push(Span::raw(format!(" · covered until {}", date(c)))),
-            None if e.credentials.iter().any(|c| c.end.is_none()) => {}
-            None => summary.push(Span::styled(
-                " · nothing valid left: sign-ins with these credentials fail",
-                t.danger(),
-            )),
-        }
+    if c.stale > 0 {
+        summary.push(Span::styled(
+            format!(
+                " · {} stale (expired, can be removed)",
+                plural(c.stale, "credential", "credentials")
+            ),
+            t.dim(),
+        ));
     }
-    if s.old_not_cleaned_up {
+    if s.old_not_cleaned_up && c.stale == 0 {
         summary.push(Span::styled(
             " · old credential not cleaned up",
             t.warning(),

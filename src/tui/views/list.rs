@@ -2,7 +2,7 @@
 use super::super::app::{App, LoadPhase, Loadable, sort_label};
 use super::super::format::{date, days, thousands};
 use super::list_body;
-use crate::inventory::{Status, days_left};
+use crate::inventory::{CoverageStatus, Covered, days_left};
 use crate::safe_text::terminal;
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
@@ -84,8 +84,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 
     let now = app.now();
     let rows = inv.visible_rows(offset, height).map(|r| {
-        let s = r.summary.status;
-        let style = t.status(s);
+        let s = r.coverage.status;
+        let style = t.status(s.severity());
         let mut name = terminal(&r.entry.display_name).into_owned();
         if r.is_service_principal() && !wide {
             name.push_str(" [SP]");
@@ -99,18 +99,20 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             .impact
             .get(&r.entry.object_id)
             .is_some_and(|f| f.privileged());
-        let name = if privileged {
-            Cell::from(Line::from(vec![
-                Span::styled("⚑ privileged ", t.danger()),
-                Span::raw(name),
-            ]))
-        } else {
-            Cell::from(name)
-        };
+        let mut spans = Vec::with_capacity(3);
+        if privileged {
+            spans.push(Span::styled("⚑ privileged ", t.danger()));
+        }
+        spans.push(Span::raw(name));
+        // Expired leftovers of a covered app: to clean up, not an outage (the status says how long it is covered).
+        if r.coverage.stale > 0 {
+            spans.push(Span::styled(stale_badge(r.coverage.stale), t.dim()));
+        }
+        let name = Cell::from(Line::from(spans));
         let mut cells = vec![
             Cell::from(format!("{} {}", s.symbol(), s.as_str())).style(style),
             Cell::from(
-                Line::from(days(r.summary.soonest.map(|e| days_left(e, now))))
+                Line::from(days(r.coverage.date().map(|e| days_left(e, now))))
                     .alignment(Alignment::Right),
             )
             .style(style),
@@ -123,7 +125,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 "app"
             }));
         }
-        let (covered, covered_style) = covered(r, now, app);
+        let (covered, covered_style) = covered(r, app);
         let owners = match app.owners.get(&r.entry.object_id) {
             Some(Loadable::Loaded(o)) if o.is_empty() => Cell::from("0").style(t.warning()),
             Some(Loadable::Loaded(o)) => Cell::from(o.len().to_string()),
@@ -158,23 +160,22 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_stateful_widget(table, table_area, &mut state);
 }
 
-/// "covered until": the last date a still-valid credential works; `none` when nothing valid is left.
-fn covered(
-    r: &super::super::model::Row,
-    _now: chrono::DateTime<chrono::Utc>,
-    app: &App,
-) -> (String, Style) {
-    let t = app.theme();
-    let creds = &r.entry.credentials;
-    if creds.is_empty() {
-        return ("–".into(), Style::new());
+/// `  stale` (or `  stale×N`): how many expired credentials a covered app still carries.
+pub fn stale_badge(n: usize) -> String {
+    if n == 1 {
+        "  stale".into()
+    } else {
+        format!("  stale×{n}")
     }
-    if creds.iter().any(|c| c.end.is_none()) {
-        return ("never".into(), Style::new());
-    }
-    match r.summary.covered_until {
-        Some(d) => (date(d), Style::new()),
-        None => ("none".into(), t.danger()),
+}
+
+/// "covered until": the last date a valid credential works; `none` when nothing valid is left.
+fn covered(r: &super::super::model::Row, app: &App) -> (String, Style) {
+    match r.coverage.covered {
+        Covered::Until(d) => (date(d), Style::new()),
+        Covered::Forever => ("never".into(), Style::new()),
+        Covered::NoCredentials => ("–".into(), Style::new()),
+        Covered::Broken { .. } => ("none".into(), app.theme().danger()),
     }
 }
 
@@ -222,10 +223,13 @@ fn empty(app: &App, frame: &mut Frame, area: Rect) {
                     app.inventory.view().status.label()
                 )));
             }
-            if app.inventory.counts()[Status::Expired as usize] == 0
-                && app.inventory.view().status == super::super::model::StatusFilter::ExpiredOnly
+            if app.inventory.counts()[CoverageStatus::Broken as usize] == 0
+                && app.inventory.view().status == super::super::model::StatusFilter::BrokenOnly
             {
-                v.push(Line::styled("Good news: nothing has expired.", t.dim()));
+                v.push(Line::styled(
+                    "Good news: every app with credentials has a valid one.",
+                    t.dim(),
+                ));
             }
             v
         }

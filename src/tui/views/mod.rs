@@ -11,7 +11,7 @@ use super::app::{App, LoadPhase, Popup, Screen};
 use super::format::{ago, plural, thousands};
 use super::keymap;
 use crate::graph::ObjectType;
-use crate::inventory::Status;
+use crate::inventory::{CoverageStatus, Status};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -115,7 +115,7 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
     }
     let counts = app.inventory.counts();
     let mut second = vec![Span::raw(" ")];
-    for s in Status::ALL {
+    for s in CoverageStatus::ALL {
         second.push(Span::styled(
             format!(
                 "{} {} {}",
@@ -123,8 +123,8 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
                 thousands(counts[s as usize]),
                 s.as_str()
             ),
-            if counts[s as usize] > 0 && s != Status::Ok {
-                t.status(s)
+            if counts[s as usize] > 0 && s != CoverageStatus::Ok {
+                t.status(s.severity())
             } else {
                 Style::new()
             },
