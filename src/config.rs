@@ -114,6 +114,71 @@ pub struct Profile {
     /// A credential added to live longer than this many days is an audit finding (besides any tenant policy's cap).
     #[serde(default, deserialize_with = "de::lifetime_days")]
     pub audit_max_lifetime_days: Option<i64>,
+    /// Where `keyturn notify` sends: any of `teams`, `slack`, `webhook`, `mail`. The webhook URLs and the SMTP
+    /// password are secrets: environment or OS keyring (`keyturn notify --set-secret`), never this file.
+    #[serde(default, deserialize_with = "de::notify_targets")]
+    pub notify_targets: Option<Vec<NotifyTarget>>,
+    /// Days after which `keyturn notify` repeats a message whose status did not change (built-in 7).
+    #[serde(default, deserialize_with = "de::reminder_days")]
+    pub notify_reminder_days: Option<i64>,
+    /// The SMTP server for the `mail` target.
+    #[serde(default, deserialize_with = "de::opt_host")]
+    pub smtp_host: Option<String>,
+    /// Built-in: 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    pub smtp_port: Option<u16>,
+    pub smtp_tls: Option<SmtpTls>,
+    /// Sign in to the SMTP server as this user (the password: `KEYTURN_SMTP_PASSWORD` or the OS keyring).
+    pub smtp_username: Option<String>,
+    /// The sender of notification mails (`keyturn <keyturn@contoso.com>`).
+    pub mail_from: Option<String>,
+    /// Who gets the mail about an app that has no owner with an address.
+    pub mail_fallback: Option<String>,
+}
+
+/// A `keyturn notify` target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NotifyTarget {
+    Teams,
+    Slack,
+    Webhook,
+    Mail,
+}
+
+impl NotifyTarget {
+    pub const ALL: [NotifyTarget; 4] = [
+        NotifyTarget::Teams,
+        NotifyTarget::Slack,
+        NotifyTarget::Webhook,
+        NotifyTarget::Mail,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyTarget::Teams => "teams",
+            NotifyTarget::Slack => "slack",
+            NotifyTarget::Webhook => "webhook",
+            NotifyTarget::Mail => "mail",
+        }
+    }
+}
+
+impl std::fmt::Display for NotifyTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the `mail` target talks to its SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on this machine (loopback), such as a local MTA.
+    None,
 }
 
 impl Profile {
@@ -143,6 +208,14 @@ impl Profile {
             allow_vault_hosts: self.allow_vault_hosts.or(b.allow_vault_hosts),
             audit_source: self.audit_source.or(b.audit_source),
             audit_max_lifetime_days: self.audit_max_lifetime_days.or(b.audit_max_lifetime_days),
+            notify_targets: self.notify_targets.or(b.notify_targets),
+            notify_reminder_days: self.notify_reminder_days.or(b.notify_reminder_days),
+            smtp_host: self.smtp_host.or(b.smtp_host),
+            smtp_port: self.smtp_port.or(b.smtp_port),
+            smtp_tls: self.smtp_tls.or(b.smtp_tls),
+            smtp_username: self.smtp_username.or(b.smtp_username),
+            mail_from: self.mail_from.or(b.mail_from),
+            mail_fallback: self.mail_fallback.or(b.mail_fallback),
         }
     }
 }
@@ -237,9 +310,53 @@ fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
 /// line itself (so the key is named even when the parser's message does not name it), then what is wrong.
 fn toml_message(text: &str, e: &toml::de::Error) -> String {
     let detail = e.message().trim().to_string();
+    // A webhook URL or SMTP password written into the file is a secret: say where it is, never echo the line.
+    if let Some(hint) = secret_in_file(&detail) {
+        return match e.span() {
+            Some(span) => {
+                let offset = span.start.min(text.len());
+                let before = text.get(..offset).unwrap_or("");
+                format!("line {}: {hint}", before.matches('\n').count() + 1)
+            }
+            None => hint,
+        };
+    }
     match e.span() {
         Some(span) => located(text, span.start, &detail),
         None => detail,
+    }
+}
+
+/// The clear error for a notification secret put in the config file: an unknown key that names a webhook URL or a
+/// password, or a URL given as a `notify_targets` entry.
+fn secret_in_file(detail: &str) -> Option<String> {
+    let field = detail
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_ascii_lowercase);
+    let is_url = detail.starts_with(de::URL_IN_TARGETS);
+    let webhook = field
+        .as_deref()
+        .is_some_and(|f| f.contains("webhook") || f.ends_with("_url") && f.contains("notify"));
+    let password = field
+        .as_deref()
+        .is_some_and(|f| f.contains("smtp") && (f.contains("password") || f.contains("secret")));
+    if webhook || is_url {
+        Some(
+            "a webhook URL is a secret and never goes in the config file (anyone who has it can post to the \
+             channel): set KEYTURN_TEAMS_WEBHOOK_URL, KEYTURN_SLACK_WEBHOOK_URL or KEYTURN_WEBHOOK_URL, or store it \
+             in the OS keyring with `keyturn notify --set-secret teams|slack|webhook`; list only the target names in \
+             notify_targets = [\"teams\", \"slack\", \"webhook\", \"mail\"]"
+                .to_string(),
+        )
+    } else if password {
+        Some(
+            "the SMTP password is a secret and never goes in the config file: set KEYTURN_SMTP_PASSWORD, or store it \
+             in the OS keyring with `keyturn notify --set-secret smtp`; the file keeps smtp_username only"
+                .to_string(),
+        )
+    } else {
+        None
     }
 }
 
@@ -293,6 +410,58 @@ fn key_offset(text: &str, path: &[String], key: &str) -> Option<usize> {
 /// its line number from the parser.
 mod de {
     use serde::{Deserialize, Deserializer, de::Error};
+
+    /// The start of the error for a URL in `notify_targets` (see `secret_in_file`).
+    pub const URL_IN_TARGETS: &str = "notify_targets holds a URL";
+
+    pub fn notify_targets<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<super::NotifyTarget>>, D::Error> {
+        let names = Vec::<String>::deserialize(d)?;
+        let mut out = Vec::new();
+        for n in names {
+            let t = super::NotifyTarget::ALL
+                .into_iter()
+                .find(|t| t.as_str().eq_ignore_ascii_case(n.trim()));
+            match t {
+                Some(t) if !out.contains(&t) => out.push(t),
+                Some(_) => {}
+                None if n.contains("://") => return Err(D::Error::custom(URL_IN_TARGETS)),
+                None => {
+                    return Err(D::Error::custom(format!(
+                        "notify_targets: {n:?} is not a target (teams, slack, webhook, mail)"
+                    )));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    pub fn reminder_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let v = i64::deserialize(d)?;
+        if !(1..=365).contains(&v) {
+            return Err(D::Error::custom(format!(
+                "notify_reminder_days = {v}: must be 1 to 365 days"
+            )));
+        }
+        Ok(Some(v))
+    }
+
+    /// A host name or IP address, without scheme or port.
+    pub fn opt_host<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let v = String::deserialize(d)?;
+        let t = v.trim();
+        if t.is_empty()
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '[' | ']'))
+        {
+            return Err(D::Error::custom(format!(
+                "{v:?} is not a host name: give the SMTP server's name only (smtp.office365.com), the port in smtp_port"
+            )));
+        }
+        Ok(Some(t.to_string()))
+    }
 
     pub fn days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         let v = i64::deserialize(d)?;
@@ -543,6 +712,43 @@ mod tests {
         let example = include_str!("../assets/config.example.toml");
         let cfg = parse(example, Path::new("config.example.toml")).unwrap();
         assert!(!cfg.profiles.is_empty());
+    }
+
+    #[test]
+    fn notify_keys_merge_and_secrets_in_the_file_are_refused_without_echo() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "[defaults]\nnotify_targets = [\"teams\", \"Mail\"]\nsmtp_host = \"smtp.contoso.com\"\n\
+             [profiles.p]\nnotify_reminder_days = 3\nsmtp_tls = \"tls\"\nmail_fallback = \"ops@contoso.com\"\n",
+        );
+        let p = Config::load(Some(&path)).unwrap().profile("p").unwrap();
+        assert_eq!(
+            p.notify_targets,
+            Some(vec![NotifyTarget::Teams, NotifyTarget::Mail])
+        );
+        assert_eq!(
+            (p.notify_reminder_days, p.smtp_tls, p.smtp_host.as_deref()),
+            (Some(3), Some(SmtpTls::Tls), Some("smtp.contoso.com"))
+        );
+        let secret = "https://prod-00.westeurope.logic.azure.com/workflows/abc?sig=SECRETSIG";
+        for text in [
+            format!("[profiles.p]\nteams_webhook_url = \"{secret}\"\n"),
+            format!("[profiles.p]\nnotify_targets = [\"{secret}\"]\n"),
+            "[profiles.p]\nsmtp_password = \"SECRETSIG\"\n".to_string(),
+        ] {
+            let e = parse(&text, Path::new("c.toml")).unwrap_err().to_string();
+            assert!(e.contains("is a secret") && e.contains("line 2"), "{e}");
+            assert!(e.contains("--set-secret"), "{e}");
+            assert!(!e.contains("SECRETSIG"), "the secret is never echoed: {e}");
+        }
+        let e = parse(
+            "[profiles.p]\nnotify_targets = [\"pager\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("\"pager\" is not a target"), "{e}");
     }
 }
 
