@@ -194,6 +194,11 @@ pub enum Command {
     /// An access review: walk the apps in scope, record a decision for each (keep, rotate, remove a credential,
     /// escalate) with the facts shown; quit and resume any time. `review export` writes the record.
     Review(crate::review::command::ReviewArgs),
+    /// Tell Teams, Slack, a JSON webhook and the apps' owners (mail) about credentials at warning or worse that are
+    /// new or worse since the last run, or due a reminder (for cron). Exit 0 sent (or nothing to send), 3 could not
+    /// complete (sign-in, Graph, or a target failed: named on stderr; a failed target is retried at the next run).
+    #[command(after_help = NOTIFY_HELP)]
+    Notify(crate::notify::NotifyArgs),
     /// Remove old secrets whose kept period has ended, after checking nothing still needs them (for cron).
     /// Exit 0 nothing due or all removed, 1 something held, 3 could not complete.
     Cleanup(crate::rotation::cli::CleanupArgs),
@@ -331,6 +336,19 @@ impl Command {
     }
 }
 
+const NOTIFY_HELP: &str = "Targets come from the profile: notify_targets = [\"teams\", \"slack\", \"webhook\", \"mail\"], \
+notify_reminder_days (default 7), and for mail smtp_host, smtp_port, smtp_tls, smtp_username, mail_from, mail_fallback.
+Secrets never go in the config file; each comes from its environment variable, else the OS keyring
+(`keyturn notify --set-secret NAME` stores it, reading one line from standard input):
+  KEYTURN_TEAMS_WEBHOOK_URL   Teams Workflows webhook (Adaptive Card)
+  KEYTURN_SLACK_WEBHOOK_URL   Slack incoming webhook
+  KEYTURN_WEBHOOK_URL         generic JSON webhook
+  KEYTURN_SMTP_PASSWORD       password of smtp_username
+Webhook URLs must be https (http only to 127.0.0.1/::1/localhost).
+A credential is sent again only when its status gets worse (warning < critical < expired) or after the reminder
+interval; a target that failed is not recorded and is tried again at the next run.
+Exit codes: 0 sent (or nothing to send), 3 could not complete (sign-in, Graph, or a target failed: named on stderr).";
+
 #[derive(Debug, Clone, Args)]
 pub struct ShowArgs {
     /// The application: its appId, object id, or exact display name.
@@ -443,7 +461,7 @@ pub struct EmulatorArgs {
 }
 
 /// `--warn-days`/`--critical-days`: 0 to 100 years; a larger window reaches past any date there is.
-fn threshold_days(s: &str) -> Result<i64, String> {
+pub(crate) fn threshold_days(s: &str) -> Result<i64, String> {
     let max = crate::inventory::MAX_THRESHOLD_DAYS;
     let v: i64 = s
         .trim()

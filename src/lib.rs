@@ -20,6 +20,7 @@ pub mod keyvault;
 pub mod logging;
 pub mod machine;
 pub mod net;
+pub mod notify;
 pub mod parallel;
 pub mod removal;
 pub mod report;

@@ -67,6 +67,7 @@ fn main() -> ExitCode {
             Some(Command::Show(args)) => show(&cli.global, args).await,
             Some(Command::Audit(args)) => audit(&cli.global, args).await,
             Some(Command::Cleanup(args)) => cleanup(&cli.global, args).await,
+            Some(Command::Notify(args)) => notify(&cli.global, args).await,
             Some(Command::Remove(args)) => remove(&cli.global, args).await,
             Some(Command::Review(args)) => review(&cli.global, args).await,
             Some(Command::Login(args)) => login(&cli.global, args).await,
@@ -150,6 +151,27 @@ async fn cleanup(
 ) -> ExitCode {
     on_session(global, async |s, out, err| {
         keyturn::rotation::cli::cleanup_command(s, &args, out, err).await
+    })
+    .await
+}
+
+/// `keyturn notify`: tell the profile's targets what is new or worse; `--set-secret` stores a target's secret.
+async fn notify(global: &keyturn::cli::GlobalArgs, args: keyturn::notify::NotifyArgs) -> ExitCode {
+    if let Some(name) = args.set_secret {
+        let settings = match Settings::resolve(&global.overrides()) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        let code = keyturn::notify::set_secret_command(
+            &settings,
+            name,
+            args.from_env,
+            &mut TerminalWriter::new(std::io::stderr()),
+        );
+        return ExitCode::from(code);
+    }
+    on_session(global, async |s, out, err| {
+        keyturn::notify::notify_command(s, &args, out, err).await
     })
     .await
 }

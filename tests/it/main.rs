@@ -14,6 +14,7 @@ mod hardening;
 mod hostile_numbers;
 mod last_use_cache;
 mod multi_profile;
+mod notify;
 mod plan_file;
 mod real_service;
 mod removal;
