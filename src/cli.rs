@@ -305,6 +305,7 @@ impl Command {
             Command::Journal(_) => "journal",
             Command::Review(_) => "review",
             Command::Cleanup(_) => "cleanup",
+            Command::Notify(_) => "notify",
             Command::Remove(_) => "remove",
             Command::Login(_) => "login",
             Command::Logout => "logout",
@@ -319,7 +320,9 @@ impl Command {
     /// to no tenant and ignore them.
     pub fn takes_several_profiles(&self) -> bool {
         match self {
-            Command::Check(_) | Command::Completions(_) | Command::Man(_) => true,
+            Command::Check(_) | Command::Notify(_) | Command::Completions(_) | Command::Man(_) => {
+                true
+            }
             Command::Demo(_)
             | Command::Emulator(_)
             | Command::Rotate(_)

@@ -155,10 +155,17 @@ async fn cleanup(
     .await
 }
 
-/// `keyturn notify`: tell the profile's targets what is new or worse; `--set-secret` stores a target's secret.
+/// `keyturn notify`: tell the profile's targets what is new or worse; `--set-secret` stores a target's secret. With
+/// several profiles each tenant runs on its own (4 at a time); its output is printed in profile order, and the exit
+/// code is the worst of them.
 async fn notify(global: &keyturn::cli::GlobalArgs, args: keyturn::notify::NotifyArgs) -> ExitCode {
+    let selection = global.profile_selection();
+    let overrides = global.overrides();
     if let Some(name) = args.set_secret {
-        let settings = match Settings::resolve(&global.overrides()) {
+        if selection.is_several() {
+            return fail("--set-secret stores the secret of one tenant: give one --profile");
+        }
+        let settings = match Settings::resolve(&overrides) {
             Ok(s) => s,
             Err(e) => return fail(e),
         };
@@ -170,10 +177,60 @@ async fn notify(global: &keyturn::cli::GlobalArgs, args: keyturn::notify::Notify
         );
         return ExitCode::from(code);
     }
-    on_session(global, async |s, out, err| {
-        keyturn::notify::notify_command(s, &args, out, err).await
-    })
-    .await
+    let settings = match keyturn::session::resolve_profiles(&overrides, &selection) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let several = settings.len() > 1;
+    if several {
+        let ignored = keyturn::session::ignored_with_several_profiles(
+            &overrides,
+            &keyturn::auth::Env::from_process(),
+        );
+        if !ignored.is_empty() {
+            eprintln!(
+                "keyturn: note: with several profiles each signs in as its profile says; not used: {}",
+                ignored.join(", ")
+            );
+        }
+    }
+    let args = &args;
+    let outcomes = keyturn::session::for_each_tenant(
+        settings,
+        keyturn::session::SignInOptions::default(),
+        |session| async move {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let code = keyturn::notify::notify_command(&session, args, &mut out, &mut err).await;
+            Ok::<_, keyturn::session::SessionError>((code, out, err))
+        },
+    )
+    .await;
+    let (mut stdout, mut stderr) = (
+        TerminalWriter::new(std::io::stdout()),
+        TerminalWriter::new(std::io::stderr()),
+    );
+    let mut code = 0;
+    for o in outcomes {
+        match o.result {
+            Ok((c, out, err)) => {
+                code = code.max(c);
+                let _ = stdout.write_all(&out);
+                if several {
+                    for line in String::from_utf8_lossy(&err).lines() {
+                        let _ = writeln!(stderr, "[{}] {line}", o.profile);
+                    }
+                } else {
+                    let _ = stderr.write_all(&err);
+                }
+            }
+            Err(e) => {
+                code = exit::UNKNOWN;
+                let _ = writeln!(stderr, "keyturn: profile {}: {e}", o.profile);
+            }
+        }
+    }
+    let _ = stdout.flush();
+    ExitCode::from(code)
 }
 
 /// `keyturn remove`: one credential, journaled; the plan only without --yes.

@@ -31,8 +31,17 @@ use targets::SecretName;
 /// Exit code: could not complete (the monitoring-plugins "unknown", as `check` uses it).
 pub const EXIT_FAILED: u8 = 3;
 
-/// The dedup recipient of the channel targets (one channel per webhook).
-const CHANNEL: &str = "channel";
+/// The dedup recipient of a webhook target: its channel, known by a digest of the URL (the URL itself is a secret
+/// and is never stored), so a new webhook (another channel) gets the whole backlog.
+fn channel(url: &SecretString) -> String {
+    use secrecy::ExposeSecret;
+    let digest = ring::digest::digest(&ring::digest::SHA256, url.expose_secret().trim().as_bytes());
+    let hex: String = digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("channel:{hex}")
+}
 
 /// Owners are read for this many apps at a time.
 const OWNER_READS: usize = 8;
@@ -70,7 +79,7 @@ enum Ready {
 /// One message to send: to one target and recipient, about `items`.
 struct Outgoing<'a> {
     target: NotifyTarget,
-    /// The dedup recipient: `channel`, or the lowercased mail address.
+    /// The dedup recipient: `channel:<digest of the URL>`, or the lowercased mail address.
     recipient: String,
     /// For mail: the address, and whether it is the fallback.
     to: Option<(lettre::Address, bool)>,
@@ -364,10 +373,11 @@ fn plan<'a>(
         )
     };
     match ready {
-        Ready::Hook { target, .. } => {
+        Ready::Hook { target, url, .. } => {
+            let recipient = channel(url);
             let mut items = Vec::new();
             for n in notices {
-                if let Some(reason) = due(n, *target, CHANNEL)? {
+                if let Some(reason) = due(n, *target, &recipient)? {
                     items.push((n, reason));
                 }
             }
@@ -380,7 +390,7 @@ fn plan<'a>(
                 .chunks(per)
                 .map(|c| Outgoing {
                     target: *target,
-                    recipient: CHANNEL.into(),
+                    recipient: recipient.clone(),
                     to: None,
                     items: c.to_vec(),
                 })

@@ -751,3 +751,105 @@ async fn a_webhook_url_in_the_config_file_is_refused_without_echo_and_no_target_
     assert!(!run.stderr.contains("SECRETSIG"), "{}", run.stderr);
     emu.shutdown().await;
 }
+
+/// Two emulated tenants as two profiles: `notify --profile a --profile b` tells the webhook about each tenant's
+/// credentials, each under its own tenant id; a second run sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_over_two_profiles_sends_each_tenant_once() {
+    use keyturn::emulator::TenantSource;
+    let a = support::start(EmulatorConfig::default()).await;
+    let b = support::start(EmulatorConfig {
+        tenant: TenantSource::Generated { apps: 60, seed: 7 },
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let hook = receiver(200, "", 0).await;
+    let now_text = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = DateTime::parse_from_rfc3339(&now_text)
+        .unwrap()
+        .with_timezone(&Utc);
+    let profile = |name: &str, emu: &keyturn::emulator::Emulator| {
+        let i = emu.info();
+        format!(
+            "[profiles.{name}]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nauthority_host = \"{}\"\ngraph_url = \"{}\"\n\
+             ca_cert = \"{}\"\nsign_in = \"secret\"\nnotify_targets = [\"webhook\"]\n",
+            i.tenant_id,
+            i.client_id,
+            i.authority_host,
+            i.graph_url,
+            i.ca_cert.display()
+        )
+    };
+    let config = home.path().join("config.toml");
+    std::fs::write(&config, format!("{}{}", profile("a", &a), profile("b", &b))).unwrap();
+    let mut env: Vec<(String, String)> = [
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_STATE_HOME",
+        "XDG_CACHE_HOME",
+    ]
+    .iter()
+    .map(|k| {
+        (
+            k.to_string(),
+            home.path().join(k.to_lowercase()).display().to_string(),
+        )
+    })
+    .collect();
+    env.extend([
+        ("HOME".to_string(), home.path().display().to_string()),
+        ("KEYTURN_CONFIG".to_string(), config.display().to_string()),
+        ("KEYTURN_SECRET_STORE".to_string(), "file".to_string()),
+        ("KEYTURN_NOW".to_string(), now_text.clone()),
+        ("KEYTURN_WEBHOOK_URL".to_string(), hook.url.clone()),
+    ]);
+    // Each profile's client secret is stored for it, as an operator would with `keyturn login`.
+    for (name, emu) in [("a", &a), ("b", &b)] {
+        let mut e = env.clone();
+        e.push((
+            "AZURE_CLIENT_SECRET".into(),
+            emu.info().client_secret.clone(),
+        ));
+        let login = keyturn(e, &["--profile", name, "login", "--from-env"]).await;
+        assert_eq!(login.code, 0, "{}", login.stderr);
+    }
+
+    let run = keyturn(env.clone(), &["--profile", "a", "--profile", "b", "notify"]).await;
+    assert_eq!(
+        run.code, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    let bodies = hook.take();
+    for emu in [&a, &b] {
+        let tenant = emu.info().tenant_id.clone();
+        let want = expected(&emu.state(), now, 30, 7);
+        assert!(
+            !want.is_empty(),
+            "tenant {tenant} has credentials at warning or worse"
+        );
+        let rows: Vec<Value> = bodies
+            .iter()
+            .filter(|d| d["tenantId"] == tenant.as_str())
+            .flat_map(|d| d["credentials"].as_array().unwrap().clone())
+            .collect();
+        let got: BTreeSet<_> = rows.iter().map(|r| expected_key_of(r, &want)).collect();
+        assert_eq!(
+            got,
+            want.keys().cloned().collect::<BTreeSet<_>>(),
+            "tenant {tenant}"
+        );
+        assert_eq!(
+            rows.len(),
+            want.len(),
+            "tenant {tenant}: each credential once"
+        );
+        assert!(run.stdout.contains(&tenant), "{}", run.stdout);
+    }
+    let again = keyturn(env, &["--all-profiles", "notify"]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(hook.take().is_empty(), "nothing new in either tenant");
+    a.shutdown().await;
+    b.shutdown().await;
+}
