@@ -435,7 +435,7 @@ async fn notify_tells_every_target_once_then_again_when_worse() {
     let cards = teams.take();
     assert!(!cards.is_empty());
     let fixture: Value = serde_json::from_str(include_str!(
-        "../fixtures/microsoft/teams/webhook-adaptive-card.json"
+        "../fixtures/microsoft/teams/webhook_adaptive_card/message.json"
     ))
     .unwrap();
     let keys = |v: &Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };

@@ -986,6 +986,16 @@ pub(super) const TABLE: &[Entry] = &[
             repair: &[],
         },
     },
+    // ---------------------------------------------------------------------------------------------- teams
+    Entry {
+        file: "teams/webhook_adaptive_card",
+        anchor: "application/vnd.microsoft.card.adaptive",
+        claim: Claim::NotApplicable {
+            reason: "a request keyturn notify sends to a Teams webhook, not an answer of a service the emulator \
+                     serves: tests/it/notify.rs compares each Teams message keyturn sends with it, key by key",
+            model: Model::None,
+        },
+    },
 ];
 
 pub(super) fn block_for(entry: &Entry) -> Block {
