@@ -140,6 +140,7 @@ const NAME_CONFIG: &str = "config";
 const NAME_SIGN_IN: &str = "sign-in";
 const NAME_GRAPH: &str = "Graph read";
 const NAME_AUDIT: &str = "audit read";
+const NAME_OWNERS: &str = "owners' names";
 const NAME_ROTATE: &str = "rotate";
 
 /// Run every check for the profile the overrides select.
@@ -155,7 +156,13 @@ pub async fn run(overrides: &Overrides, options: DoctorOptions) -> DoctorReport 
                 e.to_string(),
                 "correct the file at the line named (assets/config.example.toml shows every key)",
             ));
-            for name in [NAME_SIGN_IN, NAME_GRAPH, NAME_AUDIT, NAME_ROTATE] {
+            for name in [
+                NAME_SIGN_IN,
+                NAME_GRAPH,
+                NAME_OWNERS,
+                NAME_AUDIT,
+                NAME_ROTATE,
+            ] {
                 report.push(Check::skip(name, NAME_CONFIG));
             }
             return report;
@@ -190,7 +197,7 @@ async fn run_with_settings(
     let mappings = settings.mappings.clone();
     let vaults = vaults_of(&settings.vaults, &mappings);
     let skip_rest = |report: &mut DoctorReport, because: &str| {
-        for name in [NAME_GRAPH, NAME_AUDIT, NAME_ROTATE] {
+        for name in [NAME_GRAPH, NAME_OWNERS, NAME_AUDIT, NAME_ROTATE] {
             report.push(Check::skip(name, because));
         }
         for vault in vaults.keys() {
@@ -266,6 +273,8 @@ async fn run_with_settings(
             &who,
         )),
     }
+
+    report.push(owner_names_check(&claims, &who));
 
     // Audit read, from the source `keyturn audit` will use.
     if session.settings.profile.audit_source == Some(crate::audit::Source::Office365) {
@@ -406,6 +415,30 @@ fn sign_in_failure(text: &str) -> (String, String) {
         "check tenant_id, client_id and the sign-in method in the profile; `keyturn login` stores a client secret"
     };
     (text.to_string(), fix.to_string())
+}
+
+/// Owners' names: Graph lists a user owner as its type and id alone unless the identity may read users.
+fn owner_names_check(claims: &TokenClaims, who: &str) -> Check {
+    let any = [
+        "User.Read.All",
+        "User.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ];
+    match any.iter().find(|p| claims.has_permission(p)) {
+        Some(p) => Check::pass(
+            NAME_OWNERS,
+            format!("owners are shown with their names ({p})"),
+        ),
+        None => Check::fail(
+            NAME_OWNERS,
+            format!(
+                "owners that are users are shown by object id only: Graph returns their names only to an identity with {}",
+                crate::graph::models::OWNER_NAMES_PERMISSIONS
+            ),
+            grant_fix(&["User.Read.All"], claims, who),
+        ),
+    }
 }
 
 /// The permissions among `needed` the token does not carry (all of them when the token says nothing).

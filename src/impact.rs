@@ -369,6 +369,14 @@ pub async fn gather(
         notes.push(format!("owners unknown: {e}"));
         Vec::new()
     });
+    // Once per app, not once per owner.
+    let hidden = owners.iter().filter(|o| o.is_unnamed_user()).count();
+    if hidden > 0 {
+        notes.push(format!(
+            "{hidden} owner(s) shown without names: Graph returns users' names only to an identity with {}; grant one to see who they are",
+            crate::graph::models::OWNER_NAMES_PERMISSIONS
+        ));
+    }
     if let Some(n) = &facts.permissions_unknown {
         notes.push(n.clone());
     }

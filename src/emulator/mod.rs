@@ -513,6 +513,18 @@ impl Emulator {
             max_days.map(permissions::lifetime_policy);
     }
 
+    /// Add a user to the directory (a possible owner). Returns its object id.
+    pub fn add_user(&self, display_name: &str, user_principal_name: &str) -> String {
+        let id = Uuid::new_v4();
+        lock(&self.shared.tenant).push_user(model::User {
+            id,
+            display_name: display_name.to_string(),
+            user_principal_name: user_principal_name.to_string(),
+            mail: None,
+        });
+        id.to_string()
+    }
+
     /// Register a new application (and service principal) without credentials. Returns `(object_id, app_id)`.
     pub fn create_app(&self, display_name: &str) -> (String, String) {
         let (id, app_id) = lock(&self.shared.tenant).create_app(display_name);

@@ -203,8 +203,28 @@ impl<'de> Deserialize<'de> for Owner {
     }
 }
 
+/// Graph returns a user owner as `@odata.type` and `id` alone (its other properties null) to an identity that may
+/// read applications but not users: names need one of these (Microsoft Graph's List owners page).
+pub const OWNER_NAMES_PERMISSIONS: &str = "User.Read.All or Directory.Read.All";
+
 impl Owner {
+    /// A user owner Graph sent without any name: the identity lacks [`OWNER_NAMES_PERMISSIONS`].
+    pub fn is_unnamed_user(&self) -> bool {
+        matches!(
+            self,
+            Owner::User {
+                display_name: None,
+                user_principal_name: None,
+                mail: None,
+                ..
+            }
+        )
+    }
+
     pub fn display_name(&self) -> &str {
+        if self.is_unnamed_user() {
+            return "(name hidden)";
+        }
         match self {
             Owner::User { display_name, .. } | Owner::ServicePrincipal { display_name, .. } => {
                 display_name.as_deref().unwrap_or("(no name)")
@@ -213,9 +233,13 @@ impl Owner {
         }
     }
 
-    /// UPN for a user, "service principal" for an app owner.
+    /// UPN for a user, "service principal" for an app owner; for a user without names, its id and the permission
+    /// that shows them.
     pub fn detail(&self) -> String {
         match self {
+            Owner::User { id, .. } if self.is_unnamed_user() => {
+                format!("user {id}: its name needs {OWNER_NAMES_PERMISSIONS}")
+            }
             Owner::User {
                 user_principal_name,
                 mail,
@@ -330,6 +354,32 @@ impl DirectoryAudit {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_user_owner_without_names_says_which_permission_shows_them() {
+        let hidden: Owner = serde_json::from_value(serde_json::json!({
+            "@odata.type": "#microsoft.graph.user",
+            "id": "11111111-2222-3333-4444-555555555555",
+            "displayName": null,
+            "userPrincipalName": null
+        }))
+        .unwrap();
+        assert!(hidden.is_unnamed_user());
+        assert_eq!(hidden.display_name(), "(name hidden)");
+        assert_eq!(
+            hidden.detail(),
+            "user 11111111-2222-3333-4444-555555555555: its name needs User.Read.All or Directory.Read.All"
+        );
+        let named: Owner = serde_json::from_value(serde_json::json!({
+            "@odata.type": "#microsoft.graph.user",
+            "id": "11111111-2222-3333-4444-555555555555",
+            "userPrincipalName": "a@x.test"
+        }))
+        .unwrap();
+        assert!(!named.is_unnamed_user());
+        assert_eq!(named.detail(), "a@x.test");
+    }
+
     use super::*;
 
     #[test]

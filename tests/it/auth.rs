@@ -701,11 +701,18 @@ mod doctor {
         assert_eq!(r.exit_code(), 0, "{}", r.render());
         let names: Vec<&str> = r.checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
-            names[..5],
-            ["config", "sign-in", "Graph read", "audit read", "rotate"]
+            names[..6],
+            [
+                "config",
+                "sign-in",
+                "Graph read",
+                "owners' names",
+                "audit read",
+                "rotate"
+            ]
         );
         assert!(
-            names[5].starts_with("vault https://127.0.0.1:"),
+            names[6].starts_with("vault https://127.0.0.1:"),
             "{names:?}"
         );
         assert!(

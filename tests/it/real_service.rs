@@ -5,7 +5,7 @@ use super::rotation::{
     assert_invariants, binary_journal, creds, env, executor_for, fault, has_key, keyturn_cmd,
     latest_version, request, test_options,
 };
-use super::support::{client, vault_token};
+use super::support::{self, client, vault_token};
 use keyturn::emulator::{FaultKind, Op};
 use keyturn::rotation::{ExecutorOptions, RemovalRetry};
 use keyturn::store::Journal;
@@ -465,4 +465,124 @@ async fn the_emulators_vault_refusals_match_the_published_captures() {
         answer["error"]["innererror"]["code"].as_str().unwrap()
     )));
     env.emu.shutdown().await;
+}
+
+// ---- Owners without names ------------------------------------------------------------------------------------
+
+/// With Application.Read.All alone, Graph returns user owners as `@odata.type` and `id`, every other property null
+/// (Microsoft Graph's List owners page: limited information for objects of a type the caller cannot read). keyturn
+/// says which permission shows the names: in `show` (text), once on stderr, and in `doctor`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_without_names_say_which_permission_shows_them() {
+    use keyturn::emulator::{EmulatorConfig, TenantSource};
+    let emu = super::support::start(EmulatorConfig {
+        tenant: TenantSource::Generated { apps: 0, seed: 1 },
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let (app, _) = emu.create_app("Payroll Sync");
+    let alice = emu.add_user("Alice Admin", "alice@contoso.test");
+    let bob = emu.add_user("Bob Builder", "bob@contoso.test");
+    let (robot, _) = emu.add_client("deploy-robot", &[]);
+    for o in [&alice, &bob, &robot] {
+        assert!(emu.add_owner(&app, o));
+    }
+    let (reader, reader_secret) = emu.add_client("keyturn-reader", &["Application.Read.All"]);
+
+    // The wire: users reduced to type and id for the reader, whole for an identity that may read users.
+    let token = support::token_as(&emu, &reader, &reader_secret, support::GRAPH_SCOPE).await;
+    let (status, body) =
+        support::graph_get(&emu, &token, &format!("/applications/{app}/owners")).await;
+    assert_eq!(status, 200, "{body}");
+    let items = body["value"].as_array().unwrap();
+    let user = items.iter().find(|o| o["id"] == alice.as_str()).unwrap();
+    assert_eq!(user["@odata.type"], "#microsoft.graph.user");
+    assert!(
+        user["displayName"].is_null() && user["userPrincipalName"].is_null(),
+        "{user}"
+    );
+    let sp = items
+        .iter()
+        .find(|o| o["@odata.type"] == "#microsoft.graph.servicePrincipal")
+        .unwrap();
+    assert_eq!(
+        sp["displayName"], "deploy-robot",
+        "service principals stay readable"
+    );
+    let full = support::graph_token(&emu).await;
+    let (_, body) = support::graph_get(&emu, &full, &format!("/applications/{app}/owners")).await;
+    assert!(
+        body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["displayName"] == "Alice Admin"),
+        "{body}"
+    );
+
+    let home = tempfile::tempdir().unwrap();
+    let mut env = super::hardening::env_for(&emu, home.path());
+    let full_env = env.clone();
+    for (k, v) in &mut env {
+        match k.as_str() {
+            "AZURE_CLIENT_ID" => *v = reader.clone(),
+            "AZURE_CLIENT_SECRET" => *v = reader_secret.clone(),
+            _ => {}
+        }
+    }
+    let text = super::hardening::keyturn(env.clone(), &["show", &app]).await;
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    for id in [&alice, &bob] {
+        assert!(
+            text.stdout.contains(&format!(
+                "(name hidden)  user {id}: its name needs User.Read.All or Directory.Read.All"
+            )),
+            "{}",
+            text.stdout
+        );
+    }
+    assert!(text.stdout.contains("deploy-robot"), "{}", text.stdout);
+    assert_eq!(
+        text.stderr.matches("shown without names").count(),
+        1,
+        "one note, not one per owner: {}",
+        text.stderr
+    );
+    assert!(
+        text.stderr.contains("2 owner(s) shown without names"),
+        "{}",
+        text.stderr
+    );
+    let json = super::hardening::keyturn(env.clone(), &["show", &app, "--format", "json"]).await;
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let o = doc["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == alice.as_str())
+        .unwrap();
+    assert!(
+        o["displayName"].is_null(),
+        "JSON keeps what Graph sent: {o}"
+    );
+
+    let line = |stdout: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains("owners' names"))
+            .unwrap_or_else(|| panic!("no owners' names line in {stdout}"))
+            .to_string()
+    };
+    let doctor = super::hardening::keyturn(env, &["doctor"]).await;
+    let l = line(&doctor.stdout);
+    assert!(l.starts_with("FAIL  owners' names: "), "{l}");
+    assert!(l.contains("User.Read.All or Directory.Read.All"), "{l}");
+    assert!(
+        l.contains("-> fix: grant") && l.contains("User.Read.All"),
+        "{l}"
+    );
+    let doctor = super::hardening::keyturn(full_env, &["doctor"]).await;
+    let l = line(&doctor.stdout);
+    assert!(l.starts_with("PASS  owners' names: "), "{l}");
+    emu.shutdown().await;
 }

@@ -127,13 +127,36 @@ pub(super) fn get(shared: &Shared, ctx: &Ctx, kind: Kind, idx: usize, q: &QueryO
     Reply::json(200, GRAPH_JSON, &o)
 }
 
-pub(super) fn owners(shared: &Shared, ctx: &Ctx, kind: Kind, idx: usize) -> Reply {
+/// An application's owners. `user_names` false: the caller may read applications but not users, and Graph returns
+/// each user as its `@odata.type` and `id` with every other property null (Microsoft Graph's List owners page:
+/// "limited information" for objects of a type the caller cannot read).
+pub(super) fn owners(
+    shared: &Shared,
+    ctx: &Ctx,
+    kind: Kind,
+    idx: usize,
+    user_names: bool,
+) -> Reply {
     let tenant = lock(&shared.tenant);
     let value: Vec<Value> = tenant
         .owners(kind, idx)
         .iter()
         .filter_map(|id| tenant.principal(id))
         .map(|p| match p {
+            Owner::User(u) if !user_names => json!({
+                "@odata.type": "#microsoft.graph.user",
+                "id": u.id.to_string(),
+                "businessPhones": null,
+                "displayName": null,
+                "givenName": null,
+                "jobTitle": null,
+                "mail": null,
+                "mobilePhone": null,
+                "officeLocation": null,
+                "preferredLanguage": null,
+                "surname": null,
+                "userPrincipalName": null,
+            }),
             Owner::User(u) => json!({
                 "@odata.type": "#microsoft.graph.user",
                 "id": u.id.to_string(),

@@ -538,8 +538,17 @@ async fn dispatch(
             if !read && !auth.has_role("Application.ReadWrite.OwnedBy") {
                 return ctx.forbidden();
             }
+            // Users' properties need a permission to read users; without one Graph sends only their type and id.
+            let user_names = [
+                "User.Read.All",
+                "User.ReadWrite.All",
+                "Directory.Read.All",
+                "Directory.ReadWrite.All",
+            ]
+            .iter()
+            .any(|r| auth.has_role(r));
             with_fault(&shared.faults, Op::ListOwners, ctx, async |_| {
-                owners(shared, ctx, kind, idx)
+                owners(shared, ctx, kind, idx, user_names)
             })
             .await
         }
