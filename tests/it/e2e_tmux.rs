@@ -72,6 +72,21 @@ impl Tmux {
         t
     }
 
+    /// Keep every byte the pane's program writes to the terminal, appended to `file` (tmux pipe-pane).
+    pub(crate) fn pipe_pane(&self, file: &Path) {
+        self.run(&[
+            "pipe-pane",
+            "-t",
+            "e2e",
+            "-o",
+            &format!("cat >> {}", file.display()),
+        ]);
+    }
+
+    pub(crate) fn stop_pipe_pane(&self) {
+        self.run(&["pipe-pane", "-t", "e2e"]);
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         let out = Command::new("tmux")
             .env_clear()

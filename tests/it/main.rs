@@ -11,6 +11,7 @@ mod emulator;
 mod emulator_reports;
 mod emulator_signin;
 mod hardening;
+mod hardening_run;
 mod hostile_numbers;
 mod last_use_cache;
 mod multi_profile;
