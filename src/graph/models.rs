@@ -233,12 +233,13 @@ impl Owner {
         }
     }
 
-    /// UPN for a user, "service principal" for an app owner; for a user without names, its id and the permission
-    /// that shows them.
+    /// UPN for a user, "service principal" for an app owner; for a user without names, its id and the permissions
+    /// that show them.
     pub fn detail(&self) -> String {
         match self {
+            // Short enough for the detail pane of a 120-column terminal.
             Owner::User { id, .. } if self.is_unnamed_user() => {
-                format!("user {id}: its name needs {OWNER_NAMES_PERMISSIONS}")
+                format!("{id}: names need {OWNER_NAMES_PERMISSIONS}")
             }
             Owner::User {
                 user_principal_name,
@@ -368,7 +369,7 @@ mod tests {
         assert_eq!(hidden.display_name(), "(name hidden)");
         assert_eq!(
             hidden.detail(),
-            "user 11111111-2222-3333-4444-555555555555: its name needs User.Read.All or Directory.Read.All"
+            "11111111-2222-3333-4444-555555555555: names need User.Read.All or Directory.Read.All"
         );
         let named: Owner = serde_json::from_value(serde_json::json!({
             "@odata.type": "#microsoft.graph.user",

@@ -310,6 +310,16 @@ async fn each_key_vault_403_is_named_with_its_own_fix() {
         let list_cause = cause.replace("secrets get permission", "secrets list permission");
         assert!(line[..fix_at].contains(&list_cause), "{kind}: {line}");
         assert!(line[fix_at..].contains(fix), "{kind}: {line}");
+
+        // show: the vault locations are unknown, and its note says why and what to do.
+        let (code, _, stderr) = keyturn(&env, home.path(), &["show", &env.subject.app_id]).await;
+        assert_eq!(code, 0, "{kind}: {stderr}");
+        let note = stderr
+            .lines()
+            .find(|l| l.contains("vault locations"))
+            .unwrap_or_else(|| panic!("{kind}: no vault note in {stderr}"));
+        assert!(note.contains(&list_cause), "{kind}: {note}");
+        assert!(note.contains(fix), "{kind}: {note}");
     }
     env.emu.faults().clear();
 
@@ -535,7 +545,7 @@ async fn owners_without_names_say_which_permission_shows_them() {
     for id in [&alice, &bob] {
         assert!(
             text.stdout.contains(&format!(
-                "(name hidden)  user {id}: its name needs User.Read.All or Directory.Read.All"
+                "(name hidden)  {id}: names need User.Read.All or Directory.Read.All"
             )),
             "{}",
             text.stdout

@@ -180,3 +180,33 @@ fn snapshot_plan_with_impact_and_a_capped_lifetime() {
         "{text}"
     );
 }
+
+/// An owner Graph sent without names (the identity lacks User.Read.All and Directory.Read.All): the detail view
+/// says so and which permission shows the name, on one line at 120 columns.
+#[test]
+fn an_owner_without_names_says_which_permission_shows_it() {
+    use keyturn::graph::Owner;
+    let (w, h) = (120, 40);
+    let mut app = loaded(w, h);
+    let earlier = select_payroll(&mut app);
+    with_facts(&mut app, facts());
+    let hidden = Owner::User {
+        id: ObjectId::new(guid(0x1001)),
+        display_name: None,
+        user_principal_name: None,
+        mail: None,
+    };
+    open_with(&mut app, earlier, vec![hidden], audit_events());
+    let text = screen(&app, w, h);
+    let line = text
+        .lines()
+        .find(|l| l.contains("(name hidden)"))
+        .unwrap_or_else(|| panic!("no hidden owner in:\n{text}"));
+    assert!(
+        line.contains(&format!(
+            "{}: names need User.Read.All or Directory.Read.All",
+            guid(0x1001)
+        )),
+        "{line}"
+    );
+}
