@@ -154,8 +154,9 @@ pub fn logout(
     })
 }
 
-/// Read one line from the terminal without echo. Raw mode is undone on every path, including errors.
-fn prompt_secret(prompt: &str) -> Result<SecretString, LoginError> {
+/// Read one line from the terminal without echo. Raw mode is undone on every path, including errors. (Also
+/// `keyturn notify --set-secret`.)
+pub(crate) fn prompt_secret(prompt: &str) -> Result<SecretString, LoginError> {
     use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
     use std::io::Write;
 

@@ -110,6 +110,19 @@ pub async fn notify_command(
     err: &mut impl Write,
 ) -> u8 {
     let mut tally = Tally::default();
+    // Signed in through the Azure CLI or a managed identity without tenant_id: the token says which tenant. The
+    // record and the messages need it.
+    let mut own;
+    let session = if session.tenant_id.is_empty() {
+        own = session.clone();
+        if let Err(e) = own.whoami().await {
+            tally.fail(err, format!("could not sign in: {e}"));
+            return EXIT_FAILED;
+        }
+        &own
+    } else {
+        session
+    };
     let profile_name = session.settings.profile_name.clone();
     let targets = session
         .settings
@@ -246,7 +259,11 @@ fn resolve_targets(
             let _ = writeln!(err, "keyturn: notify: warning: {e}");
             SecretStores::none()
         });
-    let tenant = session.settings.tenant_id.as_deref();
+    let tenant = session
+        .settings
+        .tenant_id
+        .as_deref()
+        .or(Some(session.tenant_id.as_str()).filter(|t| !t.is_empty()));
     let mut warnings = Vec::new();
     let mut ready = Vec::new();
     for &target in targets {
@@ -624,6 +641,19 @@ pub fn set_secret_command(
                     "keyturn: notify: --from-env was given but {} is empty or not set",
                     name.env_var()
                 );
+                return EXIT_FAILED;
+            }
+        }
+    } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        // Typed or pasted at a terminal: not echoed, so the URL stays off the screen and out of scrollback.
+        match crate::auth::login::prompt_secret(&format!(
+            "{} for tenant {} (typing is hidden): ",
+            name.words(),
+            Safe(tenant)
+        )) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = writeln!(err, "keyturn: notify: {e}");
                 return EXIT_FAILED;
             }
         }

@@ -158,30 +158,50 @@ pub fn store(
 }
 
 /// POST a JSON body to a webhook. Success is any 2xx (Teams Workflows answers 202, Slack 200 `ok`), except the
-/// 200 that Teams connectors send with "HTTP error 429" in the body when throttled. The error never holds the URL.
+/// 200 that Teams connectors send with "HTTP error 429" in the body when throttled. A 429 is tried once more after
+/// its `Retry-After` (at most a minute); any other failure is left to the next run. The error never holds the URL.
 pub async fn post_json(
     http: &reqwest::Client,
     url: &SecretString,
     body: String,
 ) -> Result<(), String> {
-    let resp = http
-        .post(url.expose_secret().trim())
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .map_err(|e| describe(e.without_url()))?;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    let excerpt: String = text.trim().chars().take(200).collect();
-    if !status.is_success() {
-        return Err(format!("the receiver answered HTTP {status}: {excerpt}"));
+    let mut retried = false;
+    loop {
+        let resp = http
+            .post(url.expose_secret().trim())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| describe(e.without_url()))?;
+        let status = resp.status();
+        let wait = retry_after(resp.headers());
+        let text = resp.text().await.unwrap_or_default();
+        let excerpt: String = text.trim().chars().take(200).collect();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS && !retried {
+            retried = true;
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        if !status.is_success() {
+            return Err(format!("the receiver answered HTTP {status}: {excerpt}"));
+        }
+        if text.contains("HTTP error 429") {
+            return Err(format!("the receiver is throttling: {excerpt}"));
+        }
+        return Ok(());
     }
-    if text.contains("HTTP error 429") {
-        return Err(format!("the receiver is throttling: {excerpt}"));
-    }
-    Ok(())
+}
+
+/// `Retry-After` in seconds (possibly decimal), capped at a minute; 5 s when absent or unreadable.
+fn retry_after(h: &reqwest::header::HeaderMap) -> Duration {
+    h.get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(60.0)))
+        .unwrap_or(Duration::from_secs(5))
 }
 
 /// A transport error with its causes (the URL already removed).
@@ -199,6 +219,22 @@ fn describe(e: reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_capped_at_a_minute() {
+        let h = |v: &str| {
+            let mut m = reqwest::header::HeaderMap::new();
+            m.insert(reqwest::header::RETRY_AFTER, v.parse().unwrap());
+            retry_after(&m)
+        };
+        assert_eq!(h("2.5"), Duration::from_millis(2500));
+        assert_eq!(h("3600"), Duration::from_secs(60));
+        assert_eq!(h("Wed, 21 Oct 2015 07:28:00 GMT"), Duration::from_secs(5));
+        assert_eq!(
+            retry_after(&reqwest::header::HeaderMap::new()),
+            Duration::from_secs(5)
+        );
+    }
 
     #[test]
     fn webhook_urls_are_https_or_loopback_and_never_echoed() {

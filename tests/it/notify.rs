@@ -17,7 +17,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const DEMO: &str = include_str!("../../assets/demo_tenant.json");
 
-/// A webhook receiver recording each JSON body; it answers 500 to the first `fail_first` posts.
+/// A webhook receiver recording each JSON body; it answers `fail_status` (500, or 429 with `Retry-After: 1`) to the
+/// first `fail_first` posts.
 struct Receiver {
     url: String,
     bodies: Arc<Mutex<Vec<Value>>>,
@@ -28,31 +29,46 @@ struct Receiver {
 struct Hook {
     bodies: Arc<Mutex<Vec<Value>>>,
     fail_left: Arc<AtomicUsize>,
+    fail_status: u16,
     ok_status: u16,
     ok_body: &'static str,
 }
 
-async fn record(State(h): State<Hook>, body: String) -> (axum::http::StatusCode, &'static str) {
+type Answer = (
+    axum::http::StatusCode,
+    [(&'static str, &'static str); 1],
+    &'static str,
+);
+
+async fn record(State(h): State<Hook>, body: String) -> Answer {
+    let status = |c: u16| axum::http::StatusCode::from_u16(c).unwrap();
     if h.fail_left
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
     {
-        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom");
+        return (status(h.fail_status), [("retry-after", "1")], "boom");
     }
     let v: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
     h.bodies.lock().unwrap().push(v);
-    (
-        axum::http::StatusCode::from_u16(h.ok_status).unwrap(),
-        h.ok_body,
-    )
+    (status(h.ok_status), [("x-receiver", "test")], h.ok_body)
 }
 
 /// Teams Workflows answers 202 Accepted; Slack 200 `ok`.
 async fn receiver(ok_status: u16, ok_body: &'static str, fail_first: usize) -> Receiver {
+    receiver_failing(ok_status, ok_body, fail_first, 500).await
+}
+
+async fn receiver_failing(
+    ok_status: u16,
+    ok_body: &'static str,
+    fail_first: usize,
+    fail_status: u16,
+) -> Receiver {
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let hook = Hook {
         bodies: bodies.clone(),
         fail_left: Arc::new(AtomicUsize::new(fail_first)),
+        fail_status,
         ok_status,
         ok_body,
     };
@@ -626,8 +642,8 @@ async fn a_failed_target_is_retried_next_run_and_a_hostile_name_stays_inert_in_m
     let hostile = "Payroll\r\nBcc: attacker@evil.example\r\n\u{1b}]52;c;aGk=\u{7}\u{202e}gnp.exe";
     assert!(emu.mutate_app(&target.object_id, AppChange::Rename(hostile.into())));
 
-    let teams = receiver(202, "", 1).await; // fails once
-    let hook = receiver(200, "", 0).await;
+    let teams = receiver(202, "", 1).await; // fails once (500): left to the next run
+    let hook = receiver_failing(200, "", 1, 429).await; // throttled once: tried again after Retry-After
     let (smtp_port, mails, smtp_task) = smtp_sink().await;
     let mut env = env_for(&emu, home.path());
     config_with(
