@@ -3,6 +3,7 @@
 pub mod coverage;
 pub mod load;
 pub mod sync;
+pub mod timeline;
 
 pub use coverage::{Coverage, CoverageStatus, Covered};
 
@@ -348,30 +349,36 @@ pub fn credential_rows(
     now: DateTime<Utc>,
     t: Thresholds,
 ) -> Vec<CredentialRow<'_>> {
-    let mut rows: Vec<CredentialRow<'_>> = entries
-        .iter()
-        .flat_map(|e| {
-            e.credentials.iter().map(move |c| CredentialRow {
-                object_type: e.object_type,
-                object_id: &e.object_id,
-                app_id: &e.app_id,
-                display_name: &e.display_name,
-                credential_type: c.credential_type,
-                key_id: &c.key_id,
-                credential_name: c.name.as_deref(),
-                start_date_time: c.start,
-                end_date_time: c.end,
-                days_left: c.end.map(|end| days_left(end, now)),
-                status: classify(c.end, now, t),
-            })
-        })
-        .collect();
+    let mut rows: Vec<CredentialRow<'_>> = unsorted_rows(entries, now, t).collect();
     rows.sort_by(|a, b| {
         cmp_end(a.end_date_time, b.end_date_time)
             .then_with(|| a.display_name.cmp(b.display_name))
             .then_with(|| a.key_id.cmp(b.key_id))
     });
     rows
+}
+
+/// The rows of [`credential_rows`], unsorted: for counting (the expiry timeline) without a sort.
+pub fn unsorted_rows<'a>(
+    entries: impl IntoIterator<Item = &'a Entry>,
+    now: DateTime<Utc>,
+    t: Thresholds,
+) -> impl Iterator<Item = CredentialRow<'a>> {
+    entries.into_iter().flat_map(move |e| {
+        e.credentials.iter().map(move |c| CredentialRow {
+            object_type: e.object_type,
+            object_id: &e.object_id,
+            app_id: &e.app_id,
+            display_name: &e.display_name,
+            credential_type: c.credential_type,
+            key_id: &c.key_id,
+            credential_name: c.name.as_deref(),
+            start_date_time: c.start,
+            end_date_time: c.end,
+            days_left: c.end.map(|end| days_left(end, now)),
+            status: classify(c.end, now, t),
+        })
+    })
 }
 
 /// What the main list shows per app.

@@ -101,6 +101,8 @@ pub enum Screen {
     Detail(Detail),
     /// The tenant-wide change feed (`A`).
     Changes(changes::ChangesView),
+    /// Credentials ending per week (`T`).
+    Timeline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -430,7 +432,7 @@ impl App {
     pub fn detail_row(&self) -> Option<&Row> {
         match &self.screen {
             Screen::Detail(d) => self.inventory.get(&d.object_id),
-            Screen::List | Screen::Changes(_) => None,
+            Screen::List | Screen::Changes(_) | Screen::Timeline => None,
         }
     }
 

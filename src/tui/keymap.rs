@@ -30,6 +30,7 @@ pub enum Command {
     WritePlan,
     PendingRemovals,
     Changes,
+    Timeline,
     FilterApply,
     FilterClear,
     DialogNextFocus,
@@ -67,6 +68,7 @@ impl Command {
             Command::WritePlan => "write_plan",
             Command::PendingRemovals => "pending_removals",
             Command::Changes => "changes",
+            Command::Timeline => "timeline",
             Command::FilterApply => "filter_apply",
             Command::FilterClear => "filter_clear",
             Command::DialogNextFocus => "dialog_next_focus",
@@ -87,6 +89,8 @@ pub enum Context {
     Detail,
     /// The tenant-wide change feed with findings.
     Changes,
+    /// The expiry timeline: credentials ending per week.
+    Timeline,
     /// Both list and detail: moving around.
     Navigation,
     /// Typing a `/` filter: letters go into the filter, these keys do not.
@@ -313,6 +317,25 @@ pub static KEYMAP: &[Binding] = &[
         context: X::List,
         section: S::ThisView,
         hint: Some("changes"),
+    },
+    Binding {
+        keys: &[Key::ch('T')],
+        label: "T",
+        command: C::Timeline,
+        desc: "expiry timeline: credentials ending per week, next 13 weeks",
+        context: X::List,
+        section: S::ThisView,
+        hint: Some("timeline"),
+    },
+    // The expiry timeline.
+    Binding {
+        keys: &[Key::plain(KeyCode::Esc), Key::plain(KeyCode::Backspace)],
+        label: "Esc",
+        command: C::Back,
+        desc: "back to the list",
+        context: X::Timeline,
+        section: S::ThisView,
+        hint: Some("back"),
     },
     // The change feed.
     Binding {

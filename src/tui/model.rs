@@ -189,6 +189,16 @@ impl Inventory {
         self.visible.get(pos).map(|&i| &self.rows[i as usize])
     }
 
+    /// The entries the view covers before its text and status filters (what the header counts): the tenant's
+    /// apps, and its service principals when they are shown.
+    pub fn entries_in_view(&self) -> impl Iterator<Item = &Entry> {
+        let sps = self.view.service_principals;
+        self.rows
+            .iter()
+            .filter(move |r| sps || !r.is_service_principal())
+            .map(|r| &r.entry)
+    }
+
     pub fn visible_rows(&self, start: usize, len: usize) -> impl Iterator<Item = &Row> {
         let end = (start + len).min(self.visible.len());
         let start = start.min(end);

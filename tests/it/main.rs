@@ -31,4 +31,5 @@ mod tui_changes;
 mod tui_impact;
 mod tui_plan_file;
 mod tui_remove;
+mod tui_timeline;
 mod tui_triage;

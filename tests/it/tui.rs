@@ -563,7 +563,7 @@ fn no_color_means_no_colour_at_all() {
     }
     let text = screen_text(&app, 120, 40);
     assert!(
-        text.contains("✖ expired"),
+        text.contains("✖ broken"),
         "status keeps its symbol and word"
     );
 }

@@ -47,10 +47,20 @@ impl App {
                 self.set_filter(String::new())
             }
             Command::Changes if matches!(self.screen, Screen::List) => self.open_changes(),
+            Command::Timeline if matches!(self.screen, Screen::List) => {
+                self.screen = Screen::Timeline;
+                None
+            }
             _ => match self.screen {
                 Screen::List => self.on_list_command(cmd),
                 Screen::Detail(_) => self.on_detail_command(cmd),
                 Screen::Changes(_) => self.on_changes_command(cmd),
+                Screen::Timeline => {
+                    if cmd == Command::Back {
+                        self.screen = Screen::List;
+                    }
+                    None
+                }
             },
         }
     }

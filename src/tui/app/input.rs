@@ -28,6 +28,7 @@ impl App {
             (None, Screen::Changes(_)) => {
                 vec![Context::Changes, Context::Navigation, Context::Global]
             }
+            (None, Screen::Timeline) => vec![Context::Timeline, Context::Global],
         }
     }
 
@@ -44,6 +45,7 @@ impl App {
             Screen::List => Context::List,
             Screen::Detail(_) => Context::Detail,
             Screen::Changes(_) => Context::Changes,
+            Screen::Timeline => Context::Timeline,
         }
     }
 
@@ -145,6 +147,7 @@ impl App {
             Screen::Changes(_) => {
                 self.on_changes_command(if down { Command::Down } else { Command::Up })
             }
+            Screen::Timeline => None,
         }
     }
 
@@ -189,7 +192,7 @@ impl App {
                 self.remember_credential();
                 None
             }
-            Screen::Changes(_) => None,
+            Screen::Changes(_) | Screen::Timeline => None,
         }
     }
 }

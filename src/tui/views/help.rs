@@ -2,7 +2,7 @@
 //! the columns and symbols mean and where the log is.
 use super::super::app::App;
 use super::super::keymap::{self, Context, Section};
-use crate::inventory::Status;
+use crate::inventory::{CoverageStatus, Status};
 use ratatui::Frame;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
@@ -12,6 +12,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     let view = app.screen_context();
     let view_name = match view {
         Context::Detail => "one app",
+        Context::Timeline => "expiry timeline",
         Context::RotationPlan => "rotation plan",
         Context::RotationRunning => "rotation running",
         Context::RotationResult => "rotation result",
@@ -49,7 +50,42 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     }
     let th = app.cfg.thresholds;
     out.push(Line::styled(
-        "Status (symbol and word; colour only repeats it)",
+        "App status in the list: by coverage (symbol and word; colour only repeats it)",
+        t.title(),
+    ));
+    for (s, meaning) in [
+        (
+            CoverageStatus::Broken,
+            "credentials, none valid now: sign-ins with them fail".to_string(),
+        ),
+        (
+            CoverageStatus::Critical,
+            format!("covered, but only for {} days or less", th.critical_days),
+        ),
+        (
+            CoverageStatus::Warning,
+            format!("covered for {} days or less", th.warn_days),
+        ),
+        (
+            CoverageStatus::Ok,
+            "covered longer, forever, or nothing that can expire".to_string(),
+        ),
+    ] {
+        out.push(Line::from(vec![
+            Span::styled(
+                format!("  {} {:<9}", s.symbol(), s.as_str()),
+                t.status(s.severity()),
+            ),
+            Span::raw(meaning),
+        ]));
+    }
+    out.push(Line::from(vec![
+        Span::styled("    stale    ", t.dim()),
+        Span::raw("expired leftovers on a covered app: remove them"),
+    ]));
+    out.push(Line::from(""));
+    out.push(Line::styled(
+        "Credential status (one app, keyturn check)",
         t.title(),
     ));
     for (s, meaning) in [
@@ -77,12 +113,12 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     for (col, meaning) in [
         (
             "days",
-            "days until the soonest credential ends (negative: ended)",
+            "days until coverage ends (broken: since it ended, negative)",
         ),
         ("sec/crt", "client secrets / certificates on the app"),
         (
             "covered",
-            "last day a still-valid credential works; none = all ended",
+            "last day a valid credential works; none = broken",
         ),
         (
             "owners",

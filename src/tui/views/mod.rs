@@ -6,6 +6,7 @@ pub mod help;
 pub mod list;
 pub mod popup;
 pub mod rotation;
+pub mod timeline;
 
 use super::app::{App, LoadPhase, Popup, Screen};
 use super::format::{ago, plural, thousands};
@@ -56,6 +57,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         (None, Screen::List) => list::render(app, frame, a.body),
         (None, Screen::Detail(d)) => detail::render(app, d, frame, a.body),
         (None, Screen::Changes(c)) => changes::render(app, c, frame, a.body),
+        (None, Screen::Timeline) => timeline::render(app, frame, a.body),
     }
     status_line(app, frame, a.status);
     footer(app, frame, a.footer);
