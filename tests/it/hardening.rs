@@ -62,27 +62,9 @@ pub async fn hostile_tenant(emu: &Emulator) -> Vec<String> {
     ids
 }
 
-fn isolated(home: &Path) -> Vec<(String, String)> {
-    [
-        "XDG_CONFIG_HOME",
-        "XDG_DATA_HOME",
-        "XDG_STATE_HOME",
-        "XDG_CACHE_HOME",
-    ]
-    .iter()
-    .map(|k| {
-        (
-            k.to_string(),
-            home.join(k.to_lowercase()).display().to_string(),
-        )
-    })
-    .chain([("HOME".to_string(), home.display().to_string())])
-    .collect()
-}
-
 pub fn env_for(emu: &Emulator, home: &Path) -> Vec<(String, String)> {
     let info = emu.info();
-    let mut env = isolated(home);
+    let mut env = crate::support::isolated_env(home);
     env.extend([
         ("AZURE_TENANT_ID".into(), info.tenant_id.clone()),
         ("AZURE_CLIENT_ID".into(), info.client_id.clone()),

@@ -799,22 +799,8 @@ async fn notify_over_two_profiles_sends_each_tenant_once() {
     };
     let config = home.path().join("config.toml");
     std::fs::write(&config, format!("{}{}", profile("a", &a), profile("b", &b))).unwrap();
-    let mut env: Vec<(String, String)> = [
-        "XDG_CONFIG_HOME",
-        "XDG_DATA_HOME",
-        "XDG_STATE_HOME",
-        "XDG_CACHE_HOME",
-    ]
-    .iter()
-    .map(|k| {
-        (
-            k.to_string(),
-            home.path().join(k.to_lowercase()).display().to_string(),
-        )
-    })
-    .collect();
+    let mut env = crate::support::isolated_env(home.path());
     env.extend([
-        ("HOME".to_string(), home.path().display().to_string()),
         ("KEYTURN_CONFIG".to_string(), config.display().to_string()),
         ("KEYTURN_SECRET_STORE".to_string(), "file".to_string()),
         ("KEYTURN_NOW".to_string(), now_text.clone()),

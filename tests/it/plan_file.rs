@@ -18,30 +18,10 @@ async fn run(env: &Env, home: &Path, user: &str, args: &[&str]) -> std::process:
 
 /// `rotate --plan-out FILE` for the test's subject, 30 days, old secret kept 3 days.
 async fn write_plan(env: &Env, home: &Path, file: &Path) -> std::process::Output {
-    let s = &env.subject;
-    run(
-        env,
-        home,
-        "alice",
-        &[
-            "rotate",
-            "--app",
-            &s.app_id,
-            "--key-id",
-            &s.key,
-            "--vault",
-            &s.vault,
-            "--secret-name",
-            &s.secret,
-            "--lifetime-days",
-            "30",
-            "--keep-old",
-            "3",
-            "--plan-out",
-            file.to_str().unwrap(),
-        ],
-    )
-    .await
+    let mut args = super::rotation::plan_argv(&env.subject);
+    args.extend(["--keep-old", "3", "--plan-out", file.to_str().unwrap()].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(env, home, "alice", &args).await
 }
 
 /// Everything a refused run must leave alone: the app's secrets, the vault secret's versions, the journal.

@@ -120,25 +120,6 @@ async fn keyturn(
     )
 }
 
-fn plan_args(s: &super::rotation::Subject) -> Vec<String> {
-    [
-        "rotate",
-        "--app",
-        &s.app_id,
-        "--key-id",
-        &s.key,
-        "--vault",
-        &s.vault,
-        "--secret-name",
-        &s.secret,
-        "--lifetime-days",
-        "30",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect()
-}
-
 /// What a refused run must leave alone: the app's secrets, every vault secret and deleted secret, the journal.
 fn snapshot(env: &super::rotation::Env, home: &std::path::Path) -> (String, String, usize) {
     let state = env.emu.state();
@@ -199,7 +180,7 @@ async fn a_soft_deleted_vault_secret_is_found_by_the_plan_and_nothing_is_written
     );
 
     let before = snapshot(&env, home.path());
-    let args = plan_args(&env.subject);
+    let args = super::rotation::plan_argv(&env.subject);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, plan, stderr) = keyturn(&env, home.path(), &args).await;
     assert_eq!(code, 3, "{stderr}");
@@ -259,7 +240,7 @@ async fn a_soft_deleted_vault_secret_is_found_by_the_plan_and_nothing_is_written
 async fn each_key_vault_403_is_named_with_its_own_fix() {
     let env = env().await;
     let home = tempfile::tempdir().unwrap();
-    let args = plan_args(&env.subject);
+    let args = super::rotation::plan_argv(&env.subject);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let cases = [
         (

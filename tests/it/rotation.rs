@@ -628,7 +628,9 @@ pub(crate) fn keyturn_cmd(info: &ReadyInfo, home: &std::path::Path) -> tokio::pr
     cmd
 }
 
-pub(crate) fn rotate_argv(s: &Subject) -> Vec<String> {
+/// `keyturn rotate` of the subject's secret into its vault secret for 30 days: the plan, without a decision on the
+/// old secret or an approval.
+pub(crate) fn plan_argv(s: &Subject) -> Vec<String> {
     [
         "rotate",
         "--app",
@@ -641,12 +643,17 @@ pub(crate) fn rotate_argv(s: &Subject) -> Vec<String> {
         &s.secret,
         "--lifetime-days",
         "30",
-        "--remove-old",
-        "--yes",
     ]
     .iter()
     .map(|a| a.to_string())
     .collect()
+}
+
+/// The same rotation, approved, removing the old secret once the new one is proven.
+pub(crate) fn rotate_argv(s: &Subject) -> Vec<String> {
+    let mut argv = plan_argv(s);
+    argv.extend(["--remove-old".to_string(), "--yes".to_string()]);
+    argv
 }
 
 /// The journal the binary writes under an isolated home.

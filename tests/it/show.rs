@@ -24,22 +24,8 @@ pub(crate) fn env_for(emu: &Emulator, home: &Path) -> Vec<(String, String)> {
         format!("[defaults]\nvaults = [{}]\n", vaults.join(", ")),
     )
     .unwrap();
-    let mut env: Vec<(String, String)> = [
-        "XDG_CONFIG_HOME",
-        "XDG_DATA_HOME",
-        "XDG_STATE_HOME",
-        "XDG_CACHE_HOME",
-    ]
-    .iter()
-    .map(|k| {
-        (
-            k.to_string(),
-            home.join(k.to_lowercase()).display().to_string(),
-        )
-    })
-    .collect();
+    let mut env = crate::support::isolated_env(home);
     env.extend([
-        ("HOME".into(), home.display().to_string()),
         ("KEYTURN_CONFIG".into(), config.display().to_string()),
         ("AZURE_TENANT_ID".into(), info.tenant_id.clone()),
         ("AZURE_CLIENT_ID".into(), info.client_id.clone()),

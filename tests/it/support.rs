@@ -9,6 +9,25 @@ use std::time::Duration;
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 pub const VAULT_SCOPE: &str = "https://vault.azure.net/.default";
 
+/// Every XDG directory under `home`, and `HOME` itself: a run of keyturn that cannot touch the real user's files.
+pub fn isolated_env(home: &std::path::Path) -> Vec<(String, String)> {
+    [
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_STATE_HOME",
+        "XDG_CACHE_HOME",
+    ]
+    .iter()
+    .map(|k| {
+        (
+            k.to_string(),
+            home.join(k.to_lowercase()).display().to_string(),
+        )
+    })
+    .chain([("HOME".to_string(), home.display().to_string())])
+    .collect()
+}
+
 /// Start an emulator; panics with the reason if it cannot.
 pub async fn start(cfg: EmulatorConfig) -> Emulator {
     Emulator::start(cfg).await.expect("the emulator starts")

@@ -326,16 +326,7 @@ fn list_triages_by_coverage_with_stale_leftovers_marked() {
             w,
             h,
         );
-        let names: Vec<String> = (0..app.inventory.visible_len())
-            .map(|i| {
-                app.inventory
-                    .visible_row(i)
-                    .unwrap()
-                    .entry
-                    .display_name
-                    .clone()
-            })
-            .collect();
+        let names = visible_names(&app);
         let want: Vec<&str> = expected.iter().map(|e| e.0).collect();
         assert_eq!(names, want, "default sort: coverage ends, broken first");
         let lines = screen(&app, w, h);
@@ -388,16 +379,7 @@ fn list_triages_by_coverage_with_stale_leftovers_marked() {
         };
         let mut by_soonest = want.clone();
         by_soonest.sort_by_key(|n| soonest(n));
-        let names: Vec<String> = (0..app.inventory.visible_len())
-            .map(|i| {
-                app.inventory
-                    .visible_row(i)
-                    .unwrap()
-                    .entry
-                    .display_name
-                    .clone()
-            })
-            .collect();
+        let names = visible_names(&app);
         assert_eq!(names, by_soonest, "s: soonest credential end");
         cmd(&mut app, Command::CycleSort);
         cmd(&mut app, Command::CycleSort);
@@ -434,4 +416,18 @@ fn detail_says_covered_until_or_broken() {
         !summary.contains("stale"),
         "a broken app's expired secret is the outage, not a leftover"
     );
+}
+
+/// The display names of the list's rows, top to bottom.
+fn visible_names(app: &App) -> Vec<String> {
+    (0..app.inventory.visible_len())
+        .map(|i| {
+            app.inventory
+                .visible_row(i)
+                .unwrap()
+                .entry
+                .display_name
+                .clone()
+        })
+        .collect()
 }
