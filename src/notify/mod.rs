@@ -335,9 +335,15 @@ async fn load_owners(
         .collect()
         .await;
     let mut out = HashMap::new();
+    let mut unnamed = 0;
     for (id, name, got) in results {
         let owners = match got {
-            Ok(list) => Owners::Known(list.into_iter().filter_map(Owner::from_graph).collect()),
+            Ok(list) => {
+                if list.iter().any(crate::graph::Owner::is_unnamed_user) {
+                    unnamed += 1;
+                }
+                Owners::Known(list.into_iter().filter_map(Owner::from_graph).collect())
+            }
             Err(e) => {
                 tally.fail(
                     err,
@@ -347,6 +353,16 @@ async fn load_owners(
             }
         };
         out.insert(id.to_string(), owners);
+    }
+    if unnamed > 0 {
+        // Graph hid the users' names and addresses: their mail goes to mail_fallback until the permission is there.
+        let _ = writeln!(
+            err,
+            "keyturn: notify: note: the owners of {} came without names or mail addresses (names need {} for \
+             the identity keyturn signs in as); mail about them goes to mail_fallback",
+            message::plural(unnamed, "app"),
+            crate::graph::models::OWNER_NAMES_PERMISSIONS
+        );
     }
     out
 }

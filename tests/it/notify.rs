@@ -855,3 +855,73 @@ async fn notify_over_two_profiles_sends_each_tenant_once() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// An identity that may read applications but not users gets owners without names or addresses: the mail goes to
+/// the fallback address and keyturn says which permission would name the owners.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_without_names_go_to_the_fallback_with_a_note() {
+    let emu = support::start(EmulatorConfig::default()).await;
+    let home = tempfile::tempdir().unwrap();
+    let (client_id, secret) = emu.add_client("reader", &["Application.Read.All"]);
+    let hook = receiver(200, "", 0).await;
+    let (smtp_port, mails, smtp_task) = smtp_sink().await;
+    let now_text = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = DateTime::parse_from_rfc3339(&now_text)
+        .unwrap()
+        .with_timezone(&Utc);
+    let mut env: Vec<(String, String)> = env_for(&emu, home.path())
+        .into_iter()
+        .filter(|(k, _)| k != "AZURE_CLIENT_ID" && k != "AZURE_CLIENT_SECRET")
+        .collect();
+    config_with(
+        home.path(),
+        &format!(
+            "notify_targets = [\"webhook\", \"mail\"]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\n\
+             smtp_tls = \"none\"\nmail_from = \"keyturn@ops.example\"\nmail_fallback = \"fallback@ops.example\"\n"
+        ),
+    );
+    env.extend([
+        ("AZURE_CLIENT_ID".to_string(), client_id),
+        ("AZURE_CLIENT_SECRET".to_string(), secret),
+        ("KEYTURN_NOW".to_string(), now_text),
+        ("KEYTURN_WEBHOOK_URL".to_string(), hook.url.clone()),
+    ]);
+    let want = expected(&emu.state(), now, 30, 7);
+    let owned = want.values().filter(|e| !e.owner_mails.is_empty()).count();
+    assert!(owned > 0);
+
+    let run = keyturn(env, &["notify"]).await;
+    assert_eq!(
+        run.code, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("names need User.Read.All or Directory.Read.All"),
+        "{}",
+        run.stderr
+    );
+    let sent: Vec<Mail> = std::mem::take(&mut *mails.lock().unwrap());
+    let rcpts: BTreeSet<String> = sent.iter().flat_map(|m| m.rcpt.clone()).collect();
+    assert_eq!(
+        rcpts,
+        BTreeSet::from(["fallback@ops.example".to_string()]),
+        "no owner address was readable"
+    );
+    let (_, body) = sent[0].parts();
+    for e in want.values() {
+        assert!(e.key_ids.iter().any(|k| body.contains(k.as_str())), "{e:?}");
+    }
+    let rows = webhook_rows(&hook.take());
+    assert_eq!(rows.len(), want.len());
+    assert!(rows.iter().all(|r| {
+        r["owners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["mail"].is_null() && o["id"].is_string())
+    }));
+    smtp_task.abort();
+    emu.shutdown().await;
+}
