@@ -37,6 +37,28 @@ pub fn thousands(n: usize) -> String {
 
 pub use crate::clock::ago;
 
+/// `s` cut to at most `max` terminal columns, ending in `…` when cut (wide characters count as two).
+pub fn fit(s: &str, max: usize) -> String {
+    let width = |c: char| ratatui::text::Span::raw(c.encode_utf8(&mut [0; 4]).to_string()).width();
+    if ratatui::text::Span::raw(s).width() <= max {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = width(c);
+        if used + w + 1 > max {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    if max > 0 {
+        out.push('…');
+    }
+    out
+}
+
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
         format!("{} {one}", thousands(n))
@@ -48,6 +70,15 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_cuts_to_columns_with_an_ellipsis() {
+        assert_eq!(fit("Payroll Sync", 12), "Payroll Sync");
+        assert_eq!(fit("Payroll Sync", 8), "Payroll…");
+        // Wide characters take two columns each.
+        assert_eq!(fit("日本語アプリ", 7), "日本語…");
+        assert_eq!(fit("abc", 0), "");
+    }
     use chrono::TimeZone;
 
     #[test]

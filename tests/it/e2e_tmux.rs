@@ -318,6 +318,20 @@ fn demo_in_tmux() {
         shown_of_total(s) == Some((total, total))
     });
 
+    // `T` shows the expiry timeline (13 weeks, each labelled), Esc comes back to the list.
+    tmux.type_text("T");
+    let s = tmux.wait_for("the expiry timeline", |s| {
+        s.contains("Expiry timeline")
+            && s.contains("13 ")
+            && s.contains("credentials end in 91 days")
+    });
+    assert!(
+        s.contains("▲ ") || s.contains("● ") || s.contains("✔ "),
+        "{s}"
+    );
+    tmux.key("Escape");
+    tmux.wait_for("the list", |s| s.contains("sort: coverage ends"));
+
     // Days left are one number in the list and the detail view: the demo's Run As certificate ended 365 days
     // before the emulator started (a whole second), so any instant after that start is -366 days, rounded down.
     tmux.type_text("/Automation RunAs");

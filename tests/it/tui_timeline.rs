@@ -194,3 +194,23 @@ fn timeline_follows_the_service_principal_toggle() {
     *want.get_mut(&(2, "warning")).unwrap() -= 1;
     assert_eq!(drawn(&screen(&app, 120, 40)), want);
 }
+
+#[test]
+fn timeline_bars_carry_the_list_colours() {
+    let mut app = open_timeline(120, 40);
+    app.cfg.theme = keyturn::tui::Theme { color: true };
+    let t = crate::tui::draw(&app, 120, 40);
+    let buf = t.backend().buffer();
+    let line = |y: u16| -> String { (0..120).map(|x| buf[(x, y)].symbol()).collect() };
+    for (label, colour) in [
+        (" 1 ", ratatui::style::Color::Red),
+        ("13 ", ratatui::style::Color::Green),
+    ] {
+        let y = (0..40)
+            .find(|&y| line(y).starts_with(label))
+            .unwrap_or_else(|| panic!("week {label}"));
+        let bar = line(y).find('█').unwrap();
+        let x = line(y)[..bar].chars().count() as u16;
+        assert_eq!(buf[(x, y)].fg, colour, "{}", line(y));
+    }
+}

@@ -1,6 +1,6 @@
 //! The main list: one row per app, only the rows on screen are built (50,000 rows are never all formatted).
 use super::super::app::{App, LoadPhase, Loadable, sort_label};
-use super::super::format::{date, days, thousands};
+use super::super::format::{date, days, fit, thousands};
 use super::list_body;
 use crate::inventory::{CoverageStatus, Covered, days_left};
 use crate::safe_text::terminal;
@@ -82,31 +82,52 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         Cell::from("owners"),
     ]);
 
+    // The name column's width, so that a long name gives way to the markers after it rather than hide them.
+    let fixed: u16 = widths
+        .iter()
+        .map(|c| match c {
+            Constraint::Length(n) => *n,
+            _ => 0,
+        })
+        .sum();
+    let name_width = inner
+        .width
+        .saturating_sub(2 + fixed + widths.len() as u16 - 1) as usize;
+
     let now = app.now();
     let rows = inv.visible_rows(offset, height).map(|r| {
         let s = r.coverage.status;
         let style = t.status(s.severity());
-        let mut name = terminal(&r.entry.display_name).into_owned();
+        let mut markers = String::new();
         if r.is_service_principal() && !wide {
-            name.push_str(" [SP]");
+            markers.push_str(" [SP]");
         }
         // An old secret kept after a rotation, waiting for removal (P lists them).
         if app.has_pending_removal(&r.entry.object_id) {
-            name.push_str(" ⌛");
+            markers.push_str(" ⌛");
         }
         // Known once the app was looked at (its permissions load with its owners).
         let privileged = app
             .impact
             .get(&r.entry.object_id)
             .is_some_and(|f| f.privileged());
-        let mut spans = Vec::with_capacity(3);
+        let mut spans = Vec::with_capacity(4);
         if privileged {
             spans.push(Span::styled("⚑ privileged ", t.danger()));
         }
-        spans.push(Span::raw(name));
         // Expired leftovers of a covered app: to clean up, not an outage (the status says how long it is covered).
-        if r.coverage.stale > 0 {
-            spans.push(Span::styled(stale_badge(r.coverage.stale), t.dim()));
+        let stale = (r.coverage.stale > 0).then(|| stale_badge(r.coverage.stale));
+        let taken: usize = spans.iter().map(Span::width).sum::<usize>()
+            + Span::raw(markers.as_str()).width()
+            + stale.as_deref().map_or(0, |b| Span::raw(b).width());
+        let name = terminal(&r.entry.display_name);
+        spans.push(Span::raw(fit(
+            &name,
+            name_width.saturating_sub(taken).max(1),
+        )));
+        spans.push(Span::raw(markers));
+        if let Some(b) = stale {
+            spans.push(Span::styled(b, t.dim()));
         }
         let name = Cell::from(Line::from(spans));
         let mut cells = vec![
