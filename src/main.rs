@@ -383,8 +383,9 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 }
 
 async fn check(global: &keyturn::cli::GlobalArgs, args: CheckArgs) -> ExitCode {
-    if global.profile_selection().is_several() {
-        return fail("check over several profiles is not built yet: run it once per profile");
+    let selection = global.profile_selection();
+    if selection.is_several() {
+        return check_several(global, &selection, args).await;
     }
     let mut settings = match Settings::resolve(&global.overrides()) {
         Ok(s) => s,
@@ -449,6 +450,127 @@ async fn check(global: &keyturn::cli::GlobalArgs, args: CheckArgs) -> ExitCode {
         return ExitCode::from(exit::UNKNOWN);
     }
     drop(stdout);
+    journal_news();
+    ExitCode::from(code)
+}
+
+/// `keyturn check` over several profiles: the tenants load concurrently (a few at a time); the report has every
+/// tenant that loaded; one that did not is named on stderr and makes the exit code 3.
+async fn check_several(
+    global: &keyturn::cli::GlobalArgs,
+    selection: &keyturn::session::ProfileSelection,
+    args: CheckArgs,
+) -> ExitCode {
+    use keyturn::report::several::{self, TenantReport};
+    use keyturn::session::{self, SignInOptions};
+    let overrides = global.overrides();
+    let mut all_settings = match session::resolve_profiles(&overrides, selection) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let ignored =
+        session::ignored_with_several_profiles(&overrides, &keyturn::auth::Env::from_process());
+    if !ignored.is_empty() {
+        eprintln!(
+            "keyturn: note: with several profiles each uses its own settings and stored secret; not applied: {}",
+            ignored.join(", ")
+        );
+    }
+    for s in &mut all_settings {
+        if let Some(w) = args.warn_days {
+            s.thresholds.warn_days = w;
+        }
+        if let Some(c) = args.critical_days {
+            s.thresholds.critical_days = c;
+        }
+    }
+    let no_sps = args.no_service_principals;
+    let tenant_of: std::collections::HashMap<String, String> = all_settings
+        .iter()
+        .filter_map(|s| Some((s.profile_name.clone(), s.tenant_id.clone()?)))
+        .collect();
+    let outcomes = session::for_each_tenant(
+        all_settings,
+        SignInOptions::default(),
+        async |s: Session| -> Result<_, color_eyre::Report> {
+            let include_sps = s.settings.include_service_principals && !no_sps;
+            let entries = inventory::load::load_all(
+                &s.graph,
+                LoadOptions {
+                    service_principals: include_sps,
+                },
+            )
+            .await?;
+            Ok((
+                s.settings.profile_name.clone(),
+                s.tenant_id.clone(),
+                s.thresholds,
+                s.clock.now(),
+                entries,
+            ))
+        },
+    )
+    .await;
+    let mut failed: Vec<&str> = Vec::new();
+    let mut any_failed = false;
+    let mut loaded = Vec::new();
+    for o in outcomes {
+        match o.result {
+            Ok(t) => loaded.push(t),
+            Err(e) => {
+                any_failed = true;
+                failed.extend(tenant_of.get(&o.profile).map(String::as_str));
+                let msg = e.to_string();
+                eprintln!(
+                    "keyturn: profile {}: {}",
+                    o.profile,
+                    msg.lines().next().unwrap_or("unknown error")
+                );
+                tracing::error!(profile = %o.profile, error = %msg, "check: a tenant did not load");
+            }
+        }
+    }
+    let mut tenants: Vec<TenantReport> = loaded
+        .iter()
+        .map(
+            |(profile, tenant_id, thresholds, now, entries)| TenantReport {
+                profile,
+                tenant_id,
+                generated_at: *now,
+                thresholds: *thresholds,
+                rows: inventory::credential_rows(entries, *now, *thresholds),
+            },
+        )
+        .collect();
+    let code = if any_failed {
+        exit::UNKNOWN
+    } else {
+        several::exit_code(&tenants)
+    };
+    for t in &mut tenants {
+        several::filter(&mut t.rows, args.all, args.format);
+    }
+    if let Some(path) = &args.output {
+        let text = several::render(&tenants, &failed, args.format);
+        if let Err(e) = report::prometheus::write_atomically(path, text.as_bytes()) {
+            eprintln!(
+                "keyturn: could not write {}: {e}",
+                keyturn::safe_text::terminal(&path.display().to_string())
+            );
+            return ExitCode::from(exit::UNKNOWN);
+        }
+    } else {
+        let mut stdout = std::io::BufWriter::with_capacity(
+            64 * 1024,
+            TerminalWriter::new(std::io::stdout().lock()),
+        );
+        if several::write(&mut stdout, &tenants, &failed, args.format)
+            .and_then(|_| stdout.flush())
+            .is_err()
+        {
+            return ExitCode::from(exit::UNKNOWN);
+        }
+    }
     journal_news();
     ExitCode::from(code)
 }

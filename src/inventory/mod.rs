@@ -350,11 +350,7 @@ pub fn credential_rows(
     t: Thresholds,
 ) -> Vec<CredentialRow<'_>> {
     let mut rows: Vec<CredentialRow<'_>> = unsorted_rows(entries, now, t).collect();
-    rows.sort_by(|a, b| {
-        cmp_end(a.end_date_time, b.end_date_time)
-            .then_with(|| a.display_name.cmp(b.display_name))
-            .then_with(|| a.key_id.cmp(b.key_id))
-    });
+    rows.sort_by(report_order);
     rows
 }
 
@@ -379,6 +375,13 @@ pub fn unsorted_rows<'a>(
             status: classify(c.end, now, t),
         })
     })
+}
+
+/// The order of `check`'s rows: end date ascending (no end date last), ties by app display name then keyId.
+pub fn report_order(a: &CredentialRow, b: &CredentialRow) -> Ordering {
+    cmp_end(a.end_date_time, b.end_date_time)
+        .then_with(|| a.display_name.cmp(b.display_name))
+        .then_with(|| a.key_id.cmp(b.key_id))
 }
 
 /// What the main list shows per app.

@@ -1,6 +1,7 @@
 //! `keyturn check` output: table, JSON and CSV over the same rows, and the monitoring-plugins exit code.
 pub mod audit;
 pub mod prometheus;
+pub mod several;
 pub mod show;
 
 use crate::inventory::{CredentialRow, Status, Thresholds, rfc3339};
@@ -45,6 +46,22 @@ struct JsonReport<'a> {
     credentials: &'a [CredentialRow<'a>],
 }
 
+/// The JSON document of one tenant (DESIGN's `check --format json`).
+fn json_report<'a>(
+    rows: &'a [CredentialRow<'a>],
+    tenant_id: &'a str,
+    generated_at: DateTime<Utc>,
+    t: Thresholds,
+) -> JsonReport<'a> {
+    JsonReport {
+        generated_at: rfc3339(generated_at),
+        tenant_id,
+        warn_days: t.warn_days,
+        critical_days: t.critical_days,
+        credentials: rows,
+    }
+}
+
 /// Render the rows (already filtered by `--all`) into one string: [`write`] into memory.
 pub fn render(
     rows: &[CredentialRow],
@@ -71,13 +88,7 @@ pub fn write<W: Write>(
 ) -> io::Result<()> {
     match format {
         Format::Json => {
-            let report = JsonReport {
-                generated_at: rfc3339(generated_at),
-                tenant_id,
-                warn_days: t.warn_days,
-                critical_days: t.critical_days,
-                credentials: rows,
-            };
+            let report = json_report(rows, tenant_id, generated_at, t);
             // Exact values; unsafe characters as \u escapes.
             crate::safe_text::write_json_pretty(&mut *out, &report).map_err(io::Error::from)?;
             out.write_all(b"\n")
@@ -153,28 +164,37 @@ fn cells(r: &CredentialRow) -> [String; 8] {
     ]
 }
 
-/// Two passes over the rows: the column widths first, then each line as it is formatted, so that the cells of all
-/// rows are never held at once.
+/// The table's header, before the tenant column that several profiles add.
+const HEADER: [&str; 8] = [
+    "STATUS",
+    "DAYS",
+    "END (UTC)",
+    "TYPE",
+    "APP",
+    "APP ID",
+    "KEY ID",
+    "NAME",
+];
+
 fn table<W: Write>(out: &mut W, rows: &[CredentialRow]) -> io::Result<()> {
     if rows.is_empty() {
         return out.write_all(
             b"No credential is expired or expiring within the warning window. (--all lists every credential)\n",
         );
     }
-    let header = [
-        "STATUS",
-        "DAYS",
-        "END (UTC)",
-        "TYPE",
-        "APP",
-        "APP ID",
-        "KEY ID",
-        "NAME",
-    ]
-    .map(String::from);
-    let mut widths = header.each_ref().map(|h| h.chars().count());
-    for r in rows {
-        for (w, cell) in widths.iter_mut().zip(cells(r).iter()) {
+    grid(out, &HEADER.map(String::from), || rows.iter().map(cells))
+}
+
+/// Two passes over the rows: the column widths first, then each line as it is formatted, so that the cells of all
+/// rows are never held at once. `rows` gives the same cells each time it is called.
+fn grid<W: Write, C: AsRef<[String]>, I: Iterator<Item = C>>(
+    out: &mut W,
+    header: &[String],
+    rows: impl Fn() -> I,
+) -> io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for cells in rows() {
+        for (w, cell) in widths.iter_mut().zip(cells.as_ref()) {
             *w = (*w).max(cell.chars().count());
         }
     }
@@ -189,9 +209,9 @@ fn table<W: Write>(out: &mut W, rows: &[CredentialRow]) -> io::Result<()> {
         out.write_all(s.trim_end().as_bytes())?;
         out.write_all(b"\n")
     };
-    line(&header)?;
-    for r in rows {
-        line(&cells(r))?;
+    line(header)?;
+    for cells in rows() {
+        line(cells.as_ref())?;
     }
     Ok(())
 }

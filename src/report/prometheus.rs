@@ -23,6 +23,16 @@ pub fn label_value(s: &str) -> String {
     out
 }
 
+/// One tenant's part of the file.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantSeries<'a> {
+    pub tenant_id: &'a str,
+    /// Every row, not only those at warning or worse.
+    pub rows: &'a [CredentialRow<'a>],
+    pub generated_at: DateTime<Utc>,
+    pub thresholds: Thresholds,
+}
+
 /// Write every row (not only those at warning or worse) in the text format.
 pub fn write<W: Write>(
     out: &mut W,
@@ -31,7 +41,26 @@ pub fn write<W: Write>(
     generated_at: DateTime<Utc>,
     t: Thresholds,
 ) -> io::Result<()> {
-    let tenant = label_value(tenant_id);
+    write_tenants(
+        out,
+        &[TenantSeries {
+            tenant_id,
+            rows,
+            generated_at,
+            thresholds: t,
+        }],
+        &[],
+    )
+}
+
+/// Several tenants in one file: each metric family once (one HELP and TYPE), its samples for every tenant, told
+/// apart by the `tenant` label. `failed` are the tenants (ids) whose check did not complete: they get
+/// `keyturn_check_success 0` and no other sample.
+pub fn write_tenants<W: Write>(
+    out: &mut W,
+    tenants: &[TenantSeries],
+    failed: &[&str],
+) -> io::Result<()> {
     writeln!(
         out,
         "# HELP keyturn_credential_expiry_timestamp_seconds End of a credential's validity (Unix time)."
@@ -40,43 +69,68 @@ pub fn write<W: Write>(
         out,
         "# TYPE keyturn_credential_expiry_timestamp_seconds gauge"
     )?;
-    for r in rows {
-        // A credential without an end date has no expiry to report.
-        let Some(end) = r.end_date_time else { continue };
-        let object_type = match r.object_type {
-            crate::graph::ObjectType::Application => "application",
-            crate::graph::ObjectType::ServicePrincipal => "servicePrincipal",
-        };
-        writeln!(
-            out,
-            "keyturn_credential_expiry_timestamp_seconds{{tenant=\"{tenant}\",app_id=\"{}\",display_name=\"{}\",key_id=\"{}\",type=\"{}\",object_type=\"{object_type}\"}} {}",
-            label_value(r.app_id.as_str()),
-            label_value(r.display_name),
-            label_value(r.key_id.as_str()),
-            r.credential_type.as_str(),
-            end.timestamp(),
-        )?;
+    for tenant in tenants {
+        let label = label_value(tenant.tenant_id);
+        for r in tenant.rows {
+            // A credential without an end date has no expiry to report.
+            let Some(end) = r.end_date_time else { continue };
+            let object_type = match r.object_type {
+                crate::graph::ObjectType::Application => "application",
+                crate::graph::ObjectType::ServicePrincipal => "servicePrincipal",
+            };
+            writeln!(
+                out,
+                "keyturn_credential_expiry_timestamp_seconds{{tenant=\"{label}\",app_id=\"{}\",display_name=\"{}\",key_id=\"{}\",type=\"{}\",object_type=\"{object_type}\"}} {}",
+                label_value(r.app_id.as_str()),
+                label_value(r.display_name),
+                label_value(r.key_id.as_str()),
+                r.credential_type.as_str(),
+                end.timestamp(),
+            )?;
+        }
     }
-    writeln!(
-        out,
-        "# HELP keyturn_credentials Credentials by status (warning within {} days, critical within {} days).",
-        t.warn_days, t.critical_days
-    )?;
-    writeln!(out, "# TYPE keyturn_credentials gauge")?;
-    for s in Status::ALL {
-        let n = rows.iter().filter(|r| r.status == s).count();
-        writeln!(
+    match tenants.first().map(|t| t.thresholds) {
+        Some(t) if tenants.iter().all(|x| x.thresholds == t) => writeln!(
             out,
-            "keyturn_credentials{{tenant=\"{tenant}\",status=\"{}\"}} {n}",
-            s.as_str()
-        )?;
+            "# HELP keyturn_credentials Credentials by status (warning within {} days, critical within {} days).",
+            t.warn_days, t.critical_days
+        )?,
+        _ => writeln!(
+            out,
+            "# HELP keyturn_credentials Credentials by status (warning and critical windows from each tenant's profile)."
+        )?,
+    }
+    writeln!(out, "# TYPE keyturn_credentials gauge")?;
+    for tenant in tenants {
+        let label = label_value(tenant.tenant_id);
+        for s in Status::ALL {
+            let n = tenant.rows.iter().filter(|r| r.status == s).count();
+            writeln!(
+                out,
+                "keyturn_credentials{{tenant=\"{label}\",status=\"{}\"}} {n}",
+                s.as_str()
+            )?;
+        }
     }
     writeln!(
         out,
         "# HELP keyturn_check_success 1 when the check completed (the file is only written then)."
     )?;
     writeln!(out, "# TYPE keyturn_check_success gauge")?;
-    writeln!(out, "keyturn_check_success{{tenant=\"{tenant}\"}} 1")?;
+    for tenant in tenants {
+        writeln!(
+            out,
+            "keyturn_check_success{{tenant=\"{}\"}} 1",
+            label_value(tenant.tenant_id)
+        )?;
+    }
+    for tenant_id in failed {
+        writeln!(
+            out,
+            "keyturn_check_success{{tenant=\"{}\"}} 0",
+            label_value(tenant_id)
+        )?;
+    }
     writeln!(
         out,
         "# HELP keyturn_check_generated_timestamp_seconds When the check ran (Unix time)."
@@ -85,11 +139,15 @@ pub fn write<W: Write>(
         out,
         "# TYPE keyturn_check_generated_timestamp_seconds gauge"
     )?;
-    writeln!(
-        out,
-        "keyturn_check_generated_timestamp_seconds{{tenant=\"{tenant}\"}} {}",
-        generated_at.timestamp()
-    )
+    for tenant in tenants {
+        writeln!(
+            out,
+            "keyturn_check_generated_timestamp_seconds{{tenant=\"{}\"}} {}",
+            label_value(tenant.tenant_id),
+            tenant.generated_at.timestamp()
+        )?;
+    }
+    Ok(())
 }
 
 /// Write `contents` to `path` atomically: a temporary file in the same directory, flushed to disk, then renamed

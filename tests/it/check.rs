@@ -78,7 +78,7 @@ fn credentials(report: &str) -> Vec<Value> {
 
 /// The expected rows computed independently from the emulator's state: one per secret, one per certificate
 /// (Sign/Verify entries with the same customKeyIdentifier counted once), applications and service principals.
-fn expected_keys(state: &Value) -> BTreeSet<(String, String)> {
+pub(crate) fn expected_keys(state: &Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for (coll, kind) in [
         ("applications", "application"),
@@ -113,7 +113,7 @@ fn expected_keys(state: &Value) -> BTreeSet<(String, String)> {
     out
 }
 
-fn key_of(row: &Value, state: &Value) -> (String, String) {
+pub(crate) fn key_of(row: &Value, state: &Value) -> (String, String) {
     let kind = row["objectType"].as_str().unwrap();
     let id = row["objectId"].as_str().unwrap();
     let key = row["keyId"].as_str().unwrap().to_string();
@@ -144,7 +144,7 @@ fn key_of(row: &Value, state: &Value) -> (String, String) {
     (format!("{kind}/{id}"), key)
 }
 
-fn status_for(end: &str, now: &str, warn: i64, crit: i64) -> &'static str {
+pub(crate) fn status_for(end: &str, now: &str, warn: i64, crit: i64) -> &'static str {
     let end = chrono::DateTime::parse_from_rfc3339(end).unwrap();
     let now = chrono::DateTime::parse_from_rfc3339(now).unwrap();
     let left = end - now;
