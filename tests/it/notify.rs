@@ -104,6 +104,10 @@ impl Drop for Receiver {
 struct Mail {
     rcpt: Vec<String>,
     data: String,
+    /// Received after STARTTLS.
+    tls: bool,
+    /// The AUTH PLAIN argument the client sent on this connection, if any.
+    auth: Option<String>,
 }
 
 impl Mail {
@@ -148,6 +152,97 @@ fn quoted_printable(s: &str) -> String {
 
 /// A minimal SMTP server (no TLS, no AUTH): enough for lettre to hand over mails, each recorded.
 async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Mail>>>, tokio::task::JoinHandle<()>) {
+    smtp_sink_with(None).await
+}
+
+/// The SMTP dialogue on one stream. With `starttls` it offers STARTTLS and returns the stream when the client asks
+/// to upgrade; after TLS (`tls`) it offers AUTH PLAIN. Every mail is recorded with whether it came over TLS and the
+/// AUTH it saw.
+async fn dialogue<S>(
+    stream: S,
+    starttls: bool,
+    tls: bool,
+    greet: bool,
+    store: &Arc<Mutex<Vec<Mail>>>,
+) -> Option<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut s = BufReader::new(stream);
+    if greet {
+        let _ = s.write_all(b"220 sink ESMTP\r\n").await;
+    }
+    let mut rcpt = Vec::new();
+    let mut auth = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if s.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        let cmd = line.trim_end().to_ascii_uppercase();
+        let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
+            if starttls {
+                b"250-sink\r\n250-8BITMIME\r\n250 STARTTLS\r\n"
+            } else if tls {
+                b"250-sink\r\n250-8BITMIME\r\n250 AUTH PLAIN LOGIN\r\n"
+            } else {
+                b"250-sink\r\n250 8BITMIME\r\n"
+            }
+        } else if cmd == "STARTTLS" && starttls {
+            let _ = s.write_all(b"220 go ahead\r\n").await;
+            let _ = s.flush().await;
+            return Some(s.into_inner());
+        } else if cmd.starts_with("AUTH PLAIN ") {
+            auth = Some(line.trim_end()[11..].to_string());
+            b"235 ok\r\n"
+        } else if cmd.starts_with("MAIL FROM") {
+            rcpt.clear();
+            b"250 OK\r\n"
+        } else if cmd.starts_with("RCPT TO") {
+            rcpt.push(
+                line.trim_end()[8..]
+                    .trim()
+                    .trim_matches(['<', '>'])
+                    .to_string(),
+            );
+            b"250 OK\r\n"
+        } else if cmd == "DATA" {
+            let _ = s.write_all(b"354 go ahead\r\n").await;
+            let mut data = String::new();
+            loop {
+                let mut l = String::new();
+                if s.read_line(&mut l).await.unwrap_or(0) == 0 {
+                    return None;
+                }
+                if l == ".\r\n" {
+                    break;
+                }
+                data.push_str(l.strip_prefix('.').unwrap_or(&l));
+            }
+            store.lock().unwrap().push(Mail {
+                rcpt: std::mem::take(&mut rcpt),
+                data,
+                tls,
+                auth: auth.clone(),
+            });
+            b"250 queued\r\n"
+        } else if cmd == "QUIT" {
+            let _ = s.write_all(b"221 bye\r\n").await;
+            return None;
+        } else {
+            b"250 OK\r\n"
+        };
+        if s.write_all(reply).await.is_err() {
+            return None;
+        }
+    }
+}
+
+/// The sink; with `tls` it requires STARTTLS with that server configuration before AUTH.
+async fn smtp_sink_with(
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> (u16, Arc<Mutex<Vec<Mail>>>, tokio::task::JoinHandle<()>) {
     let mails = Arc::new(Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -155,63 +250,48 @@ async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Mail>>>, tokio::task::JoinHandle<()>
     let task = tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
             let store = store.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut r = BufReader::new(r);
-                let _ = w.write_all(b"220 sink ESMTP\r\n").await;
-                let mut rcpt = Vec::new();
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let cmd = line.trim_end().to_ascii_uppercase();
-                    let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
-                        b"250-sink\r\n250 8BITMIME\r\n"
-                    } else if cmd.starts_with("MAIL FROM") {
-                        rcpt.clear();
-                        b"250 OK\r\n"
-                    } else if cmd.starts_with("RCPT TO") {
-                        rcpt.push(
-                            line.trim_end()[8..]
-                                .trim()
-                                .trim_matches(['<', '>'])
-                                .to_string(),
-                        );
-                        b"250 OK\r\n"
-                    } else if cmd == "DATA" {
-                        let _ = w.write_all(b"354 go ahead\r\n").await;
-                        let mut data = String::new();
-                        loop {
-                            let mut l = String::new();
-                            if r.read_line(&mut l).await.unwrap_or(0) == 0 {
-                                return;
-                            }
-                            if l == ".\r\n" {
-                                break;
-                            }
-                            data.push_str(l.strip_prefix('.').unwrap_or(&l));
-                        }
-                        store.lock().unwrap().push(Mail {
-                            rcpt: std::mem::take(&mut rcpt),
-                            data,
-                        });
-                        b"250 queued\r\n"
-                    } else if cmd == "QUIT" {
-                        let _ = w.write_all(b"221 bye\r\n").await;
-                        return;
-                    } else {
-                        b"250 OK\r\n"
-                    };
-                    if w.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
+                let Some(plain) = dialogue(sock, tls.is_some(), false, true, &store).await else {
+                    return;
+                };
+                let Some(config) = tls else { return };
+                let Ok(secure) = tokio_rustls::TlsAcceptor::from(config).accept(plain).await else {
+                    return;
+                };
+                dialogue(secure, false, true, false, &store).await;
             });
         }
     });
     (port, mails, task)
+}
+
+/// A CA (its PEM) and a server configuration for 127.0.0.1 signed by it.
+fn sink_tls() -> (String, Arc<tokio_rustls::rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "smtp sink CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let key = tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
+        tokio_rustls::rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der()),
+    );
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
+        .unwrap();
+    (ca.pem(), Arc::new(config))
 }
 
 /// What the tenant says one notification must carry, computed from the emulator's state and the demo seed.
@@ -922,6 +1002,57 @@ async fn owners_without_names_go_to_the_fallback_with_a_note() {
             .iter()
             .all(|o| o["mail"].is_null() && o["id"].is_string())
     }));
+    smtp_task.abort();
+    emu.shutdown().await;
+}
+
+/// The production shape of the mail target: STARTTLS required (the server's CA from --ca-cert), then AUTH with the
+/// password from KEYTURN_SMTP_PASSWORD, which never travels before TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_goes_over_starttls_with_the_password_from_the_environment() {
+    let emu = support::start(EmulatorConfig::default()).await;
+    let home = tempfile::tempdir().unwrap();
+    let (sink_ca, server) = sink_tls();
+    let (smtp_port, mails, smtp_task) = smtp_sink_with(Some(server)).await;
+    // One --ca-cert bundle: the emulator's CA (Graph) and the sink's (SMTP).
+    let bundle = home.path().join("roots.pem");
+    let emulator_ca = std::fs::read_to_string(&emu.info().ca_cert).unwrap();
+    std::fs::write(&bundle, format!("{emulator_ca}\n{sink_ca}")).unwrap();
+    let mut env: Vec<(String, String)> = env_for(&emu, home.path())
+        .into_iter()
+        .filter(|(k, _)| k != "KEYTURN_CA_CERT")
+        .collect();
+    config_with(
+        home.path(),
+        &format!(
+            "notify_targets = [\"mail\"]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\n\
+             smtp_tls = \"starttls\"\nsmtp_username = \"keyturn@ops.example\"\nmail_from = \"keyturn@ops.example\"\n\
+             mail_fallback = \"fallback@ops.example\"\n"
+        ),
+    );
+    env.extend([
+        ("KEYTURN_CA_CERT".to_string(), bundle.display().to_string()),
+        (
+            "KEYTURN_SMTP_PASSWORD".to_string(),
+            "s3cret-Pa55".to_string(),
+        ),
+    ]);
+    let run = keyturn(env, &["notify"]).await;
+    assert_eq!(
+        run.code, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"));
+    let sent: Vec<Mail> = std::mem::take(&mut *mails.lock().unwrap());
+    assert!(!sent.is_empty());
+    for m in &sent {
+        assert!(m.tls, "every mail after STARTTLS");
+        let plain = base64::engine::general_purpose::STANDARD
+            .decode(m.auth.as_deref().expect("AUTH before the mail"))
+            .unwrap();
+        assert_eq!(plain, b"\0keyturn@ops.example\0s3cret-Pa55");
+    }
     smtp_task.abort();
     emu.shutdown().await;
 }
