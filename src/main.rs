@@ -575,6 +575,49 @@ async fn check_several(
     ExitCode::from(code)
 }
 
+/// The interactive view over several profiles: each profile signs in with its own settings and stored secret (no
+/// device code: several prompts cannot share the screen); one that cannot even be set up stops the start, named.
+async fn interactive_several(
+    global: &keyturn::cli::GlobalArgs,
+    selection: &keyturn::session::ProfileSelection,
+    log_file: Option<std::path::PathBuf>,
+) -> ExitCode {
+    use keyturn::session::{self, SignInOptions};
+    let overrides = global.overrides();
+    let all_settings = match session::resolve_profiles(&overrides, selection) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let ignored =
+        session::ignored_with_several_profiles(&overrides, &keyturn::auth::Env::from_process());
+    if !ignored.is_empty() {
+        eprintln!(
+            "keyturn: note: with several profiles each uses its own settings and stored secret; not applied: {}",
+            ignored.join(", ")
+        );
+    }
+    let options = session::sign_in_for_several(&SignInOptions {
+        interactive: Some(false),
+        ..Default::default()
+    });
+    let mut sessions = Vec::new();
+    for settings in all_settings {
+        let name = settings.profile_name.clone();
+        match Session::connect_with(settings, options.clone()) {
+            Ok(mut s) => {
+                s.log_file = log_file.clone();
+                sessions.push((name, s));
+            }
+            Err(e) => return fail(format!("profile {name}: {e}")),
+        }
+    }
+    install_error_hooks();
+    match keyturn::tui::run_several(sessions, log_file).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
 fn emulator_config(t: &keyturn::cli::TenantArgs) -> EmulatorConfig {
     EmulatorConfig {
         tenant: match t.apps {
@@ -656,10 +699,9 @@ async fn interactive(
     global: &keyturn::cli::GlobalArgs,
     log_file: Option<std::path::PathBuf>,
 ) -> ExitCode {
-    if global.profile_selection().is_several() {
-        return fail(
-            "the interactive view over several profiles is not built yet: open one profile at a time",
-        );
+    let selection = global.profile_selection();
+    if selection.is_several() {
+        return interactive_several(global, &selection, log_file).await;
     }
     let result = async {
         let settings = Settings::resolve(&global.overrides())?;

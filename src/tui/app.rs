@@ -27,6 +27,7 @@ mod popup;
 mod removals;
 mod remove_credential;
 mod rotation;
+mod tenants;
 pub use changes::{CHANGES_DAYS, ChangesView};
 pub use rotation::{
     FlowStage, PlanField, PlanForm, ResultView, RotationFlow, RunView, StepLine, StepState,
@@ -218,6 +219,11 @@ pub enum Action {
     Rotation(RotationUpdate),
     /// Where each credential's value is kept in Key Vault (`vault/name`): replaces what was known.
     StoredIn(Vec<(KeyId, String)>),
+    /// The objects of the inventory page that follows belong to this tenant (several tenants).
+    TenantRows {
+        tenant: u16,
+        ids: Vec<ObjectId>,
+    },
     ImpactLoaded(ImpactLoaded),
     Startup(StartupNews),
     /// The operator typed the app's name to remove a due old secret (rotation id).
@@ -353,6 +359,10 @@ pub struct App {
     /// Popups waiting for the one on screen to close (news at start while an error is shown, ...).
     queued: VecDeque<Popup>,
     pub should_quit: bool,
+    /// With several tenants, their labels (profile names) in order; empty with one.
+    pub tenants: Vec<String>,
+    /// The tenant of each object listed (several tenants only).
+    tenant_of: HashMap<ObjectId, u16>,
 }
 
 impl App {
@@ -362,6 +372,7 @@ impl App {
             needle: String::new(),
             status: StatusFilter::All,
             service_principals: cfg.include_service_principals,
+            tenant: None,
         });
         let service_principals_loaded = cfg.include_service_principals;
         Self {
@@ -396,6 +407,8 @@ impl App {
             sign_in: None,
             queued: VecDeque::new(),
             should_quit: false,
+            tenants: Vec::new(),
+            tenant_of: HashMap::new(),
         }
     }
 
@@ -500,6 +513,10 @@ fn dispatch(app: &mut App, action: Action) -> Option<Effect> {
         }
         Action::InventoryPage(p) => {
             app.on_inventory_page(p);
+            None
+        }
+        Action::TenantRows { tenant, ids } => {
+            app.on_tenant_rows(tenant, ids);
             None
         }
         Action::InventoryLoaded(l) => app.on_inventory_loaded(l),

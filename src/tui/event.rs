@@ -34,6 +34,11 @@ pub enum Event {
     AppReloaded(AppReloaded),
     /// Which vault secret holds which credential (`CredentialId` tags in the profile's vaults).
     StoredIn(Vec<(KeyId, String)>),
+    /// The objects of the inventory page that follows belong to this tenant (several tenants at once).
+    TenantRows {
+        tenant: u16,
+        ids: Vec<ObjectId>,
+    },
     /// Last use and application permissions of one app (loaded with its owners).
     ImpactLoaded(ImpactLoaded),
     /// The tenant's change feed (`A`).

@@ -31,6 +31,7 @@ pub enum Command {
     PendingRemovals,
     Changes,
     Timeline,
+    NextTenant,
     FilterApply,
     FilterClear,
     DialogNextFocus,
@@ -69,6 +70,7 @@ impl Command {
             Command::PendingRemovals => "pending_removals",
             Command::Changes => "changes",
             Command::Timeline => "timeline",
+            Command::NextTenant => "next_tenant",
             Command::FilterApply => "filter_apply",
             Command::FilterClear => "filter_clear",
             Command::DialogNextFocus => "dialog_next_focus",
@@ -85,6 +87,8 @@ impl Command {
 pub enum Context {
     /// The app list.
     List,
+    /// The app list over several tenants: the tenant switcher.
+    Tenants,
     /// One app's credentials, owners and audit events.
     Detail,
     /// The tenant-wide change feed with findings.
@@ -336,6 +340,15 @@ pub static KEYMAP: &[Binding] = &[
         context: X::Timeline,
         section: S::ThisView,
         hint: Some("back"),
+    },
+    Binding {
+        keys: &[Key::ch('n')],
+        label: "n",
+        command: C::NextTenant,
+        desc: "next tenant: all, then each profile's tenant in turn",
+        context: X::Tenants,
+        section: S::ThisView,
+        hint: Some("tenant"),
     },
     // The change feed.
     Binding {

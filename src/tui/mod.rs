@@ -15,6 +15,7 @@ pub mod event;
 pub mod format;
 pub mod keymap;
 pub mod model;
+pub mod several;
 pub mod theme;
 pub mod views;
 
@@ -147,9 +148,9 @@ pub async fn run_with(
     graph: crate::graph::GraphClient,
     vaults: Option<(crate::keyvault::KeyVaultSecrets, Vec<String>)>,
     cache: Option<(std::path::PathBuf, String)>,
-    background: Background,
+    mut background: Background,
 ) -> color_eyre::Result<()> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let (tx, rx) = mpsc::unbounded_channel::<Event>();
     let notices = tx.clone();
     let graph = graph.with_notifier(Arc::new(move |n| {
         let _ = notices.send(Event::Notice(n));
@@ -163,11 +164,85 @@ pub async fn run_with(
     if let Some((path, scope)) = cache {
         runner = runner.with_cache(path, scope);
     }
-    if let Some(rotation) = background.rotation {
+    if let Some(rotation) = background.rotation.take() {
         runner = runner.with_rotation(rotation);
     }
-    let mut app = App::new(cfg);
+    let app = App::new(cfg);
+    run_app(
+        app,
+        several::Runners::One(Box::new(runner)),
+        tx,
+        rx,
+        background,
+    )
+    .await
+}
 
+/// The TUI over several tenants at once (`--profile a --profile b`, `--all-profiles`): one list with a tenant
+/// column and the tenant switcher (`n`); each app's detail, rotation and removal run on its own tenant's session.
+/// `sessions` are (profile name, session), in the order the list names them. Interrupted rotations of each tenant
+/// are finished at start as with one tenant.
+pub async fn run_several(
+    sessions: Vec<(String, crate::session::Session)>,
+    log_file: Option<std::path::PathBuf>,
+) -> color_eyre::Result<()> {
+    let Some((_, first)) = sessions.first() else {
+        return Err(color_eyre::eyre::eyre!("no profile to show"));
+    };
+    let cfg = Config {
+        tenant_id: String::new(),
+        identity: String::new(),
+        thresholds: first.thresholds,
+        clock: first.clock.clone(),
+        // One latch for the whole screen: when any profile is read-only, nothing is written anywhere from here.
+        read_only: sessions.iter().any(|(_, s)| s.read_only),
+        log_file,
+        include_service_principals: first.include_service_principals,
+        theme: Theme::from_env(),
+    };
+    let (labels, sessions): (Vec<String>, Vec<crate::session::Session>) =
+        sessions.into_iter().unzip();
+    let starts: Vec<_> = sessions.clone();
+    let startup: StartupFuture = Box::pin(async move {
+        // One after the other: they share the journal file.
+        let mut all = crate::rotation::StartupReport::default();
+        for s in &starts {
+            let r = crate::rotation::on_start(s).await;
+            all.recovered.extend(r.recovered);
+            all.errors.extend(r.errors);
+            all.removals.extend(r.removals);
+            for (into, from) in [
+                (&mut all.needs_attention, r.needs_attention),
+                (&mut all.pending_removals, r.pending_removals),
+                (&mut all.in_progress, r.in_progress),
+            ] {
+                for e in from {
+                    if !into.iter().any(|x| x.id == e.id) {
+                        into.push(e);
+                    }
+                }
+            }
+        }
+        all
+    });
+    let (tx, rx) = mpsc::unbounded_channel::<Event>();
+    let runners = several::Several::new(&sessions, labels.clone(), tx.clone());
+    let mut app = App::new(cfg);
+    app.set_tenants(labels);
+    let background = Background {
+        startup: Some(startup),
+        ..Background::default()
+    };
+    run_app(app, several::Runners::Several(runners), tx, rx, background).await
+}
+
+async fn run_app(
+    mut app: App,
+    mut runner: several::Runners,
+    tx: mpsc::UnboundedSender<Event>,
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    background: Background,
+) -> color_eyre::Result<()> {
     let mut guard = TerminalGuard::enter()?;
     let size = guard.terminal.size()?;
     update(
@@ -186,7 +261,7 @@ pub async fn run_with(
     drop(tx);
 
     let first = app.start();
-    runner.run(first);
+    runner.run(&app, first);
     let result = event_loop(&mut app, &mut guard, &mut runner, &mut rx).await;
 
     runner.shutdown();
@@ -203,7 +278,7 @@ pub async fn run_with(
 async fn event_loop(
     app: &mut App,
     guard: &mut TerminalGuard,
-    runner: &mut effects::Runner,
+    runner: &mut several::Runners,
     rx: &mut mpsc::UnboundedReceiver<Event>,
 ) -> color_eyre::Result<()> {
     guard.terminal.draw(|f| render(app, f))?;
@@ -214,7 +289,7 @@ async fn event_loop(
             if let Some(action) = app.action_for(event)
                 && let Some(effect) = update(app, action)
             {
-                runner.run(effect);
+                runner.run(app, effect);
             }
             handled += 1;
             if app.should_quit || handled >= MAX_BATCH {

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 #[derive(Debug, Clone)]
 pub struct Row {
     pub entry: Entry,
+    /// Which of several tenants the row belongs to (index into the app's tenants; 0 with one tenant).
+    pub tenant: u16,
     /// Classified at some instant; it holds until `next_change` (see [`Inventory::reclassify`]).
     pub summary: Summary,
     /// The app's status in the list: by when it stops working.
@@ -30,6 +32,7 @@ impl Row {
         let name_lower = entry.display_name.to_lowercase();
         Self {
             entry,
+            tenant: 0,
             summary,
             coverage,
             next_change,
@@ -131,6 +134,8 @@ pub struct View {
     pub needle: String,
     pub status: StatusFilter,
     pub service_principals: bool,
+    /// With several tenants, only this one's rows (the tenant switcher); `None`: all.
+    pub tenant: Option<u16>,
 }
 
 /// All rows, their order under the current sort, and the visible subset under the current view.
@@ -433,6 +438,7 @@ impl Inventory {
     pub fn set_view(&mut self, view: View) {
         let narrows = view.status == self.view.status
             && view.service_principals == self.view.service_principals
+            && view.tenant == self.view.tenant
             && view.needle.starts_with(&self.view.needle);
         self.view = view;
         if narrows {
@@ -455,13 +461,15 @@ impl Inventory {
         let flags = &self.flags;
         let v = &self.view;
         let statuses: [bool; 4] = CoverageStatus::ALL.map(|s| v.status.admits(s));
+        let rows = &self.rows;
         self.visible = self
             .order
             .iter()
             .copied()
             .filter(|&i| {
                 let f = flags[i as usize];
-                (v.service_principals || f & SP_FLAG == 0)
+                v.tenant.is_none_or(|t| rows[i as usize].tenant == t)
+                    && (v.service_principals || f & SP_FLAG == 0)
                     && statuses[(f & STATUS_MASK) as usize]
                     && matched.as_ref().is_none_or(|m| m[i as usize])
             })
@@ -558,6 +566,7 @@ mod tests {
             needle: needle.into(),
             status: StatusFilter::All,
             service_principals: true,
+            tenant: None,
         }
     }
 

@@ -31,5 +31,6 @@ mod tui_changes;
 mod tui_impact;
 mod tui_plan_file;
 mod tui_remove;
+mod tui_tenants;
 mod tui_timeline;
 mod tui_triage;

@@ -21,6 +21,12 @@ impl App {
                 _ => vec![Context::RotationResult],
             },
             (None, _) if self.filter_editing => vec![Context::FilterInput],
+            (None, Screen::List) if self.is_several() => vec![
+                Context::List,
+                Context::Tenants,
+                Context::Navigation,
+                Context::Global,
+            ],
             (None, Screen::List) => vec![Context::List, Context::Navigation, Context::Global],
             (None, Screen::Detail(_)) => {
                 vec![Context::Detail, Context::Navigation, Context::Global]
@@ -70,6 +76,7 @@ impl App {
             Event::Notice(n) => Some(Action::Notice(n)),
             Event::Rotation(r) => Some(Action::Rotation(r)),
             Event::StoredIn(s) => Some(Action::StoredIn(s)),
+            Event::TenantRows { tenant, ids } => Some(Action::TenantRows { tenant, ids }),
             Event::ImpactLoaded(i) => Some(Action::ImpactLoaded(i)),
             Event::Startup(n) => Some(Action::Startup(n)),
             Event::SignIn(p) => Some(Action::SignIn(p)),

@@ -7,7 +7,15 @@ use crate::tui::model::{Row, View};
 impl App {
     pub(super) fn rows_of(&self, entries: Vec<Entry>) -> Vec<Row> {
         let (now, t) = (self.now(), self.cfg.thresholds);
-        entries.into_iter().map(|e| Row::new(e, now, t)).collect()
+        entries
+            .into_iter()
+            .map(|e| {
+                let tenant = self.tenant_of(&e.object_id).unwrap_or(0);
+                let mut row = Row::new(e, now, t);
+                row.tenant = tenant;
+                row
+            })
+            .collect()
     }
 
     pub(super) fn set_view(&mut self, f: impl FnOnce(&mut View)) {
@@ -128,6 +136,7 @@ impl App {
                 self.filter_editing = true;
                 None
             }
+            Command::NextTenant => self.next_tenant(),
             Command::CycleSort => {
                 let next = self.inventory.sort_key().next();
                 self.inventory.set_sort(next);

@@ -26,7 +26,11 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
         },
         Line::from(""),
     ];
-    let bindings = keymap::active(&[view, Context::Navigation, Context::Global]);
+    let bindings = if view == Context::List && app.is_several() {
+        keymap::active(&[view, Context::Tenants, Context::Navigation, Context::Global])
+    } else {
+        keymap::active(&[view, Context::Navigation, Context::Global])
+    };
     for section in [Section::ThisView, Section::Navigation, Section::General] {
         let title = match section {
             Section::ThisView => format!("{} ({view_name})", section.title()),

@@ -55,16 +55,19 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     offset = offset.min(sel);
 
-    let mut widths = vec![
-        Constraint::Length(10),
-        Constraint::Length(5),
-        Constraint::Fill(1),
-    ];
+    let mut widths = vec![Constraint::Length(10), Constraint::Length(5)];
     let mut header = vec![
         Cell::from("status"),
         Cell::from(Line::from("days").alignment(Alignment::Right)),
-        Cell::from("name"),
     ];
+    // Several tenants: whose row it is (the profile name), between the days and the name.
+    let several = app.is_several();
+    if several {
+        widths.push(Constraint::Length(10));
+        header.push(Cell::from("tenant"));
+    }
+    widths.push(Constraint::Fill(1));
+    header.push(Cell::from("name"));
     if wide {
         widths.push(Constraint::Length(4));
         header.push(Cell::from("type"));
@@ -137,8 +140,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                     .alignment(Alignment::Right),
             )
             .style(style),
-            name,
         ];
+        if several {
+            cells.push(Cell::from(
+                terminal(app.tenant_label(r.tenant)).into_owned(),
+            ));
+        }
+        cells.push(name);
         if wide {
             cells.push(Cell::from(if r.is_service_principal() {
                 "SP"

@@ -105,13 +105,31 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         app.cfg.tenant_id.clone()
     };
-    let mut first = vec![
-        Span::styled(" keyturn ", t.title()),
-        Span::styled(" tenant ", t.dim()),
-        Span::raw(tenant),
-        Span::styled("  signed in as ", t.dim()),
-        Span::raw(app.cfg.identity.clone()),
-    ];
+    let mut first = vec![Span::styled(" keyturn ", t.title())];
+    if app.is_several() {
+        // The tenant switcher's state (T): all tenants, or the one shown.
+        let shown = match app.inventory.view().tenant {
+            None => format!("all {}: {}", app.tenants.len(), app.tenants.join(", ")),
+            Some(i) => format!(
+                "{} ({} of {})",
+                app.tenant_label(i),
+                i + 1,
+                app.tenants.len()
+            ),
+        };
+        first.extend([
+            Span::styled(" tenants ", t.dim()),
+            Span::raw(crate::safe_text::terminal(&shown).into_owned()),
+            Span::styled(" (n switches)", t.dim()),
+        ]);
+    } else {
+        first.extend([
+            Span::styled(" tenant ", t.dim()),
+            Span::raw(tenant),
+            Span::styled("  signed in as ", t.dim()),
+            Span::raw(app.cfg.identity.clone()),
+        ]);
+    }
     if app.cfg.read_only {
         first.push(Span::styled("  [read-only]", t.warning()));
     }
