@@ -229,7 +229,7 @@ fn selected_line(screen: &str) -> Option<&str> {
 }
 
 /// "12 of 40 apps" in the list's title line -> (12, 40).
-fn shown_of_total(screen: &str) -> Option<(usize, usize)> {
+pub(crate) fn shown_of_total(screen: &str) -> Option<(usize, usize)> {
     let title = screen.lines().nth(2)?;
     let mut words = title.split_whitespace();
     let shown = words.next()?.replace(',', "").parse().ok()?;
@@ -259,7 +259,7 @@ fn pane_count(screen: &str, title: &str) -> Option<usize> {
     rest.split(')').next()?.parse().ok()
 }
 
-fn loaded(screen: &str) -> bool {
+pub(crate) fn loaded(screen: &str) -> bool {
     screen.contains(" loaded ") && selected_line(screen).is_some()
 }
 

@@ -180,3 +180,138 @@ fn one_tenant_shows_no_tenant_column_or_switcher() {
     );
     assert!(cmd(&mut app, Command::NextTenant).is_none());
 }
+
+/// `keyturn emulator --state` with `args`, its ready line read; killed on drop.
+struct Emulator(std::process::Child, serde_json::Value);
+
+impl Emulator {
+    fn start(home: &std::path::Path, args: &[&str]) -> Emulator {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keyturn"))
+            .args(["emulator", "--state"])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .env("TMPDIR", home)
+            .env("XDG_CONFIG_HOME", home.join("emulator-config"))
+            .env("XDG_STATE_HOME", home.join("emulator-state"))
+            .env("XDG_DATA_HOME", home.join("emulator-data"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start keyturn emulator");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("the ready line");
+        let ready = serde_json::from_str(&line).expect("the ready line is JSON");
+        Emulator(child, ready)
+    }
+
+    fn s(&self, key: &str) -> String {
+        self.1[key].as_str().unwrap_or_default().to_string()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real binary over two emulated tenants (two `keyturn emulator` processes: the demo tenant and a generated
+/// one) as two profiles, each secret stored by `keyturn login --from-env --profile NAME`: one list, then `n` shows
+/// each tenant's part of it, the two parts adding up to the whole.
+#[test]
+fn two_tenants_in_tmux() {
+    use crate::e2e_tmux::{Tmux, loaded, require_tmux, shell, shown_of_total};
+    if !require_tmux("two_tenants_in_tmux") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let a = Emulator::start(home.path(), &[]);
+    let b = Emulator::start(home.path(), &["--apps", "25", "--seed", "9"]);
+    assert_ne!(a.s("tenantId"), b.s("tenantId"));
+    let config = home.path().join("tenants.toml");
+    let profile = |name: &str, e: &Emulator| {
+        format!(
+            "[profiles.{name}]\ntenant_id = {:?}\nclient_id = {:?}\nauthority_host = {:?}\ngraph_url = {:?}\n\
+             ca_cert = {:?}\n",
+            e.s("tenantId"),
+            e.s("clientId"),
+            e.s("authorityHost"),
+            e.s("graphUrl"),
+            e.s("caCert")
+        )
+    };
+    std::fs::write(&config, profile("a", &a) + &profile("b", &b)).unwrap();
+    let config_s = config.display().to_string();
+    let tmux = Tmux::start_with(
+        home.path(),
+        &[
+            ("KEYTURN_CONFIG", &config_s),
+            ("KEYTURN_SECRET_STORE", "file"),
+        ],
+    );
+    for (name, e) in [("a", &a), ("b", &b)] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyturn"))
+            .env_clear()
+            .envs(
+                [
+                    "PATH",
+                    "HOME",
+                    "XDG_CONFIG_HOME",
+                    "XDG_DATA_HOME",
+                    "XDG_STATE_HOME",
+                    "XDG_CACHE_HOME",
+                    "KEYTURN_CONFIG",
+                    "KEYTURN_SECRET_STORE",
+                ]
+                .map(|k| (k, tmux.env_value(k))),
+            )
+            .env("AZURE_CLIENT_SECRET", e.s("clientSecret"))
+            .args(["login", "--from-env", "--profile", name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "login {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    shell(&tmux);
+    tmux.type_text(&format!("{} --all-profiles", env!("CARGO_BIN_EXE_keyturn")));
+    tmux.key("Enter");
+    let all = tmux.wait_for("both tenants loaded", |s| {
+        loaded(s) && s.contains("tenants all 2: a, b")
+    });
+    let (shown, total) = shown_of_total(&all).expect("N of M apps");
+    assert_eq!(shown, total, "{all}");
+    // The generated tenant's apps are tagged b, the demo tenant's a.
+    let rows: Vec<&str> = all.lines().skip(4).filter(|l| l.contains("d ")).collect();
+    assert!(
+        rows.iter().any(|l| l.contains(" a ")) && rows.iter().any(|l| l.contains(" b ")),
+        "{all}"
+    );
+
+    tmux.type_text("n");
+    let only_a = tmux.wait_for("tenant a only", |s| s.contains("a (1 of 2)"));
+    let (in_a, total_a) = shown_of_total(&only_a).unwrap();
+    tmux.type_text("n");
+    let only_b = tmux.wait_for("tenant b only", |s| s.contains("b (2 of 2)"));
+    let (in_b, total_b) = shown_of_total(&only_b).unwrap();
+    assert_eq!((total_a, total_b), (total, total));
+    assert!(in_a > 0 && in_b > 0, "{only_a}\n{only_b}");
+    assert_eq!(in_a + in_b, total, "the two tenants make up the list");
+    tmux.type_text("n");
+    tmux.wait_for("all tenants again", |s| s.contains("tenants all 2"));
+    tmux.type_text("q");
+    tmux.wait_for("the shell prompt after quitting", |s| {
+        s.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .is_some_and(|l| l.starts_with("e2e$"))
+    });
+}
