@@ -363,6 +363,8 @@ pub struct App {
     pub tenants: Vec<String>,
     /// The tenant of each object listed (several tenants only).
     tenant_of: HashMap<ObjectId, u16>,
+    /// With several tenants, the tenant whose change feed (`A`) was asked for last.
+    pub changes_for: Option<u16>,
 }
 
 impl App {
@@ -409,6 +411,7 @@ impl App {
             should_quit: false,
             tenants: Vec::new(),
             tenant_of: HashMap::new(),
+            changes_for: None,
         }
     }
 

@@ -163,6 +163,29 @@ fn an_effect_about_an_app_goes_to_that_apps_tenant() {
         );
         cmd(&mut app, Command::Back);
     }
+    // The change feed (A) reads the selected app's tenant and says which; with the switcher on a tenant, that one.
+    cmd(&mut app, Command::Top);
+    let first = app.selected_row().expect("a row").tenant;
+    let effect = cmd(&mut app, Command::Changes).expect("A reads the feed");
+    assert_eq!(app.effect_tenant(&effect), Some(first));
+    let label = ["contoso", "fabrikam"][first as usize];
+    assert!(
+        screen(&app, W, H)
+            .iter()
+            .any(|l| l.contains(&format!("Changes · tenant {label}"))),
+        "{}",
+        screen(&app, W, H).join("\n")
+    );
+    cmd(&mut app, Command::Back);
+    cmd(&mut app, Command::NextTenant);
+    cmd(&mut app, Command::NextTenant);
+    let effect = cmd(&mut app, Command::Changes).expect("A reads the feed");
+    assert_eq!(
+        app.effect_tenant(&effect),
+        Some(1),
+        "the switcher shows fabrikam"
+    );
+    cmd(&mut app, Command::Back);
     // Loading the inventory goes to every tenant.
     let reload = cmd(&mut app, Command::Reload).expect("reload");
     assert_eq!(app.effect_tenant(&reload), None);

@@ -27,6 +27,7 @@ impl App {
             note: None,
         });
         self.changes = Some(Loadable::Loading);
+        self.changes_for = self.is_several().then(|| self.changes_tenant());
         Some(Effect::LoadChanges { days: CHANGES_DAYS })
     }
 

@@ -65,7 +65,9 @@ impl App {
     pub fn effect_tenant(&self, effect: &Effect) -> Option<u16> {
         let app = match effect {
             Effect::LoadInventory { .. } => return None,
-            Effect::LoadChanges { .. } => return Some(self.changes_tenant()),
+            Effect::LoadChanges { .. } => {
+                return Some(self.changes_for.unwrap_or_else(|| self.changes_tenant()));
+            }
             Effect::LoadDetail { owners, audit } => owners
                 .as_ref()
                 .map(|o| &o.object_id)

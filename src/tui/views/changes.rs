@@ -23,6 +23,18 @@ fn target(r: &AuditRow) -> String {
     )
 }
 
+/// " Changes ", and with several tenants whose changes they are.
+fn heading(app: &App) -> Line<'static> {
+    let mut spans = vec![Span::styled(" Changes ", app.theme().title())];
+    if let Some(tenant) = app.changes_for {
+        spans.push(Span::raw(format!(
+            "· tenant {} ",
+            crate::safe_text::terminal(app.tenant_label(tenant))
+        )));
+    }
+    Line::from(spans)
+}
+
 pub fn render(app: &App, view: &ChangesView, frame: &mut Frame, area: Rect) {
     let t = app.theme();
     let report = match &app.changes {
@@ -31,7 +43,7 @@ pub fn render(app: &App, view: &ChangesView, frame: &mut Frame, area: Rect) {
             let block = Block::new()
                 .borders(Borders::TOP)
                 .border_style(t.border())
-                .title(Span::styled(" Changes ", t.title()));
+                .title(heading(app));
             let text = vec![
                 Line::styled(
                     format!(" ✖ Could not read the audit log ({}).", e.short),
@@ -50,7 +62,7 @@ pub fn render(app: &App, view: &ChangesView, frame: &mut Frame, area: Rect) {
             let block = Block::new()
                 .borders(Borders::TOP)
                 .border_style(t.border())
-                .title(Span::styled(" Changes ", t.title()));
+                .title(heading(app));
             frame.render_widget(
                 Paragraph::new(format!(
                     " reading the audit log of the last {} days…",
@@ -73,8 +85,8 @@ pub fn render(app: &App, view: &ChangesView, frame: &mut Frame, area: Rect) {
 
 fn list(app: &App, report: &AuditReport, view: &ChangesView, frame: &mut Frame, area: Rect) {
     let t = app.theme();
-    let title = Line::from(vec![
-        Span::styled(" Changes ", t.title()),
+    let mut title = heading(app);
+    title.spans.extend(vec![
         Span::raw(format!(
             "· last {} days · source {} · {} change{} · ",
             report.covered_days,
