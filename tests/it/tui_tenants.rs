@@ -143,6 +143,17 @@ fn one_list_of_both_tenants_with_the_tenant_column_and_the_switcher() {
     assert_eq!(only, ["fabrikam", "fabrikam"]);
     cmd(&mut app, Command::NextTenant);
     assert_eq!(listed(&app).len(), 4);
+    // The help documents the switcher and the column.
+    cmd(&mut app, Command::Help);
+    let help = screen(&app, W, 60).join("\n");
+    assert!(
+        help.contains("next tenant: all, then each profile's tenant in turn"),
+        "{help}"
+    );
+    assert!(
+        help.contains("the profile whose tenant the app is in"),
+        "{help}"
+    );
 }
 
 #[test]

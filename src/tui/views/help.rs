@@ -139,6 +139,16 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             Span::raw(meaning),
         ]));
     }
+    if app.is_several() {
+        out.push(Line::from(vec![
+            Span::styled(format!("  {:<11}", "tenant"), t.key()),
+            Span::raw("the profile whose tenant the app is in; n shows one tenant"),
+        ]));
+        out.push(Line::from(vec![
+            Span::styled(format!("  {:<11}", ""), t.key()),
+            Span::raw("at a time. Detail, rotation and removal act in that tenant."),
+        ]));
+    }
     out
 }
 
