@@ -80,7 +80,7 @@ pub struct GlobalArgs {
         value_name = "FILE"
     )]
     pub ca_cert: Option<PathBuf>,
-    /// Profile in the config file [default: default]; repeat it for several tenants at once (check and the
+    /// Profile in the config file [default: default]; repeat it for several tenants at once (check, notify and the
     /// interactive view).
     #[arg(
         long = "profile",
@@ -90,7 +90,7 @@ pub struct GlobalArgs {
         action = clap::ArgAction::Append
     )]
     pub profile: Vec<String>,
-    /// Every profile in the config file, sorted by name, at once (check and the interactive view); a profile's own
+    /// Every profile in the config file, sorted by name, at once (check, notify, the interactive view); its own
     /// settings and stored secret, never --tenant, --client-id, --authority-host, --graph-url or AZURE_CLIENT_SECRET.
     #[arg(long = "all-profiles", global = true)]
     pub all_profiles: bool,

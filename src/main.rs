@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "keyturn: `keyturn {}` works on one tenant at a time, but several profiles were given (--profile \
                  repeated or --all-profiles): run it once per profile, e.g. `keyturn --profile NAME {}`. \
-                 `check` and the interactive view take several profiles.",
+                 `check`, `notify` and the interactive view take several profiles.",
                 c.name(),
                 c.name()
             );
