@@ -7,7 +7,7 @@ use chrono::Duration;
 use keyturn::graph::ObjectType;
 use keyturn::inventory::load::Progress;
 use keyturn::inventory::{Entry, Thresholds};
-use keyturn::tui::event::{InventoryLoaded, InventoryPage};
+use keyturn::tui::event::{AppReloaded, InventoryLoaded, InventoryPage};
 use keyturn::tui::keymap::Command;
 use keyturn::tui::{Action, App, Config, Theme, update};
 
@@ -200,6 +200,44 @@ fn an_effect_about_an_app_goes_to_that_apps_tenant() {
     // Loading the inventory goes to every tenant.
     let reload = cmd(&mut app, Command::Reload).expect("reload");
     assert_eq!(app.effect_tenant(&reload), None);
+}
+
+#[test]
+fn an_app_read_again_after_a_rotation_keeps_its_tenant() {
+    let mut app = several();
+    // Build Agent is fabrikam's (tenant 1): read again as after a rotation, with a new secret added.
+    let (tenant, before) = tenants().remove(3);
+    assert_eq!((tenant, before.display_name.as_str()), (1, "Build Agent"));
+    let now = start();
+    let entry = app_entry(
+        4,
+        "Build Agent",
+        vec![
+            secret(4, "s", now - Duration::days(100), now + Duration::days(20)),
+            secret(5, "new", now, now + Duration::days(180)),
+        ],
+        vec![],
+    );
+    assert_eq!(entry.object_id, before.object_id);
+    update(
+        &mut app,
+        Action::AppReloaded(AppReloaded {
+            object_id: entry.object_id.clone(),
+            result: Ok(entry.clone()),
+        }),
+    );
+    // Every line still names its own tenant (listed asserts it), Build Agent fabrikam's.
+    assert_eq!(listed(&app).len(), 4, "{}", text(&app));
+    // The switcher still files it under fabrikam, not under the first tenant.
+    cmd(&mut app, Command::NextTenant);
+    let contoso: Vec<String> = listed(&app).into_iter().map(|(n, _)| n).collect();
+    assert!(!contoso.contains(&"Build Agent".to_string()), "{contoso:?}");
+    cmd(&mut app, Command::NextTenant);
+    let fabrikam: Vec<String> = listed(&app).into_iter().map(|(n, _)| n).collect();
+    assert!(
+        fabrikam.contains(&"Build Agent".to_string()),
+        "{fabrikam:?}"
+    );
 }
 
 #[test]

@@ -11,7 +11,6 @@ use crate::rotation::{
 };
 use crate::tui::event::{AppReloaded, RequestId, RotationUpdate, StartupNews};
 use crate::tui::keymap::Command;
-use crate::tui::model::Row;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 
 /// Longest "keep until" the screen accepts, in days: the engine's own cap on a credential's lifetime.
@@ -724,8 +723,9 @@ impl App {
     pub(super) fn on_app_reloaded(&mut self, r: AppReloaded) -> Option<Effect> {
         match r.result {
             Ok(entry) => {
-                let row = Row::new(entry, self.now(), self.cfg.thresholds);
-                self.inventory.extend([row]);
+                // Built like a loaded page's rows: with several tenants it keeps its tenant (column, switcher).
+                let rows = self.rows_of(vec![entry]);
+                self.inventory.extend(rows);
                 // Owners already known stay searchable.
                 if let Some(super::Loadable::Loaded(o)) = self.owners.get(&r.object_id) {
                     let owners = o.clone();

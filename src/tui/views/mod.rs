@@ -107,7 +107,7 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
     };
     let mut first = vec![Span::styled(" keyturn ", t.title())];
     if app.is_several() {
-        // The tenant switcher's state (T): all tenants, or the one shown.
+        // The tenant switcher's state (n): all tenants, or the one shown.
         let shown = match app.inventory.view().tenant {
             None => format!("all {}: {}", app.tenants.len(), app.tenants.join(", ")),
             Some(i) => format!(
