@@ -454,6 +454,26 @@ async fn check(global: &keyturn::cli::GlobalArgs, args: CheckArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Each profile's settings for a command over several tenants, after one note naming the overrides given that do
+/// not apply (each profile uses its own settings and stored secret); a profile that cannot be resolved is exit 3.
+fn several_settings(
+    global: &keyturn::cli::GlobalArgs,
+    selection: &keyturn::session::ProfileSelection,
+) -> Result<Vec<Settings>, ExitCode> {
+    use keyturn::session;
+    let overrides = global.overrides();
+    let all = session::resolve_profiles(&overrides, selection).map_err(fail)?;
+    let ignored =
+        session::ignored_with_several_profiles(&overrides, &keyturn::auth::Env::from_process());
+    if !ignored.is_empty() {
+        eprintln!(
+            "keyturn: note: with several profiles each uses its own settings and stored secret; not applied: {}",
+            ignored.join(", ")
+        );
+    }
+    Ok(all)
+}
+
 /// `keyturn check` over several profiles: the tenants load concurrently (a few at a time); the report has every
 /// tenant that loaded; one that did not is named on stderr and makes the exit code 3.
 async fn check_several(
@@ -463,19 +483,10 @@ async fn check_several(
 ) -> ExitCode {
     use keyturn::report::several::{self, TenantReport};
     use keyturn::session::{self, SignInOptions};
-    let overrides = global.overrides();
-    let mut all_settings = match session::resolve_profiles(&overrides, selection) {
+    let mut all_settings = match several_settings(global, selection) {
         Ok(s) => s,
-        Err(e) => return fail(e),
+        Err(code) => return code,
     };
-    let ignored =
-        session::ignored_with_several_profiles(&overrides, &keyturn::auth::Env::from_process());
-    if !ignored.is_empty() {
-        eprintln!(
-            "keyturn: note: with several profiles each uses its own settings and stored secret; not applied: {}",
-            ignored.join(", ")
-        );
-    }
     for s in &mut all_settings {
         if let Some(w) = args.warn_days {
             s.thresholds.warn_days = w;
@@ -583,19 +594,10 @@ async fn interactive_several(
     log_file: Option<std::path::PathBuf>,
 ) -> ExitCode {
     use keyturn::session::{self, SignInOptions};
-    let overrides = global.overrides();
-    let all_settings = match session::resolve_profiles(&overrides, selection) {
+    let all_settings = match several_settings(global, selection) {
         Ok(s) => s,
-        Err(e) => return fail(e),
+        Err(code) => return code,
     };
-    let ignored =
-        session::ignored_with_several_profiles(&overrides, &keyturn::auth::Env::from_process());
-    if !ignored.is_empty() {
-        eprintln!(
-            "keyturn: note: with several profiles each uses its own settings and stored secret; not applied: {}",
-            ignored.join(", ")
-        );
-    }
     let options = session::sign_in_for_several(&SignInOptions {
         interactive: Some(false),
         ..Default::default()

@@ -1,5 +1,5 @@
 //! `keyturn check` end to end: the real binary against the emulator over HTTPS.
-use assert_cmd::Command;
+use crate::support::run_keyturn as keyturn;
 use keyturn::emulator::{Emulator, EmulatorConfig, Fault, FaultKind, Op, TenantSource};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 /// Environment that points the binary at an emulator, with every XDG dir isolated in `home`.
 fn env_for(info: &keyturn::emulator::ReadyInfo, home: &Path) -> Vec<(String, String)> {
-    let mut env = isolated(home);
+    let mut env = crate::support::isolated_env(home);
     env.extend([
         ("AZURE_TENANT_ID".into(), info.tenant_id.clone()),
         ("AZURE_CLIENT_ID".into(), info.client_id.clone()),
@@ -19,55 +19,6 @@ fn env_for(info: &keyturn::emulator::ReadyInfo, home: &Path) -> Vec<(String, Str
         ("KEYTURN_CA_CERT".into(), info.ca_cert.display().to_string()),
     ]);
     env
-}
-
-fn isolated(home: &Path) -> Vec<(String, String)> {
-    [
-        "XDG_CONFIG_HOME",
-        "XDG_DATA_HOME",
-        "XDG_STATE_HOME",
-        "XDG_CACHE_HOME",
-    ]
-    .iter()
-    .map(|k| {
-        (
-            k.to_string(),
-            home.join(k.to_lowercase()).display().to_string(),
-        )
-    })
-    .chain([("HOME".to_string(), home.display().to_string())])
-    .collect()
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Run the binary off the async runtime (the emulator keeps serving on its workers).
-async fn keyturn(env: Vec<(String, String)>, args: &[&str]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::cargo_bin("keyturn").unwrap();
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd
-            .args(&args)
-            .timeout(std::time::Duration::from_secs(120))
-            .output()
-            .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
 }
 
 fn credentials(report: &str) -> Vec<Value> {
@@ -183,7 +134,7 @@ async fn emulator_ready_line_then_check_lists_every_demo_credential() {
     let bin = assert_cmd::cargo::cargo_bin("keyturn");
     let mut child = std::process::Command::new(bin)
         .args(["emulator", "--state"])
-        .envs(isolated(home.path()))
+        .envs(crate::support::isolated_env(home.path()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

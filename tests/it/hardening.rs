@@ -1,7 +1,7 @@
 //! Hostile tenants and endpoints: tenant text never drives the operator's terminal, tokens name the real
 //! resource, secrets only go to Key Vault domains.
 use crate::support::{self, GRAPH_SCOPE};
-use assert_cmd::Command;
+pub use crate::support::{Run, run_keyturn as keyturn};
 use base64::Engine;
 use keyturn::emulator::{Emulator, EmulatorConfig, TenantSource};
 use serde_json::Value;
@@ -74,36 +74,6 @@ pub fn env_for(emu: &Emulator, home: &Path) -> Vec<(String, String)> {
         ("KEYTURN_CA_CERT".into(), info.ca_cert.display().to_string()),
     ]);
     env
-}
-
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-pub async fn keyturn(env: Vec<(String, String)>, args: &[&str]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::cargo_bin("keyturn").unwrap();
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd
-            .args(&args)
-            .timeout(std::time::Duration::from_secs(120))
-            .output()
-            .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
 }
 
 fn empty_tenant() -> EmulatorConfig {

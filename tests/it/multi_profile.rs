@@ -1,5 +1,6 @@
 //! Several tenants at once (`--profile` repeated, `--all-profiles`): the commands that act on one tenant refuse
 //! several profiles with exit 3 before touching anything; `check` over two emulated tenants in every format.
+use crate::support::run_keyturn;
 use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -146,22 +147,8 @@ impl TwoTenants {
     /// The environment of every run: the temporary home, the config file, a file secret store, a fixed now.
     pub fn env(&self) -> Vec<(String, String)> {
         let home = self.home.path();
-        let mut env: Vec<(String, String)> = [
-            "XDG_CONFIG_HOME",
-            "XDG_DATA_HOME",
-            "XDG_STATE_HOME",
-            "XDG_CACHE_HOME",
-        ]
-        .iter()
-        .map(|k| {
-            (
-                k.to_string(),
-                home.join(k.to_lowercase()).display().to_string(),
-            )
-        })
-        .collect();
+        let mut env = crate::support::isolated_env(home);
         env.extend([
-            ("HOME".into(), home.display().to_string()),
             ("KEYTURN_CONFIG".into(), self.config.display().to_string()),
             ("KEYTURN_SECRET_STORE".into(), "file".into()),
             ("KEYTURN_NOW".into(), "2026-12-03T10:00:00Z".into()),
@@ -184,33 +171,6 @@ impl TwoTenants {
             .await
             .unwrap()
     }
-}
-
-pub(crate) struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Run the binary off the async runtime (the emulators keep serving on its workers) with exactly `env`.
-pub(crate) async fn run_keyturn(env: Vec<(String, String)>, args: &[&str]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::cargo_bin("keyturn").unwrap();
-        cmd.env_clear().env("PATH", "/usr/bin:/bin").envs(env);
-        let out = cmd
-            .args(&args)
-            .timeout(std::time::Duration::from_secs(120))
-            .output()
-            .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
 }
 
 /// What `check --all` must say of one tenant, from the emulator's state alone: its credentials (as check.rs keys

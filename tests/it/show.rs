@@ -1,17 +1,11 @@
 //! `keyturn show APP` end to end: the real binary against the emulator, every expected value read from the
 //! emulator's own state (never from keyturn).
 use crate::support;
-use assert_cmd::Command;
+pub(crate) use crate::support::run_keyturn as keyturn;
 use keyturn::emulator::{Emulator, EmulatorConfig};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-
-pub(crate) struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
 
 /// A config file listing the emulator's vaults, and an environment pointing at the emulator with every XDG dir in
 /// `home`.
@@ -35,30 +29,6 @@ pub(crate) fn env_for(emu: &Emulator, home: &Path) -> Vec<(String, String)> {
         ("KEYTURN_CA_CERT".into(), info.ca_cert.display().to_string()),
     ]);
     env
-}
-
-pub(crate) async fn keyturn(env: Vec<(String, String)>, args: &[&str]) -> Run {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::cargo_bin("keyturn").unwrap();
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd
-            .args(&args)
-            .timeout(std::time::Duration::from_secs(120))
-            .output()
-            .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
 }
 
 /// The emulator's application by display name.

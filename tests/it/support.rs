@@ -28,6 +28,36 @@ pub fn isolated_env(home: &std::path::Path) -> Vec<(String, String)> {
     .collect()
 }
 
+/// What a run of the binary printed, and its exit code.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run the binary off the async runtime (emulators keep serving on its workers) with exactly `env` (and `PATH`).
+pub async fn run_keyturn(env: Vec<(String, String)>, args: &[&str]) -> Run {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = assert_cmd::Command::cargo_bin("keyturn")
+            .unwrap()
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .args(&args)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
 /// Start an emulator; panics with the reason if it cannot.
 pub async fn start(cfg: EmulatorConfig) -> Emulator {
     Emulator::start(cfg).await.expect("the emulator starts")
