@@ -10,7 +10,7 @@
 //! rebuilt only when that file changes, so `cargo test` stays the one command (`.ci/run` builds it first). When the
 //! venv cannot be built (no python3, no venv module, pip cannot install) the Python tests fail with the reason,
 //! unless `KEYTURN_TEST_SKIP=sdk` is set, which skips them with a banner on stderr.
-use crate::support::{client, prerequisite_missing, start};
+use crate::support::{prerequisite_missing, start};
 use keyturn::emulator::{Emulator, EmulatorConfig};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -331,35 +331,16 @@ async fn python_graph_sdk_pages_lists_owners_adds_and_removes_a_password() {
 
 #[tokio::test]
 async fn rust_key_vault_sdk_sets_gets_and_lists_versions() {
-    use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
-    use azure_core::http::{ClientOptions, Transport};
-    use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
     use azure_security_keyvault_secrets::models::{
         SecretAttributes, SecretClientGetSecretOptions, SetSecretParameters,
     };
     use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
     use futures::TryStreamExt;
-    use std::sync::Arc;
 
     let emu = start(EmulatorConfig::default()).await;
     let info = emu.info().clone();
-    let http = client(&emu);
-    let mut custom = CustomConfiguration::default();
-    custom.authority_host = info.authority_host.clone();
-    let options = || ClientOptions {
-        transport: Some(Transport::new(Arc::new(http.clone()))),
-        cloud: Some(Arc::new(CloudConfiguration::Custom(custom.clone()))),
-        ..Default::default()
-    };
-    let credential = ClientSecretCredential::new(
-        &info.tenant_id,
-        info.client_id.clone(),
-        info.client_secret.clone().into(),
-        Some(ClientSecretCredentialOptions {
-            client_options: options(),
-        }),
-    )
-    .expect("a credential");
+    let options = || crate::support::sdk_options(&emu);
+    let credential = crate::support::sdk_credential(&emu);
     let vault = SecretClient::new(
         &info.vault_urls[0],
         credential,

@@ -76,6 +76,34 @@ pub fn client_with_timeout(emu: &Emulator, timeout: Duration) -> reqwest::Client
     .expect("an HTTP client trusting the emulator CA")
 }
 
+/// Client options for Microsoft's own Rust SDKs aimed at the emulator: its CA-trusting client as the transport and
+/// its token endpoint as the authority.
+pub fn sdk_options(emu: &Emulator) -> azure_core::http::ClientOptions {
+    use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+    use std::sync::Arc;
+    let mut custom = CustomConfiguration::default();
+    custom.authority_host = emu.info().authority_host.clone();
+    azure_core::http::ClientOptions {
+        transport: Some(azure_core::http::Transport::new(Arc::new(client(emu)))),
+        cloud: Some(Arc::new(CloudConfiguration::Custom(custom))),
+        ..Default::default()
+    }
+}
+
+/// azure_identity's client-secret credential for the emulator's client.
+pub fn sdk_credential(emu: &Emulator) -> std::sync::Arc<azure_identity::ClientSecretCredential> {
+    let info = emu.info();
+    azure_identity::ClientSecretCredential::new(
+        &info.tenant_id,
+        info.client_id.clone(),
+        info.client_secret.clone().into(),
+        Some(azure_identity::ClientSecretCredentialOptions {
+            client_options: sdk_options(emu),
+        }),
+    )
+    .expect("a client-secret credential")
+}
+
 /// The raw token-endpoint response for a client-credentials request.
 pub async fn token_response(
     emu: &Emulator,

@@ -3,36 +3,17 @@ use super::*;
 
 #[tokio::test]
 async fn official_rust_sdks_sign_in_and_use_the_vault() {
-    use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
     use azure_core::credentials::TokenCredential;
-    use azure_core::http::{ClientOptions, Transport};
-    use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
     use azure_security_keyvault_secrets::models::{
         SetSecretParameters, UpdateSecretPropertiesParameters,
     };
     use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
     use futures::TryStreamExt;
-    use std::sync::Arc;
 
     let emu = start(EmulatorConfig::default()).await;
     let info = emu.info().clone();
-    let http = client(&emu);
-    let mut custom = CustomConfiguration::default();
-    custom.authority_host = info.authority_host.clone();
-    let options = || ClientOptions {
-        transport: Some(Transport::new(Arc::new(http.clone()))),
-        cloud: Some(Arc::new(CloudConfiguration::Custom(custom.clone()))),
-        ..Default::default()
-    };
-    let credential = ClientSecretCredential::new(
-        &info.tenant_id,
-        info.client_id.clone(),
-        info.client_secret.clone().into(),
-        Some(ClientSecretCredentialOptions {
-            client_options: options(),
-        }),
-    )
-    .unwrap();
+    let options = || crate::support::sdk_options(&emu);
+    let credential = crate::support::sdk_credential(&emu);
 
     // azure_identity parses the token response and the token works on Graph.
     let graph = credential.get_token(&[GRAPH_SCOPE], None).await.unwrap();
